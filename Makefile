@@ -1,0 +1,125 @@
+# skugen: top-level build.  `make` builds ./skugen; see README.md for the rest.
+#
+# Sources are found by folder: every .c under common/ connectors/ templates/
+# providers/ media/ batch/ goes into build/libskugen.a, except batch/main.c,
+# which is the CLI.  Each tests/unit/test_*.c becomes its own cmocka binary
+# linked against that library; tests/integration/*.sh drive ./skugen itself.
+
+PREFIX    ?= /usr/local
+BUILD     ?= build
+PKGS      := libpq libcurl jansson vips libcrypto
+TEST_PKGS := cmocka
+VERSION   := $(shell cat VERSION)
+
+# CUDA is optional: build gpu/ when nvcc is found, unless GPU=0 says not to.
+NVCC ?= $(shell command -v nvcc 2>/dev/null)
+ifeq ($(GPU),)
+GPU := $(if $(NVCC),1,0)
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+ifeq ($(PKG_LIBS),)
+$(error pkg-config found none of $(PKGS): run scripts/install-deps)
+endif
+
+CC       ?= cc
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ALL_CFLAGS := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -DSKUGEN_VERSION='"$(VERSION)"' \
+	-I. $(WARN) $(CFLAGS) $(SAN) $(PKG_CFLAGS)
+LDLIBS   := $(PKG_LIBS) -lm -lpthread
+
+LIB_DIRS := common connectors templates providers media batch
+LIB_SRCS := $(filter-out batch/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libskugen.a
+
+TEST_SRCS := $(wildcard tests/unit/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT_SRCS := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/%.o)
+TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+BENCH_SRCS := $(wildcard bench/*/main.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%/main.c=$(BUILD)/bench/%)
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+
+# The spec tests live beside the repository, not in it.
+SPEC_DIR ?= $(abspath ../shared/spec)
+export SKUGEN_SPEC_DIR := $(SPEC_DIR)
+
+.PHONY: all test unit-tests asan demo clean install bench fuzz gpu gpu-test FORCE
+.SUFFIXES:
+.DELETE_ON_ERROR:
+
+all: skugen $(if $(filter 1,$(GPU)),gpu)
+
+skugen: $(BUILD)/skugen
+	cp $< $@
+
+$(BUILD)/skugen: $(BUILD)/batch/main.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(if $(filter tests/%,$<),$(TEST_CFLAGS)) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_SUPPORT_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%/main.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+unit-tests: $(TEST_BINS)
+
+# `make test`: every unit and integration test; the last line is
+# "N passed, N failed".
+test: $(BUILD)/skugen $(TEST_BINS)
+	@tests/run $(BUILD)
+
+# The same tests under AddressSanitizer and UBSan, in a separate build tree.
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 GPU=0 \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+
+demo: skugen
+	@scripts/demo
+
+bench: $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+bench-%: $(BUILD)/bench/%
+	@$<
+
+# libFuzzer targets (clang): `make fuzz FUZZ_SECONDS=600`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@scripts/fuzz $(FUZZ_SECONDS) $(FUZZ_SRCS)
+
+gpu:
+	$(MAKE) -C gpu NVCC=$(NVCC)
+
+gpu-test:
+	$(MAKE) -C gpu test NVCC=$(NVCC)
+
+install: skugen
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/skugen/templates
+	install -m 0755 skugen $(DESTDIR)$(PREFIX)/bin/skugen
+	cp -R templates/prompts $(DESTDIR)$(PREFIX)/share/skugen/templates/ 2>/dev/null || true
+
+clean:
+	rm -rf build build-asan build-fuzz skugen out
+	[ ! -f gpu/Makefile ] || $(MAKE) -C gpu clean
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,199 @@
+/* settings.c: validate the configuration (see settings.h). */
+#include "batch/settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/hash.h"
+#include "providers/generator.h"
+
+static const char *const top_keys[] = {
+	"store", "source", "category_field", "templates", "locales", "generators", "outputs", NULL,
+};
+static const char *const store_keys[] = { "dsn", "dsn_env", "home", NULL };
+static const char *const templates_keys[] = { "dir", "strict", "escape_html", NULL };
+static const char *const output_keys[] = {
+	"name", "kind", "template", "generator", "locales", "channel", NULL,
+};
+
+static int load_store(struct settings *s, struct err *e)
+{
+	const struct config *c = &s->cfg;
+	json_t *store = NULL;
+	const char *dsn = NULL, *dsn_env = "SKUGEN_DSN", *home = NULL;
+	const char *env_dsn = getenv("SKUGEN_DSN"), *env_home = getenv("SKUGEN_HOME");
+
+	if (s->loaded) {
+		if (config_object(c, c->root, "", "store", &store, e) < 0 ||
+		    config_check_keys(c, store, "store", store_keys, e) < 0 ||
+		    config_string(c, store, "store", "dsn", NULL, &dsn, e) < 0 ||
+		    config_string(c, store, "store", "dsn_env", "SKUGEN_DSN", &dsn_env, e) < 0 ||
+		    config_string(c, store, "store", "home", NULL, &home, e) < 0)
+			return -1;
+		if (dsn && strstr(dsn, "password"))
+			return config_error(c, e, "store.dsn", "holds a password: keep it in the environment (PGPASSWORD, ~/.pgpass, or a DSN in the variable named by store.dsn_env)");
+	}
+	/* The environment wins over the file, as deployments expect. */
+	if (env_dsn && *env_dsn)
+		s->dsn = strdup(env_dsn);
+	else if (dsn && *dsn)
+		s->dsn = strdup(dsn);
+	else if (dsn_env && getenv(dsn_env) && *getenv(dsn_env))
+		s->dsn = strdup(getenv(dsn_env));
+	if (env_home && *env_home)
+		s->home = strdup(env_home);
+	else if (home && *home)
+		s->home = config_resolve_path(c, home);
+	else
+		s->home = strdup(".skugen");
+	return s->home ? 0 : err_set(e, ERR_NOMEM, "out of memory");
+}
+
+static int load_outputs(struct settings *s, struct err *e)
+{
+	const struct config *c = &s->cfg;
+	json_t *outputs = json_object_get(c->root, "outputs"), *o;
+	json_t *default_locales = NULL;
+	size_t i;
+
+	if (config_string_array(c, c->root, "", "locales", &default_locales, e) < 0)
+		return -1;
+	if (!outputs)
+		return 0;
+	if (!json_is_array(outputs))
+		return config_error(c, e, "outputs", "expected an array of outputs");
+	s->outputs = calloc(json_array_size(outputs) + 1, sizeof *s->outputs);
+	if (!s->outputs)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	json_array_foreach(outputs, i, o) {
+		struct output_settings *out = &s->outputs[i];
+		char path[64];
+
+		snprintf(path, sizeof path, "outputs[%zu]", i);
+		if (!json_is_object(o))
+			return config_error(c, e, path, "expected an object");
+		if (config_check_keys(c, o, path, output_keys, e) < 0 ||
+		    config_string(c, o, path, "name", NULL, &out->name, e) < 0 ||
+		    config_string(c, o, path, "kind", "text", &out->kind, e) < 0 ||
+		    config_string(c, o, path, "template", NULL, &out->template_base, e) < 0 ||
+		    config_string(c, o, path, "generator", NULL, &out->generator, e) < 0 ||
+		    config_string(c, o, path, "channel", "", &out->channel, e) < 0 ||
+		    config_string_array(c, o, path, "locales", &out->locales, e) < 0)
+			return -1;
+		if (!out->name || !*out->name)
+			return config_error(c, e, path, "an output needs a \"name\"");
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(s->outputs[k].name, out->name) == 0)
+				return config_error(c, e, path, "output \"%s\" is defined twice", out->name);
+		if (strcmp(out->kind, "text") != 0) {
+			strncat(path, ".kind", sizeof path - strlen(path) - 1);
+			return config_error(c, e, path, "kind \"%s\" is not supported yet (known: text)", out->kind);
+		}
+		if (!out->template_base)
+			out->template_base = out->name;
+		if (!out->locales)
+			out->locales = default_locales;
+		if (!out->locales || json_array_size(out->locales) == 0)
+			return config_error(c, e, path, "no locales: set \"locales\" on the output or at the top level");
+		s->n_outputs++;
+	}
+	return 0;
+}
+
+int settings_load(struct settings *s, const char *path, bool optional, struct err *e)
+{
+	const struct config *c = &s->cfg;
+	json_t *templates = NULL;
+	const char *dir = "templates";
+
+	memset(s, 0, sizeof *s);
+	s->strict = true;
+	s->category_field = "category";
+	if (optional && access(path, F_OK) != 0)
+		return load_store(s, e);
+	if (config_load(&s->cfg, path, e) < 0)
+		return -1;
+	s->loaded = true;
+	sha256_hex(c->text, c->len, s->config_sha256);
+	if (config_check_keys(c, c->root, "", top_keys, e) < 0 ||
+	    load_store(s, e) < 0 ||
+	    config_object(c, c->root, "", "source", &s->source, e) < 0 ||
+	    config_string(c, c->root, "", "category_field", "category", &s->category_field, e) < 0 ||
+	    config_object(c, c->root, "", "templates", &templates, e) < 0 ||
+	    config_check_keys(c, templates, "templates", templates_keys, e) < 0 ||
+	    config_string(c, templates, "templates", "dir", "templates", &dir, e) < 0 ||
+	    config_bool(c, templates, "templates", "strict", true, &s->strict, e) < 0 ||
+	    config_bool(c, templates, "templates", "escape_html", false, &s->escape_html, e) < 0 ||
+	    config_object(c, c->root, "", "generators", &s->generators, e) < 0 ||
+	    load_outputs(s, e) < 0)
+		goto fail;
+	s->templates_dir = config_resolve_path(c, dir);
+	if (!s->templates_dir) {
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	return 0;
+fail:
+	settings_free(s);
+	return -1;
+}
+
+int settings_require_pipeline(const struct settings *s, struct err *e)
+{
+	const struct config *c = &s->cfg;
+	const char *type = NULL;
+
+	if (!s->loaded)
+		return err_set(e, ERR_CONFIG, "%s: no such configuration file (use --config FILE)", c->path ? c->path : "skugen.json");
+	if (!s->source)
+		return config_error(c, e, "", "no \"source\": say where the catalog comes from");
+	if (config_string(c, s->source, "source", "type", NULL, &type, e) < 0)
+		return -1;
+	if (!type)
+		return config_error(c, e, "source", "no \"type\" (e.g. \"file\")");
+	if (s->n_outputs == 0)
+		return config_error(c, e, "", "no \"outputs\": nothing to generate");
+	for (size_t i = 0; i < s->n_outputs; i++) {
+		const struct output_settings *o = &s->outputs[i];
+		json_t *g = s->generators ? json_object_get(s->generators, o->generator ? o->generator : "") : NULL;
+		const char *gtype = NULL;
+		char path[96];
+
+		snprintf(path, sizeof path, "outputs[%zu].generator", i);
+		if (!o->generator)
+			return config_error(c, e, path, "missing: name one of the \"generators\"");
+		if (!json_is_object(g))
+			return config_error(c, e, path, "no generator \"%s\" in \"generators\"", o->generator);
+		snprintf(path, sizeof path, "generators.%s", o->generator);
+		if (config_string(c, g, path, "type", NULL, &gtype, e) < 0)
+			return -1;
+		if (!gtype || !gen_find(gtype)) {
+			struct buf known = BUF_INIT;
+			int rc;
+
+			for (size_t k = 0; gen_backends[k]; k++)
+				buf_printf(&known, "%s%s", k ? ", " : "", gen_backends[k]->name);
+			strncat(path, ".type", sizeof path - strlen(path) - 1);
+			rc = config_error(c, e, path, "unknown generator type \"%s\" (known: %s)",
+					  gtype ? gtype : "", buf_str(&known));
+			buf_free(&known);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void settings_free(struct settings *s)
+{
+	if (!s)
+		return;
+	config_free(&s->cfg);
+	free(s->dsn);
+	free(s->home);
+	free(s->templates_dir);
+	free(s->outputs);
+	memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,63 @@
+/* settings.h: the validated configuration of one skugen invocation.
+ *
+ * settings_load() reads the JSON file (common/config.h does the located
+ * errors) and checks every section the engine uses; what it returns is
+ * ready to use.  Connector- and generator-specific objects are checked by
+ * their back-ends when opened.
+ *
+ * {
+ *   "store":     { "dsn": "...", "dsn_env": "SKUGEN_DSN", "home": ".skugen" },
+ *   "source":    { "type": "file", ... },
+ *   "category_field": "category",
+ *   "templates": { "dir": "templates", "strict": true, "escape_html": false },
+ *   "locales":   ["en_US", "de_DE"],
+ *   "generators": { "rules": { "type": "template" } },
+ *   "outputs":   [ { "name": "description", "template": "description",
+ *                    "generator": "rules", "kind": "text", "locales": [...],
+ *                    "channel": "" } ]
+ * }
+ */
+#ifndef SKUGEN_SETTINGS_H
+#define SKUGEN_SETTINGS_H
+
+#include <stdbool.h>
+#include <jansson.h>
+
+#include "common/config.h"
+#include "common/err.h"
+
+struct output_settings {
+	const char *name;         /* borrowed from the configuration tree */
+	const char *kind;         /* "text" */
+	const char *template_base;
+	const char *generator;    /* a key of "generators" */
+	const char *channel;      /* "" when none */
+	json_t *locales;          /* borrowed array of strings */
+};
+
+struct settings {
+	struct config cfg;
+	bool loaded;              /* a configuration file was read */
+	char *dsn;                /* new or NULL: NULL means the embedded store */
+	char *home;               /* new: the embedded store's home */
+	json_t *source;           /* borrowed object, or NULL */
+	const char *category_field;
+	char *templates_dir;      /* new */
+	bool strict, escape_html;
+	json_t *generators;       /* borrowed object: name -> { "type": ..., ... } */
+	struct output_settings *outputs;
+	size_t n_outputs;
+	char config_sha256[65];   /* of the file's bytes; recorded with each run */
+};
+
+/* Load path.  When optional is true and path does not exist, succeed with
+ * defaults (loaded = false): the db commands need no configuration. */
+int settings_load(struct settings *s, const char *path, bool optional, struct err *e);
+
+/* Check what `run` and `regen` need beyond the store: a source, outputs,
+ * generators that exist. */
+int settings_require_pipeline(const struct settings *s, struct err *e);
+
+void settings_free(struct settings *s);
+
+#endif

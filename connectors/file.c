@@ -475,6 +475,51 @@ static int jsonl_sku(const struct file_conn *fc, json_t *obj, struct record *r)
 	return r->sku ? 0 : -1;
 }
 
+/* After a bad byte at off in a field other than the key, the SKU may still
+ * be usable: parse a copy with the bad bytes (and NULs) replaced by '?' and
+ * take its key field.  Leaves r->sku NULL when that does not work; -1 only
+ * when memory runs out. */
+static int salvage_sku(const struct file_conn *fc, const struct line *l, size_t off,
+		       struct record *r)
+{
+	char name[SHOW_CAP], key[SHOW_CAP];
+	char *copy = NULL;
+	json_t *obj = NULL, *v;
+	size_t i = 0, bad;
+	int rc = -1;
+
+	show_str(key, fc->key);
+	if (!key_at(l->data, l->len, off, name) || strcmp(name, key) == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (!(copy = malloc(l->len ? l->len : 1)))
+		goto out;
+	memcpy(copy, l->data, l->len);
+	for (size_t k = 0; k < l->len; k++)
+		if (copy[k] == '\0')
+			copy[k] = '?';
+	while (i < l->len && !utf8_valid(copy + i, l->len - i, &bad)) {
+		copy[i + bad] = '?';
+		i += bad + 1;
+	}
+	obj = json_loadb(copy, l->len, JSON_REJECT_DUPLICATES, NULL);
+	v = json_object_get(obj, fc->key);
+	if (json_is_string(v) && !all_space(json_string_value(v), json_string_length(v)) &&
+	    !(r->sku = strdup(json_string_value(v))))
+		goto out;
+	if (json_is_integer(v) && asprintf(&r->sku, "%" JSON_INTEGER_FORMAT,
+					   json_integer_value(v)) < 0) {
+		r->sku = NULL;
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(obj);
+	free(copy);
+	return rc;
+}
+
 /* Turn one non-blank line into r: -1 only when memory runs out. */
 static int jsonl_record(struct file_conn *fc, const struct line *l, struct record *r)
 {
@@ -497,6 +542,8 @@ static int jsonl_record(struct file_conn *fc, const struct line *l, struct recor
 			rc = fail(r, "field \"%s\": invalid UTF-8 at byte %zu", name, bad + 1);
 		else
 			rc = fail(r, "invalid UTF-8 at byte %zu", bad + 1);
+		if (rc == 0)
+			rc = salvage_sku(fc, l, bad, r);
 		goto out;
 	}
 	if (nul) {
@@ -505,6 +552,8 @@ static int jsonl_record(struct file_conn *fc, const struct line *l, struct recor
 			rc = fail(r, "field \"%s\": NUL byte at byte %zu", name, bad + 1);
 		else
 			rc = fail(r, "NUL byte at byte %zu", bad + 1);
+		if (rc == 0)
+			rc = salvage_sku(fc, l, bad, r);
 		goto out;
 	}
 	obj = json_loadb(l->data, l->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);

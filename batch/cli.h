@@ -1,0 +1,54 @@
+/* cli.h: what the subcommands of the skugen CLI share.
+ *
+ * Exit codes (documented in README.md and `skugen --help`):
+ *   0  all done
+ *   1  done, but some tasks or records failed
+ *   2  usage or configuration error (bad flags, bad configuration, a template
+ *      that does not load)
+ *   3  cannot reach the store or a source
+ */
+#ifndef SKUGEN_CLI_H
+#define SKUGEN_CLI_H
+
+#include <stdbool.h>
+
+#include "batch/settings.h"
+#include "batch/store.h"
+#include "common/err.h"
+
+enum {
+	EXIT_ALL_DONE = 0,
+	EXIT_SOME_FAILED = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,
+};
+
+/* Options every subcommand accepts before or after its name. */
+struct cli_globals {
+	const char *config_path;  /* --config, default ./skugen.json */
+	bool quiet;               /* -q: only errors and the final summary */
+};
+
+extern struct cli_globals cli;
+
+/* Print "skugen: <message>" on stderr and return the exit code for e. */
+int cli_fail(const struct err *e);
+
+/* The exit code that an error of this kind calls for. */
+int cli_exit_code(enum err_code code);
+
+/* Load the configuration: required (run, regen, export...) or optional (db). */
+int cli_settings(struct settings *s, bool required, struct err *e);
+
+/* Open the store the settings point at. */
+int cli_store(const struct settings *s, struct store **st, struct err *e);
+
+/* The subcommands: argv[0] is the subcommand's name. */
+int cmd_run(int argc, char **argv);
+int cmd_regen(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_render(int argc, char **argv);
+int cmd_db(int argc, char **argv);
+
+#endif

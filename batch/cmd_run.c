@@ -1,0 +1,286 @@
+/* cmd_run.c: `skugen run` and `skugen regen SKU...`.
+ *
+ * Both read the configured source, plan tasks (skipping what an unchanged
+ * fingerprint says is already made), execute them and print a summary.
+ * regen plans only the SKUs it is given, ahead of other work.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch/cli.h"
+#include "batch/executor.h"
+#include "batch/planner.h"
+#include "batch/run.h"
+#include "connectors/connector.h"
+#include "templates/tmpl.h"
+
+#define RECORDS_PER_BATCH 500
+#define ERRORS_SHOWN 20
+
+struct run_args {
+	const char *kind;     /* "run" or "regen" */
+	bool force;
+	json_t *only;         /* regen's SKUs */
+	int batch_size;
+};
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void progress_line(const struct run_counts *c, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "\r  %ld/%ld generated, %ld failed   ", c->done, c->queued, c->failed);
+	fflush(stderr);
+}
+
+/* Every output's default template must load in every locale before anything
+ * is spent: a broken template is a configuration error, found now. */
+static int check_templates(const struct settings *s, struct tmpl_lib *lib, struct err *e)
+{
+	for (size_t i = 0; i < s->n_outputs; i++) {
+		size_t k;
+		json_t *loc;
+
+		json_array_foreach(s->outputs[i].locales, k, loc)
+			if (!tmpl_lib_select(lib, s->outputs[i].template_base, NULL, json_string_value(loc), e))
+				return err_prefix(e, "output \"%s\"", s->outputs[i].name);
+	}
+	return 0;
+}
+
+/* Print the first bad records and failed tasks of the run. */
+static void print_errors(struct store *st, long run_id)
+{
+	char id[32], lim[16];
+	const char *params[2] = { id, lim };
+	PGresult *r;
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	snprintf(lim, sizeof lim, "%d", ERRORS_SHOWN);
+	r = store_query(st, "(select message from skugen.record_errors where run_id = $1 order by id limit $2)"
+			    " union all (select coalesce(origin || ': ', '') || last_error from skugen.tasks"
+			    "  where run_id = $1 and state = 'failed' order by id limit $2) limit $2",
+			2, params, NULL);
+	if (!r)
+		return;
+	for (int i = 0; i < PQntuples(r); i++)
+		fprintf(stderr, "skugen: error: %s\n", PQgetvalue(r, i, 0));
+	if (PQntuples(r) == ERRORS_SHOWN)
+		fprintf(stderr, "skugen: (more errors: see `skugen status %ld`)\n", run_id);
+	PQclear(r);
+}
+
+static void print_summary(long run_id, const struct run_args *a, const struct run_counts *c, double secs)
+{
+	printf("%s %ld: %ld records (%ld bad), %ld tasks: %ld generated, %ld unchanged, %ld failed, in %.2f s\n",
+	       a->kind, run_id, c->records, c->bad_records, c->tasks, c->done, c->skipped, c->failed, secs);
+	if (c->tasks > 0 && c->done == 0 && c->failed == 0)
+		printf("nothing new to generate: every task's inputs, template and generator are unchanged (--force to redo)\n");
+}
+
+static int execute(const struct run_args *a)
+{
+	struct settings s;
+	struct tmpl_lib *lib = NULL;
+	struct store *st = NULL;
+	struct conn *src = NULL;
+	const struct conn_ops *ops;
+	struct planner *pl = NULL;
+	struct record_batch batch = { 0 };
+	struct run_counts counts;
+	struct timespec t0;
+	struct err e;
+	long run_id = 0;
+	int code = EXIT_ALL_DONE;
+	bool run_open = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&counts, 0, sizeof counts);
+	err_clear(&e);
+	if (cli_settings(&s, true, &e) < 0)
+		return cli_fail(&e);
+	if (settings_require_pipeline(&s, &e) < 0)
+		goto fail;
+	lib = tmpl_lib_open_dir(s.templates_dir, &e);
+	if (!lib || check_templates(&s, lib, &e) < 0)
+		goto fail;
+	ops = conn_find(json_string_value(json_object_get(s.source, "type")));
+	if (!ops) {
+		config_error(&s.cfg, &e, "source.type", "unknown source type");
+		goto fail;
+	}
+	if (ops->open(&src, s.source, s.cfg.dir, &e) < 0)
+		goto fail;
+	if (cli_store(&s, &st, &e) < 0)
+		goto fail;
+	if (run_reap_dead(st, NULL, &e) < 0 ||
+	    run_begin(st, a->kind, ops->name, s.cfg.path, s.config_sha256, a->force, &run_id, &e) < 0)
+		goto fail;
+	run_open = true;
+	{
+		struct planner_opts po = { .run_id = run_id, .force = a->force, .only = a->only,
+					   .priority = a->only ? 10 : 0 };
+
+		if (planner_new(&pl, st, &s, lib, &po, &e) < 0 ||
+		    record_batch_init(&batch, RECORDS_PER_BATCH) < 0)
+			goto fail;
+	}
+	for (;;) {
+		if (ops->next(src, &batch, &e) < 0)
+			goto fail;
+		if (batch.len == 0)
+			break;
+		if (planner_add(pl, &batch, &e) < 0)
+			goto fail;
+	}
+	counts = *planner_counts(pl);
+	if (!cli.quiet)
+		fprintf(stderr, "%s %ld: planned %ld tasks from %ld records (%ld to generate, %ld unchanged)\n",
+			a->kind, run_id, counts.tasks, counts.records, counts.queued, counts.skipped);
+	{
+		struct executor_opts eo = { .run_id = run_id, .force = a->force, .batch_size = a->batch_size,
+					    .progress = (!cli.quiet && isatty(STDERR_FILENO)) ? progress_line : NULL };
+
+		if (executor_run(st, &s, lib, &eo, &counts, &e) < 0)
+			goto fail;
+		if (eo.progress)
+			fputc('\n', stderr);
+	}
+	if (a->only) {
+		json_t *missing = planner_unmatched(pl), *v;
+		size_t i;
+
+		json_array_foreach(missing, i, v) {
+			fprintf(stderr, "skugen: error: sku \"%s\": not found in the source\n", json_string_value(v));
+			counts.failed++;
+		}
+		json_decref(missing);
+	}
+	if (run_finish(st, run_id, "done", NULL, &e) < 0)
+		goto fail;
+	run_open = false;
+	print_errors(st, run_id);
+	print_summary(run_id, a, &counts, seconds_since(&t0));
+	code = (counts.failed || counts.bad_records) ? EXIT_SOME_FAILED : EXIT_ALL_DONE;
+	goto out;
+fail:
+	code = cli_fail(&e);
+	if (run_open)
+		run_finish(st, run_id, "failed", e.msg, NULL);
+out:
+	record_batch_free(&batch);
+	planner_free(pl);
+	if (src)
+		src->ops->close(src);
+	store_close(st);
+	tmpl_lib_free(lib);
+	settings_free(&s);
+	return code;
+}
+
+static int parse(int argc, char **argv, struct run_args *a, const char *usage_text)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "batch-size", required_argument, NULL, 'b' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "fb:c:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			a->force = true;
+			break;
+		case 'b':
+			a->batch_size = atoi(optarg);
+			if (a->batch_size < 1 || a->batch_size > 10000) {
+				fprintf(stderr, "skugen: --batch-size must be between 1 and 10000\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			cli.config_path = optarg;
+			break;
+		case 'q':
+			cli.quiet = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_ALL_DONE;
+		default:
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	return -1;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const char usage_text[] =
+		"usage: skugen run [--force] [--batch-size N]\n"
+		"\n"
+		"Reads every record of the configured source, plans one task per SKU, output\n"
+		"and locale, skips tasks whose fingerprint (the fields the template reads,\n"
+		"the template's sha256, the generator's configuration) already has a\n"
+		"generation, generates the rest and stores them with their provenance.\n"
+		"\n"
+		"  -f, --force         make every task again (older generations are superseded)\n"
+		"  -b, --batch-size N  tasks per claim and per commit (default 64)\n"
+		"\n"
+		"exit codes: 0 all done; 1 some tasks or records failed; 2 configuration\n"
+		"  error; 3 cannot reach the store or the source\n";
+	struct run_args a = { .kind = "run" };
+	int rc = parse(argc, argv, &a, usage_text);
+
+	if (rc >= 0)
+		return rc;
+	if (optind < argc) {
+		fprintf(stderr, "skugen run: unexpected argument \"%s\" (to regenerate SKUs use skugen regen)\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return execute(&a);
+}
+
+int cmd_regen(int argc, char **argv)
+{
+	static const char usage_text[] =
+		"usage: skugen regen [--force] SKU...\n"
+		"\n"
+		"Plans and generates only the given SKUs, ahead of other queued work.  Without\n"
+		"--force an unchanged SKU is skipped as in `skugen run`; with --force it is made\n"
+		"again and its previous generations are superseded.\n"
+		"\n"
+		"  -f, --force   ignore fingerprints: make them again\n"
+		"\n"
+		"exit codes: as for skugen run; a SKU that is not in the source counts as failed\n";
+	struct run_args a = { .kind = "regen" };
+	int rc = parse(argc, argv, &a, usage_text);
+
+	if (rc >= 0)
+		return rc;
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	a.only = json_array();
+	for (int i = optind; i < argc; i++)
+		json_array_append_new(a.only, json_string(argv[i]));
+	rc = execute(&a);
+	json_decref(a.only);
+	return rc;
+}

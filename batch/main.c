@@ -1,0 +1,96 @@
+/* main.c: the skugen command line: global options and subcommand dispatch. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch/cli.h"
+
+struct cli_globals cli = { .config_path = "skugen.json" };
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *summary;
+} commands[] = {
+	{ "run", cmd_run, "plan and generate everything that changed in the configured source" },
+	{ "regen", cmd_regen, "regenerate only the given SKUs (--force ignores fingerprints)" },
+	{ "status", cmd_status, "show the last runs and their tasks by state" },
+	{ "export", cmd_export, "write generations with their provenance as CSV or JSON" },
+	{ "render", cmd_render, "render a template against a JSON file (for template authors)" },
+	{ "db", cmd_db, "manage the embedded store: start, stop, status, dsn, psql" },
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: skugen [--config FILE] [-q] COMMAND [ARGS]\n"
+		"\n"
+		"Generates product content (copy now; images and video to come) for a catalog,\n"
+		"with provenance, and remembers what it made so nothing is made twice.\n"
+		"\n"
+		"commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		fprintf(fp, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(fp,
+		"\n"
+		"options:\n"
+		"  --config FILE  the configuration (default ./skugen.json)\n"
+		"  -q, --quiet    print only errors and the final summary\n"
+		"  --version      print the version\n"
+		"  -h, --help     this help; `skugen COMMAND --help` for a command's own\n"
+		"\n"
+		"environment: SKUGEN_DSN (use this Postgres instead of the embedded one),\n"
+		"  SKUGEN_HOME (where the embedded store lives, default ./.skugen)\n"
+		"\n"
+		"exit codes: 0 all done; 1 done but some tasks failed; 2 usage or\n"
+		"  configuration error; 3 cannot reach the store or a source\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	/* Stop at the first non-option: it is the subcommand. */
+	while ((c = getopt_long(argc, argv, "+c:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cli.config_path = optarg;
+			break;
+		case 'q':
+			cli.quiet = true;
+			break;
+		case 'V':
+			printf("skugen %s\n", SKUGEN_VERSION);
+			return EXIT_ALL_DONE;
+		case 'h':
+			usage(stdout);
+			return EXIT_ALL_DONE;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+		if (strcmp(argv[optind], commands[i].name) == 0) {
+			int sub_argc = argc - optind;
+			char **sub_argv = argv + optind;
+
+			optind = 1; /* restart getopt for the subcommand */
+			return commands[i].fn(sub_argc, sub_argv);
+		}
+	}
+	fprintf(stderr, "skugen: unknown command \"%s\" (see skugen --help)\n", argv[optind]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,113 @@
+/* run.c: run rows, heartbeats and reaping dead runs (see run.h). */
+#include "batch/run.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char hostname[256];
+
+static const char *host(void)
+{
+	if (!hostname[0] && gethostname(hostname, sizeof hostname - 1) < 0)
+		snprintf(hostname, sizeof hostname, "unknown");
+	return hostname;
+}
+
+const char *run_worker_name(void)
+{
+	static char name[300];
+
+	snprintf(name, sizeof name, "%s:%ld", host(), (long)getpid());
+	return name;
+}
+
+static bool pid_alive(long pid)
+{
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int run_reap_dead(struct store *st, long *reaped, struct err *e)
+{
+	const char *params[1] = { host() };
+	PGresult *r;
+	long n = 0;
+
+	if (reaped)
+		*reaped = 0;
+	r = store_query(st, "select id, host, pid, heartbeat_at < now() - interval '10 minutes'"
+			    " from skugen.runs where status = 'running'", 0, NULL, e);
+	if (!r)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		bool same_host = strcmp(PQgetvalue(r, i, 1), params[0]) == 0;
+		long pid = atol(PQgetvalue(r, i, 2));
+		bool stale = PQgetvalue(r, i, 3)[0] == 't';
+		const char *id = PQgetvalue(r, i, 0);
+		const char *p[1] = { id };
+
+		if (same_host && pid == (long)getpid())
+			continue;
+		if (!stale && !(same_host && !pid_alive(pid)))
+			continue;
+		if (store_begin(st, e) < 0 ||
+		    store_exec(st, "update skugen.runs set status = 'interrupted', finished_at = now(),"
+				   " message = 'the process running it stopped' where id = $1 and status = 'running'",
+			       1, p, e) < 0 ||
+		    store_exec(st, "update skugen.tasks set state = 'cancelled', lease_until = null,"
+				   " last_error = 'run interrupted', finished_at = now()"
+				   " where run_id = $1 and state in ('queued', 'running')", 1, p, e) < 0 ||
+		    store_commit(st, e) < 0) {
+			store_rollback(st);
+			PQclear(r);
+			return -1;
+		}
+		n++;
+	}
+	PQclear(r);
+	if (reaped)
+		*reaped = n;
+	return 0;
+}
+
+int run_begin(struct store *st, const char *kind, const char *source, const char *config_path,
+	      const char *config_sha256, bool force, long *run_id, struct err *e)
+{
+	char pid[32];
+	const char *params[8] = { kind, source, config_path, config_sha256, force ? "t" : "f",
+				  host(), pid, SKUGEN_VERSION };
+	PGresult *r;
+
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	r = store_query(st, "insert into skugen.runs (kind, source, config_path, config_sha256, force,"
+			    " host, pid, skugen_version) values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+			8, params, e);
+	if (!r)
+		return -1;
+	*run_id = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+int run_heartbeat(struct store *st, long run_id, struct err *e)
+{
+	char id[32];
+	const char *params[1] = { id };
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	return store_exec(st, "update skugen.runs set heartbeat_at = now() where id = $1", 1, params, e);
+}
+
+int run_finish(struct store *st, long run_id, const char *status, const char *message,
+	       struct err *e)
+{
+	char id[32];
+	const char *params[3] = { id, status, message };
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	return store_exec(st, "update skugen.runs set status = $2, message = $3, finished_at = now(),"
+			      " heartbeat_at = now() where id = $1", 3, params, e);
+}

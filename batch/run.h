@@ -1,0 +1,45 @@
+/* run.h: the life of one run in the store.
+ *
+ * A run is one `skugen run` or `skugen regen`: it plans tasks, executes them
+ * and ends as done (every task finished, some perhaps failed) or failed (it
+ * could not go on).  A run whose process died is found by the next one (same
+ * host and its pid gone, or no heartbeat for ten minutes), marked
+ * interrupted, and its unfinished tasks cancelled: the new run plans them
+ * again and the fingerprints make sure nothing finished is made twice.
+ */
+#ifndef SKUGEN_RUN_H
+#define SKUGEN_RUN_H
+
+#include <stdbool.h>
+
+#include "batch/store.h"
+#include "common/err.h"
+
+struct run_counts {
+	long records;      /* records read from the source */
+	long bad_records;  /* records that could not be used */
+	long tasks;        /* tasks planned */
+	long queued;       /* tasks that needed work */
+	long skipped;      /* tasks whose fingerprint already had a generation */
+	long done;         /* tasks that produced a new generation */
+	long failed;       /* tasks that failed */
+};
+
+/* Mark dead runs interrupted; *reaped (may be NULL) counts them. */
+int run_reap_dead(struct store *st, long *reaped, struct err *e);
+
+/* Start a run row: kind "run" or "regen".  *run_id is set. */
+int run_begin(struct store *st, const char *kind, const char *source, const char *config_path,
+	      const char *config_sha256, bool force, long *run_id, struct err *e);
+
+/* Prove the run is alive (workers of other processes see it). */
+int run_heartbeat(struct store *st, long run_id, struct err *e);
+
+/* End it with status "done", "failed" or "cancelled" and a short message. */
+int run_finish(struct store *st, long run_id, const char *status, const char *message,
+	       struct err *e);
+
+/* "host:pid", the worker name used in tasks and provenance (static storage). */
+const char *run_worker_name(void);
+
+#endif

@@ -1,0 +1,73 @@
+# lib.sh: TAP helpers for the integration scripts, sourced by each of them.
+#
+# Each script gets a database of its own in the Postgres that tests/run
+# started (SKUGEN_TEST_DSN), and a scratch directory that is removed at exit.
+# Assertions print "ok N - name" or "not ok N - name" with what was expected.
+
+set -u
+SKUGEN=${SKUGEN_BIN:?run through tests/run}
+ROOT=${SKUGEN_ROOT:?run through tests/run}
+T_N=0
+T_FAILED=0
+SCRATCH=$(mktemp -d /tmp/skugen-it.XXXXXX)
+trap 'rm -rf "$SCRATCH"' EXIT
+
+t_ok() { # t_ok NAME COMMAND...: passes when the command succeeds
+	local name=$1; shift
+	T_N=$((T_N + 1))
+	if "$@"; then
+		echo "ok $T_N - $name"
+	else
+		echo "not ok $T_N - $name"
+		T_FAILED=$((T_FAILED + 1))
+	fi
+}
+
+t_is() { # t_is NAME GOT EXPECTED
+	T_N=$((T_N + 1))
+	if [ "$2" = "$3" ]; then
+		echo "ok $T_N - $1"
+	else
+		echo "not ok $T_N - $1"
+		echo "#   got:      $(printf '%q' "$2")"
+		echo "#   expected: $(printf '%q' "$3")"
+		T_FAILED=$((T_FAILED + 1))
+	fi
+}
+
+t_match() { # t_match NAME TEXT EXTENDED-REGEX
+	T_N=$((T_N + 1))
+	if printf '%s' "$2" | grep -qE -- "$3"; then
+		echo "ok $T_N - $1"
+	else
+		echo "not ok $T_N - $1"
+		echo "#   no match for: $3"
+		printf '%s\n' "$2" | head -n 20 | sed 's/^/#   | /'
+		T_FAILED=$((T_FAILED + 1))
+	fi
+}
+
+t_done() {
+	echo "1..$T_N"
+	[ "$T_FAILED" -eq 0 ]
+}
+
+# new_db NAME: a fresh database; sets SKUGEN_DSN to it.
+new_db() {
+	local db="t_$1_$$"
+	psql -q "$SKUGEN_TEST_DSN" -c "drop database if exists $db" -c "create database $db" >/dev/null
+	export SKUGEN_DSN="$SKUGEN_TEST_DSN dbname=$db"
+}
+
+# sql QUERY: one value from the current database.
+sql() {
+	psql -qAtX "$SKUGEN_DSN" -c "$1"
+}
+
+# skugen ARGS...: run the binary; sets OUT, ERR and RC.
+run_skugen() {
+	"$SKUGEN" "$@" >"$SCRATCH/out" 2>"$SCRATCH/err"
+	RC=$?
+	OUT=$(cat "$SCRATCH/out")
+	ERR=$(cat "$SCRATCH/err")
+}

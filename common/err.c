@@ -28,7 +28,7 @@ int err_set(struct err *e, enum err_code code, const char *fmt, ...)
 
 int err_prefix(struct err *e, const char *fmt, ...)
 {
-	char head[ERR_MSG_MAX], old[ERR_MSG_MAX];
+	char head[ERR_MSG_MAX], joined[2 * ERR_MSG_MAX + 2];
 	va_list ap;
 
 	if (!e)
@@ -36,8 +36,9 @@ int err_prefix(struct err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(head, sizeof head, fmt, ap);
 	va_end(ap);
-	memcpy(old, e->msg, sizeof old);
-	snprintf(e->msg, sizeof e->msg, "%s: %s", head, old);
+	snprintf(joined, sizeof joined, "%s: %s", head, e->msg);
+	memcpy(e->msg, joined, sizeof e->msg - 1);
+	e->msg[sizeof e->msg - 1] = '\0';
 	return -1;
 }
 

@@ -56,7 +56,11 @@ export SKUGEN_SPEC_DIR := $(SPEC_DIR)
 .SUFFIXES:
 .DELETE_ON_ERROR:
 
-all: skugen $(if $(filter 1,$(GPU)),gpu)
+# gpu/ builds its own kernels with only nvcc and libc; it is skipped until it
+# has a Makefile (the kernels arrive with the images work).
+GPU_BUILD := $(if $(and $(filter 1,$(GPU)),$(wildcard gpu/Makefile)),gpu)
+
+all: skugen $(GPU_BUILD)
 
 skugen: $(BUILD)/skugen
 	cp $< $@

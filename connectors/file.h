@@ -17,8 +17,9 @@
  *
  * A missing or unreadable file is an ERR_SOURCE error at open naming the path
  * and the system's reason.  For CSV the header is read at open: an empty file,
- * an empty or duplicate header name, a header that does not parse, or no
- * column for the key field is an ERR_SOURCE error (every row would fail).
+ * an empty or duplicate header name (after trimming), a header that does not
+ * parse or holds NUL or invalid UTF-8, more than 65536 columns, or no column
+ * for the key field is an ERR_SOURCE error (every row would fail).
  *
  * Streaming: the file is read in fixed chunks and memory stays bounded by
  * max_record_bytes plus a constant (conn_file_buffer_peak()), whatever the
@@ -28,7 +29,8 @@
  *   sku     the key field's value: a string, or (JSONL) an integer written in
  *           decimal; it must not be empty or only whitespace.  It is set on a
  *           failed record too when the key field itself was fine.
- *   fields  JSONL: the whole object, key included, as parsed.  CSV: an object
+ *   fields  JSONL: the whole object, key included, as parsed (an integer
+ *           SKU stays an integer there).  CSV: an object
  *           of strings, one per column (header names trimmed of spaces and
  *           tabs, renamed by "columns"); values are kept as text (leading
  *           zeros in SKUs and GTINs survive).  An empty unquoted cell is
@@ -42,8 +44,9 @@
  * lines are skipped; a UTF-8 byte order mark at the start is dropped; the last
  * line may lack a newline.  Record errors, checked in this order:
  *   record is N bytes, limit M
- *   field "name": NUL byte at byte B            (B is 1-based within the line;
- *   field "name": invalid UTF-8 at byte B        the field is named when known)
+ *   field "name": NUL byte at byte B            (whichever comes first; B is
+ *   field "name": invalid UTF-8 at byte B        1-based within the line; the
+ *                                                field is named when known)
  *   malformed JSON at column C: <jansson's message>
  *   field "name": NUL character (\u0000) at column C
  *   not a JSON object (got an array)
@@ -90,8 +93,8 @@
 extern const struct conn_ops conn_file_ops;
 
 /* The most bytes the open file connector c's reader has had allocated at once
- * (read chunk and record buffers; not the records handed out).  Bounded by
- * max_record_bytes + 128 KiB + 64 bytes per CSV column.  For tests and
+ * (read chunk and record buffers; not the records handed out): at most
+ * 64 KiB + max_record_bytes + 2, plus 64 bytes per CSV column.  For tests and
  * diagnostics; c must come from conn_file_ops.open. */
 size_t conn_file_buffer_peak(const struct conn *c);
 

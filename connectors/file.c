@@ -730,6 +730,15 @@ static int csv_header(struct file_conn *fc, const json_t *columns, struct err *e
 				row.lineno, i + 1);
 			goto out;
 		}
+		for (size_t k = 0; k < n; k++) {
+			if ((unsigned char)p[k] < 0x20 || p[k] == 0x7f) {
+				err_set(e, ERR_SOURCE, "%s:%zu: header column %zu holds control "
+					"byte 0x%02x%s", fc->path, row.lineno, i + 1,
+					(unsigned char)p[k], p[k] == '\r' ? " (lines must end in \\n "
+					"or \\r\\n; old Mac CR-only files are not supported)" : "");
+				goto out;
+			}
+		}
 		if (!(fc->names[i] = strndup(p, n)))
 			goto nomem;
 		fc->ncols++;

@@ -18,8 +18,9 @@
  * A missing or unreadable file is an ERR_SOURCE error at open naming the path
  * and the system's reason.  For CSV the header is read at open: an empty file,
  * an empty or duplicate header name (after trimming), a header that does not
- * parse or holds NUL or invalid UTF-8, more than 65536 columns, or no column
- * for the key field is an ERR_SOURCE error (every row would fail).
+ * parse or holds NUL, control bytes (a CR-only file) or invalid UTF-8, more
+ * than 65536 columns, or no column for the key field is an ERR_SOURCE error
+ * (every row would fail).
  *
  * Streaming: the file is read in fixed chunks and memory stays bounded by
  * max_record_bytes plus a constant (conn_file_buffer_peak()), whatever the

@@ -738,6 +738,9 @@ static void test_csv_header_errors(void **state)
 	write_str("h6.csv", "sku,\"name\n");
 	expect_open_error("{\"path\":\"h6.csv\"}", ERR_SOURCE,
 			  "h6.csv:1: header: column 2: quoted cell opened on line 1");
+	write_str("h8.csv", "sku,name\rA,x\rB,y\r");
+	expect_open_error("{\"path\":\"h8.csv\"}", ERR_SOURCE,
+			  "h8.csv:1: header column 2 holds control byte 0x0d (lines must end");
 	write_str("h7.csv", "sku,Title\n1,a\n");
 	expect_open_error("{\"path\":\"h7.csv\",\"columns\":{\"Name\":\"name\"}}", ERR_CONFIG,
 			  "source.columns.\"Name\": no such column in the header of h7.csv");

@@ -54,6 +54,7 @@ enum tnode_kind {
 struct tname {
 	const char *full;     /* as written, NUL-terminated ("." for the implicit iterator) */
 	const char **seg;     /* nseg segments, each NUL-terminated */
+	const long long *idx; /* per segment: its value when all digits (indexes a list), else -1 */
 	uint32_t nseg;        /* 0: the implicit iterator "." */
 };
 

@@ -504,8 +504,10 @@ static bool elist_has(const struct elist *l, const struct entry *en)
 
 static int link_all(struct tmpl_lib *lib, struct entry *root, struct elist *l, struct err *e)
 {
-	if (parse_entry(lib, root, e) < 0 || elist_push(l, root) < 0)
-		return l->n ? -1 : err_set(e, ERR_NOMEM, "out of memory");
+	if (parse_entry(lib, root, e) < 0)
+		return -1;
+	if (elist_push(l, root) < 0)
+		return err_set(e, ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < l->n; i++) {
 		struct tmpl *t = l->v[i]->t;
 

@@ -531,21 +531,22 @@ static const struct tname *parse_name(struct parser *p, size_t a, size_t b, size
 {
 	const char *s = p->s;
 	struct tname *nm;
+	long long *idx;
 	uint32_t nseg = 1;
 
 	if (a == b) {
 		perr(p, pos, "empty %s name", what);
 		return NULL;
 	}
+	if (memchr(s + a, '|', b - a)) {
+		perr(p, pos, "bad %s name \"%.*s\": formatters belong in interpolation tags", what,
+		     shown(b - a), s + a);
+		return NULL;
+	}
 	for (size_t k = a; k < b; k++) {
 		if (is_ws(s[k])) {
 			perr(p, pos, "bad %s name \"%.*s\": names contain no spaces", what,
 			     shown(b - a), s + a);
-			return NULL;
-		}
-		if (s[k] == '|') {
-			perr(p, pos, "bad %s name \"%.*s\": formatters belong in interpolation tags",
-			     what, shown(b - a), s + a);
 			return NULL;
 		}
 		if (s[k] == '.')
@@ -561,7 +562,8 @@ static const struct tname *parse_name(struct parser *p, size_t a, size_t b, size
 		return nm;
 	}
 	nm->seg = arena_alloc(&p->t->arena, nseg * sizeof *nm->seg);
-	if (!nm->seg) {
+	nm->idx = idx = arena_alloc(&p->t->arena, nseg * sizeof *nm->idx);
+	if (!nm->seg || !idx) {
 		nomem(p);
 		return NULL;
 	}
@@ -579,6 +581,16 @@ static const struct tname *parse_name(struct parser *p, size_t a, size_t b, size
 		if (!nm->seg[i]) {
 			nomem(p);
 			return NULL;
+		}
+		idx[i] = -1;
+		if (e - k <= 18) {
+			long long v = 0;
+			size_t d = k;
+
+			while (d < e && s[d] >= '0' && s[d] <= '9')
+				v = v * 10 + (s[d++] - '0');
+			if (d == e)
+				idx[i] = v;
 		}
 		k = (uint32_t)e + 1;
 	}

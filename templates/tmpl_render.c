@@ -134,7 +134,13 @@ static const json_t *resolve(struct rstate *st, const struct tname *nm)
 		if (v)
 			break;
 	}
+	/* The rest strictly, a numeric part indexing a list ("materials.0").
+	 * Lists are projected whole-length, so an index needs no trace. */
 	for (uint32_t k = 1; v && k < nm->nseg; k++) {
+		if (json_is_array(v) && nm->idx[k] >= 0) {
+			v = (size_t)nm->idx[k] < json_array_size(v) ? json_array_get(v, (size_t)nm->idx[k]) : NULL;
+			continue;
+		}
 		if (!json_is_object(v))
 			return NULL;
 		if (st->tr)
@@ -478,6 +484,7 @@ static int run(const struct tmpl *t, const json_t *data, bool strict, bool escap
 	st->frames[0] = data ? data : json_null();
 	if (buf_reserve(out, 256) < 0)
 		return nomem(st, t);
+	out->data[base] = '\0';
 	rc = render_range(st, t, 0, t->nnodes, false, NULL);
 	if (rc < 0) {
 		out->len = base;

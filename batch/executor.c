@@ -104,10 +104,18 @@ static const char *const claim_sql =
 enum { C_ID, C_SKU, C_OUTPUT, C_LOCALE, C_CHANNEL, C_KIND, C_FP, C_GEN, C_TNAME, C_TSHA,
        C_INPUT, C_FIELDS, C_ATTEMPTS };
 
+/* A new generation supersedes the older drafts (and rejected ones) of its
+ * slot (sku, output, locale, channel): they describe a product that changed.
+ * Approved and published ones stay until a reviewer decides on the new one.
+ * --force also supersedes whatever holds the same fingerprint. */
 static const char *const supersede_sql =
-	"update skugen.generations set status = 'superseded'\n"
-	"where fingerprint in (select jsonb_array_elements_text($1::jsonb))\n"
-	"  and status <> 'superseded' and revises is null";
+	"update skugen.generations g set status = 'superseded'\n"
+	"from jsonb_to_recordset($1::jsonb) as r(sku text, output text, locale text,\n"
+	"  channel text, fingerprint text)\n"
+	"where g.sku = r.sku and g.output = r.output and g.locale = r.locale\n"
+	"  and g.channel = r.channel and g.revises is null and g.status <> 'superseded'\n"
+	"  and ((g.fingerprint <> r.fingerprint and g.status in ('draft', 'rejected'))\n"
+	"       or (g.fingerprint = r.fingerprint and $2::boolean))";
 
 static const char *const commit_sql =
 	"with r as (\n"
@@ -269,21 +277,9 @@ static int commit_batch(struct store *st, const struct executor_opts *o, json_t 
 	}
 	if (store_begin(st, e) < 0)
 		goto out;
-	if (o->force && json_array_size(done)) {
-		json_t *fps = json_array(), *row;
-		size_t i;
-		char *fps_doc;
-		int st_rc;
-
-		json_array_foreach(done, i, row)
-			json_array_append(fps, json_object_get(row, "fingerprint"));
-		fps_doc = json_dumps(fps, JSON_COMPACT);
-		json_decref(fps);
-		st_rc = fps_doc ? store_exec(st, supersede_sql, 1, (const char *[]){ fps_doc }, e) : -1;
-		free(fps_doc);
-		if (st_rc < 0)
-			goto rollback;
-	}
+	if (json_array_size(done) &&
+	    store_exec(st, supersede_sql, 2, (const char *[]){ done_doc, o->force ? "t" : "f" }, e) < 0)
+		goto rollback;
 	if (json_array_size(done)) {
 		const char *params[4] = { done_doc, run_id, run_worker_name(), SKUGEN_VERSION };
 

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "common/buf.h"
 #include "common/hash.h"
 
@@ -350,19 +352,27 @@ out:
 	return rc;
 }
 
-/* Create the database "skugen" in a fresh cluster. */
+/* Create the database "skugen" in a fresh cluster, over libpq. */
 static int create_database(const struct layout *l, struct err *e)
 {
-	char *prog = join(l->bindir, "createdb");
-	char *argv[] = { prog, "-h", l->sock, "-p", PG_PORT, "-U", "skugen", "skugen", NULL };
-	char tail[600];
-	int rc = prog ? run_as(&l->user, argv, l->log, e) : err_set(e, ERR_NOMEM, "out of memory");
+	struct buf dsn = BUF_INIT;
+	PGconn *pg;
+	PGresult *r;
+	int rc = 0;
 
-	free(prog);
-	if (rc > 0) {
-		log_tail(l->log, tail, sizeof tail);
-		return err_set(e, ERR_STORE, "createdb skugen failed (exit %d): %s", rc, tail);
+	buf_printf(&dsn, "host=%s port=" PG_PORT " dbname=postgres user=skugen", l->sock);
+	pg = PQconnectdb(buf_str(&dsn));
+	buf_free(&dsn);
+	if (PQstatus(pg) != CONNECTION_OK) {
+		rc = err_set(e, ERR_STORE, "cannot connect to the new embedded Postgres: %s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return rc;
 	}
+	r = PQexec(pg, "create database skugen");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		rc = err_set(e, ERR_STORE, "cannot create the database skugen: %s", PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(pg);
 	return rc;
 }
 

@@ -85,8 +85,8 @@ int store_migrate(struct store *s, int *applied, struct err *e)
 		*applied = 0;
 	if (store_exec(s, "select pg_advisory_lock(" MIGRATION_LOCK_KEY ")", 0, NULL, e) < 0)
 		return err_prefix(e, "migrating the store");
-	if (store_exec(s, "create schema if not exists skugen; "
-			  "create table if not exists skugen.schema_migrations ("
+	if (store_exec(s, "create schema if not exists skugen", 0, NULL, e) < 0 ||
+	    store_exec(s, "create table if not exists skugen.schema_migrations ("
 			  " version integer primary key, name text not null,"
 			  " applied_at timestamptz not null default now())", 0, NULL, e) < 0)
 		goto fail;

@@ -28,7 +28,7 @@ t_match "a missing configuration is named" "$ERR" "nowhere.json"
 printf '{\n  "source": {"type": "file", "path": "c.jsonl"},\n  "outputs": [\n    {"name": "t", "generator": 7}\n  ]\n}\n' >bad-type.json
 run_skugen --config bad-type.json run
 t_is "a wrong type in the configuration exits 2" "$RC" 2
-t_match "the error names file, line, column and key path" "$ERR" 'bad-type\.json:4:31: outputs\[0\]\.generator: expected a string'
+t_match "the error names file, line, column and key path" "$ERR" 'bad-type\.json:4:32: outputs\[0\]\.generator: expected a string'
 
 printf '{\n  "source": {"type": "file", "path": "c.jsonl"},\n  "sauce": 1\n}\n' >typo.json
 run_skugen --config typo.json run

@@ -27,7 +27,7 @@ static const char usage_text[] =
 	"  -p, --partials DIR   where partials are found\n"
 	"      --no-strict      render a missing key as empty, as plain Mustache does\n"
 	"      --escape         HTML-escape {{name}} as plain Mustache does\n"
-	"      --spec           plain Mustache: --no-strict --escape\n"
+	"      --spec           plain Mustache: --no-strict --escape, missing partials empty\n"
 	"  -e, --explain        print the key paths the template reads, not the render\n";
 
 static int read_file(const char *path, struct buf *b, struct err *e)
@@ -88,7 +88,7 @@ int cmd_render(int argc, char **argv)
 	json_t *data = NULL;
 	json_error_t je;
 	struct err e;
-	bool explain = false;
+	bool explain = false, spec = false;
 	int c, code = EXIT_ALL_DONE;
 
 	while ((c = getopt_long(argc, argv, "d:p:eh", opts, NULL)) != -1) {
@@ -98,7 +98,7 @@ int cmd_render(int argc, char **argv)
 		case 'e': explain = true; break;
 		case OPT_NO_STRICT: topts.strict = false; break;
 		case OPT_ESCAPE: topts.escape_html = true; break;
-		case OPT_SPEC: topts.strict = false; topts.escape_html = true; break;
+		case OPT_SPEC: topts.strict = false; topts.escape_html = true; spec = true; break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_ALL_DONE;
@@ -122,6 +122,8 @@ int cmd_render(int argc, char **argv)
 	lib = tmpl_lib_open_dir(partials, &e);
 	if (!name || !lib || tmpl_lib_add(lib, name, buf_str(&src), src.len, &e) < 0)
 		goto fail;
+	/* Plain Mustache renders a missing partial as nothing; skugen refuses. */
+	tmpl_lib_set_missing_partials_ok(lib, spec);
 	t = tmpl_lib_get(lib, name, &e);
 	if (!t)
 		goto fail;

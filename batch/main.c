@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 			int sub_argc = argc - optind;
 			char **sub_argv = argv + optind;
 
-			optind = 1; /* restart getopt for the subcommand */
+			optind = 0; /* glibc: 0 fully restarts getopt (1 keeps the "+" mode) */
 			return commands[i].fn(sub_argc, sub_argv);
 		}
 	}

@@ -55,6 +55,7 @@ export SKUGEN_SPEC_DIR := $(SPEC_DIR)
 .PHONY: all test unit-tests asan demo clean install bench fuzz gpu gpu-test FORCE
 .SUFFIXES:
 .DELETE_ON_ERROR:
+.SECONDARY:
 
 # gpu/ builds its own kernels with only nvcc and libc; it is skipped until it
 # has a Makefile (the kernels arrive with the images work).
@@ -81,7 +82,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%/main.o $(LIB)
+# Bench objects live apart from the binaries: build/bench/NAME is the program,
+# so build/bench/NAME/ cannot also be the folder of its main.o.
+$(BUILD)/bench-obj/%.o: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/bench/%: $(BUILD)/bench-obj/%/main.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -2,6 +2,7 @@
 #include "batch/cli.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int cli_exit_code(enum err_code code)
 {
@@ -37,4 +38,9 @@ int cli_store(const struct settings *s, struct store **st, struct err *e)
 	struct store_target t = { .dsn = s->dsn, .home = s->home };
 
 	return store_open(st, &t, e);
+}
+
+bool cli_is_run_id(const char *s)
+{
+	return *s && strspn(s, "0123456789") == strlen(s) && strlen(s) < 19;
 }

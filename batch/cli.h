@@ -43,6 +43,9 @@ int cli_settings(struct settings *s, bool required, struct err *e);
 /* Open the store the settings point at. */
 int cli_store(const struct settings *s, struct store **st, struct err *e);
 
+/* Whether s is a run number (digits only, not empty). */
+bool cli_is_run_id(const char *s);
+
 /* The subcommands: argv[0] is the subcommand's name. */
 int cmd_run(int argc, char **argv);
 int cmd_regen(int argc, char **argv);

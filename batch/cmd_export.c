@@ -149,7 +149,7 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "skugen export: --format must be csv or json, got \"%s\"\n", format);
 		return EXIT_USAGE;
 	}
-	if (run && (strspn(run, "0123456789") != strlen(run) || !*run)) {
+	if (run && !cli_is_run_id(run)) {
 		fprintf(stderr, "skugen export: --run must be a run number, got \"%s\"\n", run);
 		return EXIT_USAGE;
 	}

@@ -13,6 +13,7 @@
 
 #include "batch/cli.h"
 #include "common/buf.h"
+#include "common/file_read.h"
 #include "templates/tmpl.h"
 
 static const char usage_text[] =
@@ -29,30 +30,6 @@ static const char usage_text[] =
 	"      --escape         HTML-escape {{name}} as plain Mustache does\n"
 	"      --spec           plain Mustache: --no-strict --escape, missing partials empty\n"
 	"  -e, --explain        print the key paths the template reads, not the render\n";
-
-static int read_file(const char *path, struct buf *b, struct err *e)
-{
-	FILE *fp = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	char chunk[65536];
-	size_t n;
-
-	if (!fp)
-		return err_set(e, ERR_IO, "cannot open %s: %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-		if (buf_append(b, chunk, n) < 0) {
-			if (fp != stdin)
-				fclose(fp);
-			return err_set(e, ERR_NOMEM, "out of memory");
-		}
-	if (ferror(fp)) {
-		if (fp != stdin)
-			fclose(fp);
-		return err_set(e, ERR_IO, "cannot read %s: %s", path, strerror(errno));
-	}
-	if (fp != stdin)
-		fclose(fp);
-	return 0;
-}
 
 /* The template's name: its file name without a .mustache suffix. */
 static char *template_name(const char *path)
@@ -112,7 +89,7 @@ int cmd_render(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	err_clear(&e);
-	if (read_file(argv[optind], &src, &e) < 0)
+	if (file_read_all(argv[optind], &src, &e) < 0)
 		goto fail;
 	if (!partials) {
 		dir = strdup(argv[optind]);
@@ -137,7 +114,7 @@ int cmd_render(int argc, char **argv)
 		json_decref(paths);
 		goto out;
 	}
-	if (read_file(data_path, &data_text, &e) < 0)
+	if (file_read_all(data_path, &data_text, &e) < 0)
 		goto fail;
 	data = json_loadb(buf_str(&data_text), data_text.len, JSON_DECODE_ANY, &je);
 	if (!data) {

@@ -54,7 +54,7 @@ int cmd_status(int argc, char **argv)
 	}
 	if (optind < argc) {
 		run = argv[optind];
-		if (strspn(run, "0123456789") != strlen(run) || !*run) {
+		if (!cli_is_run_id(run)) {
 			fprintf(stderr, "skugen status: RUN must be a run number, got \"%s\"\n", run);
 			return EXIT_USAGE;
 		}

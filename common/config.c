@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/file_read.h"
 #include "common/json_locate.h"
 
 /* Keys that hold secrets; they belong in the environment, never in the file. */
@@ -154,27 +155,15 @@ fail:
 
 int config_load(struct config *c, const char *path, struct err *e)
 {
-	FILE *fp = fopen(path, "rb");
 	struct buf b = BUF_INIT;
-	char chunk[65536];
-	size_t n;
 	int rc;
 
 	memset(c, 0, sizeof *c);
-	if (!fp)
-		return err_set(e, ERR_CONFIG, "%s: cannot open configuration: %s", path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-		if (buf_append(&b, chunk, n) < 0) {
-			fclose(fp);
-			buf_free(&b);
-			return err_set(e, ERR_NOMEM, "%s: out of memory", path);
-		}
-	if (ferror(fp)) {
-		fclose(fp);
+	if (file_read_all(path, &b, e) < 0) {
 		buf_free(&b);
-		return err_set(e, ERR_CONFIG, "%s: cannot read configuration: %s", path, strerror(errno));
+		e->code = ERR_CONFIG;
+		return err_prefix(e, "configuration");
 	}
-	fclose(fp);
 	if (memchr(buf_str(&b), '\0', b.len)) {
 		buf_free(&b);
 		return err_set(e, ERR_CONFIG, "%s: configuration contains a NUL byte", path);

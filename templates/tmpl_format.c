@@ -237,6 +237,8 @@ size_t tmpl_fmt_real(char *dst, double d)
 		dst[1] = '\0';
 		return 1;
 	}
+	if (fabs(d) < 9007199254740992.0 && d == floor(d))
+		return tmpl_fmt_int(dst, (json_int_t)d);
 	k = real_digits(d, dg, &n);
 	if (d < 0)
 		dst[o++] = '-';
@@ -284,6 +286,29 @@ static int put_money_amount(struct buf *out, double d, char mark)
 		return -2;
 	if (d == 0)
 		return buf_printf(out, "0%c00", mark);
+	/* Fast path: far from a rounding tie, rounding the binary value and
+	 * rounding its shortest decimal form agree (they differ by < 1e-15
+	 * relative, x by at most an ulp, far below the 1e-3 margin). */
+	if (fabs(d) < 1e9) {
+		double x = fabs(d) * 100, fl = floor(x), fr = x - fl;
+
+		if (fabs(fr - 0.5) > 1e-3) {
+			unsigned long long cents = (unsigned long long)fl + (fr > 0.5);
+			char num[32];
+			size_t nl;
+
+			o = 0;
+			if (d < 0 && cents)
+				res[o++] = '-';
+			nl = tmpl_fmt_int(num, (json_int_t)(cents / 100));
+			memcpy(res + o, num, nl);
+			o += nl;
+			res[o++] = mark;
+			res[o++] = (char)('0' + cents % 100 / 10);
+			res[o++] = (char)('0' + cents % 10);
+			return buf_append(out, res, o);
+		}
+	}
 	/* d = 0.DIGITS x 10^n: the digit worth 10^q is dg[n - 1 - q] */
 	k = real_digits(d, dg, &n);
 	intlen = n > 0 ? n : 0;
@@ -771,9 +796,14 @@ static int step_truncate(struct pipe *p, const struct tfmt *f)
 		sufcp = 0;
 	}
 	budget = limit - sufcp;
-	/* byte offset after `budget` code points */
-	for (i = start, cps = 0; i < end && cps < budget; cps++)
-		i += tmpl_utf8_decode(d + i, end - i, &c);
+	/* byte offset of code point number `budget` (0-based): the first one cut */
+	for (i = start, cps = 0; i < end; i++) {
+		if (((unsigned char)d[i] & 0xc0) != 0x80) {
+			if (cps == budget)
+				break;
+			cps++;
+		}
+	}
 	cut = i;
 	/* never split a character from its combining marks or a ZWJ sequence */
 	while (cut > start && cut < end) {
@@ -788,24 +818,32 @@ static int step_truncate(struct pipe *p, const struct tfmt *f)
 			break;
 		cut = prev;
 	}
-	/* a word boundary: the cut already falls on a space, or a space in the
-	 * last 40% of what is kept */
+	/* a word boundary: the cut already falls on a space, or the last space
+	 * in the last 40% of what is kept */
 	tmpl_utf8_decode(d + cut, end - cut, &c);
 	if (cut < end && is_space_cp(c)) {
 		word = cut;
 		have_word = true;
 	} else {
 		size_t keep = cp_count(d + start, cut - start);
-		size_t min_cp = keep - keep * 2 / 5, idx = 0;
+		size_t min_cp = keep - keep * 2 / 5, idx = keep;
 
-		for (i = start; i < cut; idx++) {
-			size_t l = tmpl_utf8_decode(d + i, cut - i, &c);
+		for (i = cut; i > start && idx > min_cp;) {
+			unsigned char b0;
 
-			if (is_space_cp(c) && idx >= min_cp && idx > 0) {
-				word = i;
-				have_word = true;
+			i--;
+			while (i > start && ((unsigned char)d[i] & 0xc0) == 0x80)
+				i--;
+			idx--;
+			b0 = (unsigned char)d[i];
+			if (b0 < 0x80 ? (b0 == ' ' || (b0 >= 0x09 && b0 <= 0x0d))
+				      : (tmpl_utf8_decode(d + i, cut - i, &c), is_space_cp(c))) {
+				if (idx > 0) {
+					word = i;
+					have_word = true;
+				}
+				break;
 			}
-			i += l;
 		}
 	}
 	if (have_word)
@@ -946,7 +984,10 @@ static int step_json(struct pipe *p)
 		if (tmpl_put_json(p->out, p->jv) < 0)
 			return pipe_err(p, "json: \"%s\" is nested too deeply", p->n->name->full);
 	} else {
-		if (put_json_string(p->out, p->out->data + p->base, from - p->base) < 0)
+		/* The source lies in out: make room first (at worst 6 bytes per
+		 * byte, \u00XX), so that appending cannot move it. */
+		if (buf_reserve(p->out, (from - p->base) * 6 + 2) < 0 ||
+		    put_json_string(p->out, p->out->data + p->base, from - p->base) < 0)
 			return pipe_nomem(p);
 		settle(p, from);
 	}

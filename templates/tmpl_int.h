@@ -99,12 +99,24 @@ struct tnode {
 	struct tmpl *target;        /* static PARTIAL/PARENT once linked; NULL if missing */
 };
 
+/* A lookup the renderer issues ahead of time to overlap cache misses: a
+ * name at the template's top level (parent -1), or one level inside a
+ * top-level section (parent: that section's entry). */
+struct tprefetch {
+	const struct tname *name;
+	int32_t parent;
+};
+
+#define TMPL_MAX_PREFETCH 64
+
 struct tmpl {
 	char *name;
 	char *src;
 	size_t src_len;
 	struct tnode *nodes;
 	uint32_t nnodes;
+	struct tprefetch *pf;       /* npf entries, parents before children */
+	uint32_t npf;
 	struct arena arena;         /* names, formatters, text copies */
 	struct tmpl_lib *lib;
 	bool ready;                 /* linked, checked, hashed: may be handed out */

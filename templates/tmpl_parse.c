@@ -985,6 +985,8 @@ static void strip_indent(struct tnode *n, size_t mlen)
 {
 	size_t k = mlen < n->indent_len ? mlen : n->indent_len;
 
+	if (!k)
+		return;
 	n->indent += k;
 	n->indent_len -= (uint32_t)k;
 }
@@ -1048,6 +1050,57 @@ static int dedent_blocks(struct parser *p)
 	return 0;
 }
 
+/* ---- prefetch list ---- */
+
+static bool is_lookup(const struct tnode *n)
+{
+	return (n->kind == TN_VAR || n->kind == TN_SECTION || n->kind == TN_INVERTED) &&
+	       n->name && n->name->nseg > 0;
+}
+
+static int pf_add(struct tprefetch *pf, uint32_t *n, const struct tname *nm, int32_t parent)
+{
+	for (uint32_t i = 0; i < *n; i++)
+		if (pf[i].parent == parent && !strcmp(pf[i].name->full, nm->full))
+			return (int)i;
+	if (*n == TMPL_MAX_PREFETCH)
+		return -1;
+	pf[*n].name = nm;
+	pf[*n].parent = parent;
+	return (int)(*n)++;
+}
+
+/* Names looked up at the top level, and one level inside top-level
+ * sections: the renderer looks them all up first so that their cache misses
+ * overlap. */
+static int collect_prefetch(struct parser *p)
+{
+	struct tprefetch pf[TMPL_MAX_PREFETCH];
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < p->nnode; i = p->nodes[i].end) {
+		const struct tnode *nd = &p->nodes[i];
+		int self;
+
+		if (!is_lookup(nd))
+			continue;
+		self = pf_add(pf, &n, nd->name, -1);
+		if (nd->kind != TN_SECTION || self < 0)
+			continue;
+		for (uint32_t c = i + 1; c < nd->end; c = p->nodes[c].end)
+			if (is_lookup(&p->nodes[c]))
+				pf_add(pf, &n, p->nodes[c].name, self);
+	}
+	if (!n)
+		return 0;
+	p->t->pf = arena_alloc(&p->t->arena, n * sizeof *pf);
+	if (!p->t->pf)
+		return nomem(p);
+	memcpy(p->t->pf, pf, n * sizeof *pf);
+	p->t->npf = n;
+	return 0;
+}
+
 int tmpl_parse(struct tmpl *t, struct err *e)
 {
 	struct parser p;
@@ -1063,7 +1116,7 @@ int tmpl_parse(struct tmpl *t, struct err *e)
 	if (tokenize(&p) < 0 || match_sections(&p) < 0)
 		goto out;
 	mark_standalone(&p);
-	if (build(&p) < 0 || dedent_blocks(&p) < 0)
+	if (build(&p) < 0 || dedent_blocks(&p) < 0 || collect_prefetch(&p) < 0)
 		goto out;
 	t->nodes = p.nodes;
 	t->nnodes = (uint32_t)p.nnode;

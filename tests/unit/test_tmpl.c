@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -484,6 +485,116 @@ static void test_fmt_json_default(void **state)
 	/* formatters chain left to right */
 	expect_render("{{ brand | default:\"unbranded\" | upper }}", "{}", "UNBRANDED");
 	expect_render("{{{ a | truncate:5 | upper }}}|{{& a | json }}", "{\"a\":\"hello world\"}", "HELLO|\"hello world\"");
+}
+
+/* Reference for money: the shortest round-trip decimal form of d, rounded
+ * half away from zero to two decimals with plain string arithmetic. */
+static void money_ref(double d, char *out, size_t cap)
+{
+	char e[40], dig[64];
+	int exp10, nd = 0, prec;
+	int fixed[96], nfixed, point;
+	int carry;
+	size_t o = 0;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(e, sizeof e, "%.*e", prec - 1, fabs(d));
+		if (strtod(e, NULL) == fabs(d))
+			break;
+	}
+	for (const char *p = e; *p && *p != 'e'; p++)
+		if (*p >= '0' && *p <= '9')
+			dig[nd++] = *p;
+	exp10 = atoi(strchr(e, 'e') + 1);
+	/* fixed[] holds digits for 10^40 .. 10^-40; point is the index of 10^0 */
+	nfixed = 81;
+	point = 40;
+	memset(fixed, 0, sizeof fixed);
+	for (int i = 0; i < nd; i++) {
+		int at = point - exp10 + i;
+
+		if (at >= 0 && at < 96)
+			fixed[at] = dig[i] - '0';
+	}
+	carry = fixed[point + 3] >= 5;
+	for (int i = point + 2; i >= 0 && carry; i--) {
+		fixed[i] += 1;
+		carry = fixed[i] == 10;
+		if (carry)
+			fixed[i] = 0;
+	}
+	{
+		int first = 0, zero = 1;
+
+		while (first < point && fixed[first] == 0)
+			first++;
+		for (int i = 0; i <= point + 2; i++)
+			if (fixed[i])
+				zero = 0;
+		if (d < 0 && !zero)
+			out[o++] = '-';
+		for (int i = first; i <= point; i++)
+			out[o++] = (char)('0' + fixed[i]);
+		out[o++] = '.';
+		out[o++] = (char)('0' + fixed[point + 1]);
+		out[o++] = (char)('0' + fixed[point + 2]);
+		out[o] = '\0';
+	}
+	(void)nfixed;
+	(void)cap;
+}
+
+static void test_number_properties(void **state)
+{
+	struct tmpl_lib *lib = lib_of("r", "{{x}}", "m", "{{x | money}}", NULL);
+	struct err e;
+	const struct tmpl *r = tmpl_lib_get(lib, "r", &e), *m = tmpl_lib_get(lib, "m", &e);
+	struct buf out = BUF_INIT;
+	uint64_t x = 0x243f6a8885a308d3ull;
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(m);
+	for (int i = 0; i < 200000; i++) {
+		double d;
+		json_t *data;
+		char want[64];
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		switch (i % 4) {
+		case 0: /* any finite double: interpolation must round-trip */
+			memcpy(&d, &x, sizeof d);
+			if (!isfinite(d))
+				continue;
+			break;
+		case 1: /* prices */
+			d = (double)(x % 100000000) / 100.0;
+			break;
+		case 2: /* ties at the third decimal */
+			d = (double)((x % 10000000) * 10 + 5) / 1000.0;
+			break;
+		default:
+			d = ((double)(x % 2000000) - 1000000.0) / (double)(1 + x % 997);
+			break;
+		}
+		data = json_pack("{s:f}", "x", d);
+		buf_reset(&out);
+		assert_int_equal(tmpl_render(r, data, NULL, &out, &e), 0);
+		if (strtod(buf_str(&out), NULL) != d)
+			fail_msg("%.17g printed as %s, which does not read back", d, buf_str(&out));
+		if (fabs(d) < 1e15) {
+			buf_reset(&out);
+			assert_int_equal(tmpl_render(m, data, NULL, &out, &e), 0);
+			money_ref(d, want, sizeof want);
+			if (strcmp(buf_str(&out), want))
+				fail_msg("money(%.17g) = %s, want %s", d, buf_str(&out), want);
+		}
+		json_decref(data);
+	}
+	buf_free(&out);
+	tmpl_lib_free(lib);
 }
 
 /* ---- indentation and inheritance beyond the spec ---- */
@@ -1177,6 +1288,7 @@ int main(void)
 		cmocka_unit_test(test_fmt_join),
 		cmocka_unit_test(test_fmt_money),
 		cmocka_unit_test(test_fmt_json_default),
+		cmocka_unit_test(test_number_properties),
 		cmocka_unit_test(test_nested_indentation),
 		cmocka_unit_test(test_cache_and_name),
 		cmocka_unit_test(test_sha256_covers_partials),

@@ -19,6 +19,16 @@
  *     Arguments are literals (numbers, or "strings" with \" and \\ escapes)
  *     separated by ':'.  lower, upper, trim, capitalize, truncate:N[:"suffix"],
  *     join[:"sep"[:"last sep"]], money[:"locale"], json, default:"text".
+ *     truncate keeps at most N characters (code points) in all, cuts at a word
+ *     boundary in the last 40% when there is one, leaves no dangling space or
+ *     punctuation, and adds the suffix only when it cut (none by default).
+ *     join leaves out null and "" elements and refuses objects and lists.
+ *     money: 49.9 -> "49.90", {"amount":49.9,"currency":"EUR"} -> "49.90 EUR",
+ *     money:"de" -> "49,90 EUR"; rounding is half away from zero.
+ *     default applies to missing, null and "" (and silences strict mode).
+ *
+ * Names: a dotted name resolves its first part through the context stack
+ * and the rest strictly; a numeric later part indexes a list ("materials.0").
  *
  * Truthiness: false, null, a missing key, an empty list and an empty string
  * are falsy; everything else (0 included, {} included) is truthy.
@@ -67,7 +77,8 @@ struct tmpl_lib *tmpl_lib_new(void);
 
 /* Add a template (or partial) source under name; copies src.  A name may be
  * added once (ERR_TEMPLATE on a second add); in a directory lib, an added
- * name shadows the file.  Source must be valid UTF-8. */
+ * name shadows the file.  Source must be valid UTF-8.  Add partials before
+ * compiling what uses them: a compiled template keeps what it linked. */
 int tmpl_lib_add(struct tmpl_lib *lib, const char *name, const char *src, size_t len,
 		 struct err *e);
 
@@ -110,7 +121,8 @@ const char *tmpl_name(const struct tmpl *t);
 const char *tmpl_sha256(const struct tmpl *t);
 
 /* Render t against data (borrowed) and append to out.  o NULL means
- * TMPL_OPTS_PROMPT.  On failure returns -1, fills e (ERR_TEMPLATE, or
+ * TMPL_OPTS_PROMPT.  In strict mode a dynamic partial name that is missing,
+ * or names no template, is an error too.  On failure returns -1, fills e (ERR_TEMPLATE, or
  * ERR_NOMEM) naming template, line, column and key path, e.g.
  * `template "title/default" line 2 column 14: missing key "brand.name"`,
  * and leaves out as it was.  Dynamic partial names resolve through the lib at

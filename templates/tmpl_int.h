@@ -134,7 +134,6 @@ int tmpl_errf(struct err *e, enum err_code code, const struct tmpl *t, uint32_t 
  * such template exists (or the name is not a valid template name). */
 int tmpl_lib_lookup_dynamic(struct tmpl_lib *lib, const char *name, size_t len,
 			    const struct tmpl **out, struct err *e);
-bool tmpl_lib_missing_ok(const struct tmpl_lib *lib);
 
 /* ---- reads tracing (tmpl_reads.c), driven by tmpl_render.c ---- */
 

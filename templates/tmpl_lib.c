@@ -237,11 +237,6 @@ void tmpl_lib_set_missing_partials_ok(struct tmpl_lib *lib, bool ok)
 	pthread_mutex_unlock(&lib->mu);
 }
 
-bool tmpl_lib_missing_ok(const struct tmpl_lib *lib)
-{
-	return lib->missing_ok;
-}
-
 void tmpl_lib_free(struct tmpl_lib *lib)
 {
 	if (!lib)

@@ -1162,6 +1162,86 @@ static void gen_tmpl(struct buf *b, int depth)
 	}
 }
 
+/* Key path without list markers and list indexes: "a[].b.0.c" -> "a.b.c". */
+static void normalise_path(const char *in, struct buf *out)
+{
+	buf_reset(out);
+	while (*in) {
+		const char *dot = strchr(in, '.');
+		size_t n = dot ? (size_t)(dot - in) : strlen(in);
+		bool digits = n > 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (in[i] < '0' || in[i] > '9')
+				digits = false;
+		if (n >= 2 && in[n - 2] == '[' && in[n - 1] == ']')
+			n -= 2;
+		if (n && !digits) {
+			if (out->len)
+				buf_putc(out, '.');
+			buf_append(out, in, n);
+		}
+		in += dot ? (size_t)(dot - in) + 1 : strlen(in);
+	}
+}
+
+static bool prefix_path(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return !n || (!strncmp(a, b, n) && (b[n] == '\0' || b[n] == '.'));
+}
+
+/* Every object key path in the projection is covered by a static path. */
+static void check_paths_cover(const json_t *paths, const json_t *v, struct buf *at,
+			      const char *label)
+{
+	size_t keep = at->len;
+	struct buf norm = BUF_INIT, key = BUF_INIT;
+
+	if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			check_paths_cover(paths, json_array_get(v, i), at, label);
+		return;
+	}
+	if (!json_is_object(v))
+		return;
+	for (void *it = json_object_iter((json_t *)v); it; it = json_object_iter_next((json_t *)v, it)) {
+		bool covered = false;
+		size_t i;
+		json_t *p;
+		const char *k = json_object_iter_key(it);
+		bool digits = *k != '\0';
+
+		for (const char *c = k; *c; c++)
+			if (*c < '0' || *c > '9')
+				digits = false;
+		if (!digits) {
+			if (at->len)
+				buf_putc(at, '.');
+			buf_puts(at, k);
+		}
+		json_array_foreach(paths, i, p) {
+			normalise_path(json_string_value(p), &norm);
+			if (!strcmp(json_string_value(p), ".") || prefix_path(buf_str(at), buf_str(&norm)) ||
+			    prefix_path(buf_str(&norm), buf_str(at)))
+				covered = true;
+		}
+		if (!covered) {
+			char *ps = json_dumps(paths, JSON_COMPACT);
+
+			fail_msg("%s: projection reads \"%s\", not among the static paths %s", label,
+				 buf_str(at), ps);
+		}
+		check_paths_cover(paths, json_object_iter_value(it), at, label);
+		at->len = keep;
+		if (at->data)
+			at->data[keep] = '\0';
+	}
+	buf_free(&norm);
+	buf_free(&key);
+}
+
 static void test_projection_generated(void **state)
 {
 	(void)state;
@@ -1189,6 +1269,16 @@ static void test_projection_generated(void **state)
 		}
 		snprintf(label, sizeof label, "generated #%d %.200s", iter, buf_str(&src));
 		check_projection(t, d, label);
+		{
+			json_t *paths = tmpl_read_paths(t), *p = tmpl_project(t, d);
+			struct buf at = BUF_INIT;
+
+			if (paths)
+				check_paths_cover(paths, p, &at, label);
+			buf_free(&at);
+			json_decref(paths);
+			json_decref(p);
+		}
 		json_decref(d);
 		tmpl_lib_free(lib);
 		buf_free(&src);

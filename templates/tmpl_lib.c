@@ -205,28 +205,27 @@ struct tmpl_lib *tmpl_lib_open_dir(const char *dir, struct err *e)
 		err_set(e, ERR_USAGE, "template directory: empty path");
 		return NULL;
 	}
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		err_set(e, ERR_IO, "template directory \"%s\": %s", dir,
-			errno ? strerror(errno) : "not a directory");
+	if (stat(dir, &st) < 0) {
+		err_set(e, ERR_IO, "template directory \"%s\": %s", dir, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		err_set(e, ERR_IO, "template directory \"%s\": not a directory", dir);
 		return NULL;
 	}
 	lib = tmpl_lib_new();
-	if (!lib)
-		goto nomem;
-	lib->dir = strdup(dir);
+	if (!lib || !(lib->dir = strdup(dir))) {
+		err_set(e, ERR_NOMEM, "template directory \"%s\": out of memory", dir);
+		goto fail;
+	}
 	lib->dir_real = realpath(dir, NULL);
-	if (!lib->dir || !lib->dir_real) {
-		if (lib->dir && !lib->dir_real) {
-			err_set(e, ERR_IO, "template directory \"%s\": %s", dir, strerror(errno));
-			tmpl_lib_free(lib);
-			return NULL;
-		}
-		goto nomem;
+	if (!lib->dir_real) {
+		err_set(e, ERR_IO, "template directory \"%s\": %s", dir, strerror(errno));
+		goto fail;
 	}
 	return lib;
-nomem:
+fail:
 	tmpl_lib_free(lib);
-	err_set(e, ERR_NOMEM, "template directory \"%s\": out of memory", dir);
 	return NULL;
 }
 

@@ -117,6 +117,8 @@ struct tmpl {
 	uint32_t nnodes;
 	struct tprefetch *pf;       /* npf entries, parents before children */
 	uint32_t npf;
+	uint32_t *pf_partials;      /* top-level static partial nodes, prefetched too */
+	uint32_t npf_partials;
 	struct arena arena;         /* names, formatters, text copies */
 	struct tmpl_lib *lib;
 	bool ready;                 /* linked, checked, hashed: may be handed out */

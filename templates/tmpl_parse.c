@@ -1076,12 +1076,14 @@ static int pf_add(struct tprefetch *pf, uint32_t *n, const struct tname *nm, int
 static int collect_prefetch(struct parser *p)
 {
 	struct tprefetch pf[TMPL_MAX_PREFETCH];
-	uint32_t n = 0;
+	uint32_t n = 0, parts[8], np = 0;
 
 	for (uint32_t i = 0; i < p->nnode; i = p->nodes[i].end) {
 		const struct tnode *nd = &p->nodes[i];
 		int self;
 
+		if (nd->kind == TN_PARTIAL && !(nd->flags & TNF_DYNAMIC) && np < 8)
+			parts[np++] = i;
 		if (!is_lookup(nd))
 			continue;
 		self = pf_add(pf, &n, nd->name, -1);
@@ -1090,6 +1092,13 @@ static int collect_prefetch(struct parser *p)
 		for (uint32_t c = i + 1; c < nd->end; c = p->nodes[c].end)
 			if (is_lookup(&p->nodes[c]))
 				pf_add(pf, &n, p->nodes[c].name, self);
+	}
+	if (np) {
+		p->t->pf_partials = arena_alloc(&p->t->arena, np * sizeof *parts);
+		if (!p->t->pf_partials)
+			return nomem(p);
+		memcpy(p->t->pf_partials, parts, np * sizeof *parts);
+		p->t->npf_partials = np;
 	}
 	if (!n)
 		return 0;

@@ -462,12 +462,19 @@ static int render_range(struct rstate *st, const struct tmpl *t, uint32_t first,
  * level and prefetch what they find.  The lookups are independent, so the
  * processor overlaps their cache misses; rendering then finds the record in
  * cache.  Nothing here affects the output, and nothing is traced. */
-static void prefetch(const struct tmpl *t, const json_t *data)
+static void prefetch(const struct tmpl *t, const json_t *data, int depth)
 {
 	const json_t *vals[TMPL_MAX_PREFETCH];
 
-	if (!t->npf || !json_is_object(data))
+	if (!json_is_object(data))
 		return;
+	/* partials included at the top level read the same record */
+	for (uint32_t k = 0; depth < 2 && k < t->npf_partials; k++) {
+		const struct tmpl *pt = t->nodes[t->pf_partials[k]].target;
+
+		if (pt)
+			prefetch(pt, data, depth + 1);
+	}
 	for (uint32_t k = 0; k < t->npf; k++) {
 		const struct tprefetch *pf = &t->pf[k];
 		const json_t *v = pf->parent < 0 ? data : vals[pf->parent];
@@ -523,7 +530,7 @@ static int run(const struct tmpl *t, const json_t *data, bool strict, bool escap
 		return nomem(st, t);
 	out->data[base] = '\0';
 	if (!tr)
-		prefetch(t, st->frames[0]);
+		prefetch(t, st->frames[0], 0);
 	rc = render_range(st, t, 0, t->nnodes, false, NULL);
 	if (rc < 0) {
 		out->len = base;

@@ -127,7 +127,8 @@ gpu-test:
 install: skugen
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/skugen/templates
 	install -m 0755 skugen $(DESTDIR)$(PREFIX)/bin/skugen
-	cp -R templates/prompts $(DESTDIR)$(PREFIX)/share/skugen/templates/ 2>/dev/null || true
+	cp -R templates/prompts $(DESTDIR)$(PREFIX)/share/skugen/templates/
+	cp -R examples $(DESTDIR)$(PREFIX)/share/skugen/
 
 clean:
 	rm -rf build build-asan build-fuzz skugen out

@@ -43,6 +43,11 @@ TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/%.o)
 TEST_CFLAGS := $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
 
+# Fake servers for the remote APIs (libmicrohttpd), one binary each.
+FAKE_SRCS := $(wildcard tests/fakes/fake_*.c)
+FAKE_BINS := $(FAKE_SRCS:tests/fakes/%.c=$(BUILD)/fakes/%)
+FAKE_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+
 BENCH_SRCS := $(wildcard bench/*/main.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%/main.c=$(BUILD)/bench/%)
 
@@ -96,7 +101,7 @@ unit-tests: $(TEST_BINS)
 
 # `make test`: every unit and integration test; the last line is
 # "N passed, N failed".
-test: $(BUILD)/skugen $(TEST_BINS)
+test: $(BUILD)/skugen $(TEST_BINS) $(FAKE_BINS)
 	@tests/run $(BUILD)
 
 # The same tests under AddressSanitizer and UBSan, in a separate build tree.
@@ -107,10 +112,10 @@ asan:
 demo: skugen
 	@scripts/demo
 
-bench: $(BENCH_BINS)
+bench: $(BENCH_BINS) $(BUILD)/skugen $(FAKE_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 
-bench-%: $(BUILD)/bench/%
+bench-%: $(BUILD)/bench/% $(BUILD)/skugen $(FAKE_BINS)
 	@$<
 
 # libFuzzer targets (clang): `make fuzz FUZZ_SECONDS=600`.

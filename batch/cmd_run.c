@@ -119,7 +119,7 @@ static int execute(const struct run_args *a)
 		config_error(&s.cfg, &e, "source.type", "unknown source type");
 		goto fail;
 	}
-	if (ops->open(&src, s.source, s.cfg.dir, &e) < 0)
+	if (ops->open(&src, s.source, &(struct conn_open_opts){ .base_dir = s.cfg.dir }, &e) < 0)
 		goto fail;
 	if (cli_store(&s, &st, &e) < 0)
 		goto fail;

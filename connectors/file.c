@@ -905,7 +905,8 @@ static void file_close(struct conn *c)
 	free(fc);
 }
 
-static int file_open(struct conn **out, const json_t *cfg, const char *base_dir, struct err *e)
+static int file_open(struct conn **out, const json_t *cfg, const struct conn_open_opts *o,
+		     struct err *e)
 {
 	struct file_conn *fc;
 	struct stat st;
@@ -917,7 +918,7 @@ static int file_open(struct conn **out, const json_t *cfg, const char *base_dir,
 		return err_set(e, ERR_NOMEM, "out of memory opening a file source");
 	fc->base.ops = &conn_file_ops;
 	fc->fd = -1;
-	if (parse_config(fc, cfg, base_dir, e) < 0)
+	if (parse_config(fc, cfg, o->base_dir, e) < 0)
 		goto out;
 	fc->fd = open(fc->full_path, O_RDONLY | O_CLOEXEC);
 	if (fc->fd < 0) {

@@ -65,7 +65,7 @@ static int open_cfg(struct conn **c, const char *cfg_text, struct err *e)
 
 	if (!cfg)
 		fail_msg("bad test config %s: %s", cfg_text, je.text);
-	rc = conn_file_ops.open(c, cfg, tmpdir, e);
+	rc = conn_file_ops.open(c, cfg, &(struct conn_open_opts){ .base_dir = tmpdir }, e);
 	json_decref(cfg);
 	return rc;
 }
@@ -907,7 +907,7 @@ static void read_fixture(const char *name, struct got *g)
 		struct conn *c;
 		json_t *j = json_loads(cfg, 0, NULL);
 
-		assert_int_equal(conn_file_ops.open(&c, j, fixture_dir(), &e), 0);
+		assert_int_equal(conn_file_ops.open(&c, j, &(struct conn_open_opts){ .base_dir = fixture_dir() }, &e), 0);
 		json_decref(j);
 		assert_int_equal(record_batch_init(&b, 4), 0);
 		while (conn_file_ops.next(c, &b, &e) == 0 && b.len) {

@@ -93,9 +93,11 @@ $(BUILD)/bench-obj/%.o: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/bench/%: $(BUILD)/bench-obj/%/main.o $(LIB)
+# A benchmark is every .c in bench/NAME/, linked with the library.
+.SECONDEXPANSION:
+$(BUILD)/bench/%: $$(patsubst bench/%.c,$(BUILD)/bench-obj/%.o,$$(wildcard bench/%/*.c)) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(FAKE_LIBS) $(LDLIBS)
 
 unit-tests: $(TEST_BINS)
 

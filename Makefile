@@ -94,8 +94,9 @@ $(BUILD)/bench-obj/%.o: bench/%.c
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 # A benchmark is every .c in bench/NAME/, linked with the library.
+bench_objs = $(patsubst bench/%.c,$(BUILD)/bench-obj/%.o,$(wildcard bench/$(1)/*.c))
 .SECONDEXPANSION:
-$(BUILD)/bench/%: $$(patsubst bench/%.c,$(BUILD)/bench-obj/%.o,$$(wildcard bench/%/*.c)) $(LIB)
+$(BUILD)/bench/%: $$(call bench_objs,$$*) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(FAKE_LIBS) $(LDLIBS)
 

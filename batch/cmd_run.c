@@ -15,6 +15,7 @@
 #include "batch/executor.h"
 #include "batch/planner.h"
 #include "batch/run.h"
+#include "batch/watermark.h"
 #include "connectors/connector.h"
 #include "templates/tmpl.h"
 
@@ -24,6 +25,8 @@
 struct run_args {
 	const char *kind;     /* "run" or "regen" */
 	bool force;
+	bool full;            /* ignore the stored watermark: read everything */
+	const char *since;    /* read only what changed after this (overrides the store) */
 	json_t *only;         /* regen's SKUs */
 	int batch_size;
 };
@@ -101,6 +104,8 @@ static int execute(const struct run_args *a)
 	struct timespec t0;
 	struct err e;
 	long run_id = 0;
+	char wm_key[WATERMARK_KEY_LEN];
+	char *since = NULL;
 	int code = EXIT_ALL_DONE;
 	bool run_open = false;
 
@@ -119,10 +124,23 @@ static int execute(const struct run_args *a)
 		config_error(&s.cfg, &e, "source.type", "unknown source type");
 		goto fail;
 	}
-	if (ops->open(&src, s.source, &(struct conn_open_opts){ .base_dir = s.cfg.dir }, &e) < 0)
-		goto fail;
+	/* The store first: the source's watermark lives there. */
 	if (cli_store(&s, &st, &e) < 0)
 		goto fail;
+	watermark_key(ops->name, s.source, wm_key);
+	if (a->since)
+		since = strdup(a->since);
+	else if (!a->full && !a->only && watermark_get(st, wm_key, &since, &e) < 0)
+		goto fail;
+	if (since && !cli.quiet)
+		fprintf(stderr, "%s: reading what changed after %s%s\n", a->kind, since,
+			a->since ? "" : " (the last successful run; --full reads everything)");
+	{
+		struct conn_open_opts oo = { .base_dir = s.cfg.dir, .since = since, .skus = a->only };
+
+		if (ops->open(&src, s.source, &oo, &e) < 0)
+			goto fail;
+	}
 	if (run_reap_dead(st, NULL, &e) < 0 ||
 	    run_begin(st, a->kind, ops->name, s.cfg.path, s.config_sha256, a->force, &run_id, &e) < 0)
 		goto fail;
@@ -169,6 +187,12 @@ static int execute(const struct run_args *a)
 	if (run_finish(st, run_id, "done", NULL, &e) < 0)
 		goto fail;
 	run_open = false;
+	/* Advance the watermark only when every task succeeded: a failed task
+	 * must be read again next time.  (A bad record is read again when it is
+	 * fixed, since fixing it moves its watermark.) */
+	if (!a->only && counts.failed == 0 && ops->watermark && ops->watermark(src) &&
+	    watermark_set(st, wm_key, ops->name, ops->watermark(src), run_id, &e) < 0)
+		goto fail;
 	print_errors(st, run_id);
 	print_summary(run_id, a, &counts, seconds_since(&t0));
 	code = (counts.failed || counts.bad_records) ? EXIT_SOME_FAILED : EXIT_ALL_DONE;
@@ -185,6 +209,7 @@ out:
 	store_close(st);
 	tmpl_lib_free(lib);
 	settings_free(&s);
+	free(since);
 	return code;
 }
 
@@ -192,6 +217,8 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
+		{ "full", no_argument, NULL, 'F' },
+		{ "since", required_argument, NULL, 's' },
 		{ "batch-size", required_argument, NULL, 'b' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -204,6 +231,12 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 		switch (c) {
 		case 'f':
 			a->force = true;
+			break;
+		case 'F':
+			a->full = true;
+			break;
+		case 's':
+			a->since = optarg;
 			break;
 		case 'b':
 			a->batch_size = atoi(optarg);
@@ -232,7 +265,7 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 int cmd_run(int argc, char **argv)
 {
 	static const char usage_text[] =
-		"usage: skugen run [--force] [--batch-size N]\n"
+		"usage: skugen run [--force] [--full | --since VALUE] [--batch-size N]\n"
 		"\n"
 		"Reads every record of the configured source, plans one task per SKU, output\n"
 		"and locale, skips tasks whose fingerprint (the fields the template reads,\n"
@@ -240,6 +273,9 @@ int cmd_run(int argc, char **argv)
 		"generation, generates the rest and stores them with their provenance.\n"
 		"\n"
 		"  -f, --force         make every task again (older generations are superseded)\n"
+		"      --full          read the whole source, not only what changed since the\n"
+		"                      last successful run (sources with a watermark)\n"
+		"      --since VALUE   read only what changed after VALUE (e.g. a timestamp)\n"
 		"  -b, --batch-size N  tasks per claim and per commit (default 64)\n"
 		"\n"
 		"exit codes: 0 all done; 1 some tasks or records failed; 2 configuration\n"

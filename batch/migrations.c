@@ -142,5 +142,33 @@ const struct migration store_migrations[] = {
 	"  created_at timestamptz not null default now()\n"
 	");\n"
 	"create index cost_ledger_run on skugen.cost_ledger (run_id);\n" },
+	{ 2, "watermarks and publications",
+	"-- the high-water mark of each source after its last successful run\n"
+	"create table skugen.watermarks (\n"
+	"  source_key text primary key,\n"
+	"  source text not null,\n"
+	"  value text not null,\n"
+	"  run_id bigint references skugen.runs (id) on delete set null,\n"
+	"  updated_at timestamptz not null default now()\n"
+	");\n"
+	"-- every attempt to write a generation back to the system of record\n"
+	"create table skugen.publications (\n"
+	"  id bigserial primary key,\n"
+	"  generation_id bigint not null references skugen.generations (id) on delete cascade,\n"
+	"  sku text not null,\n"
+	"  output text not null,\n"
+	"  locale text not null,\n"
+	"  channel text not null default '',\n"
+	"  connector text not null,\n"
+	"  target jsonb not null,\n"
+	"  policy text not null check (policy in ('never', 'if_generated', 'always')),\n"
+	"  status text not null check (status in ('written', 'unchanged', 'refused', 'failed')),\n"
+	"  message text,\n"
+	"  value_sha256 text not null,\n"
+	"  created_at timestamptz not null default now()\n"
+	");\n"
+	"create index publications_slot on skugen.publications (sku, output, locale, channel, id);\n"
+	"create index publications_generation on skugen.publications (generation_id);\n"
+	"alter table skugen.generations add column published_at timestamptz;\n" },
 	{ 0, NULL, NULL },
 };

@@ -8,6 +8,7 @@
 
 #include "common/buf.h"
 #include "common/hash.h"
+#include "connectors/connector.h"
 #include "providers/generator.h"
 
 static const char *const top_keys[] = {
@@ -16,7 +17,8 @@ static const char *const top_keys[] = {
 static const char *const store_keys[] = { "dsn", "dsn_env", "home", NULL };
 static const char *const templates_keys[] = { "dir", "strict", "escape_html", NULL };
 static const char *const output_keys[] = {
-	"name", "kind", "template", "generator", "locales", "channel", NULL,
+	"name", "kind", "template", "generator", "locales", "channel", "target", "overwrite",
+	"publish", NULL,
 };
 
 static int load_store(struct settings *s, struct err *e)
@@ -70,6 +72,8 @@ static int load_outputs(struct settings *s, struct err *e)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	json_array_foreach(outputs, i, o) {
 		struct output_settings *out = &s->outputs[i];
+		const char *publish = NULL;
+		enum conn_policy policy;
 		char path[64];
 
 		snprintf(path, sizeof path, "outputs[%zu]", i);
@@ -81,8 +85,20 @@ static int load_outputs(struct settings *s, struct err *e)
 		    config_string(c, o, path, "template", NULL, &out->template_base, e) < 0 ||
 		    config_string(c, o, path, "generator", NULL, &out->generator, e) < 0 ||
 		    config_string(c, o, path, "channel", "", &out->channel, e) < 0 ||
-		    config_string_array(c, o, path, "locales", &out->locales, e) < 0)
+		    config_string_array(c, o, path, "locales", &out->locales, e) < 0 ||
+		    config_object(c, o, path, "target", &out->target, e) < 0 ||
+		    config_string(c, o, path, "overwrite", "if_generated", &out->overwrite, e) < 0 ||
+		    config_string(c, o, path, "publish", "review", &publish, e) < 0)
 			return -1;
+		if (conn_policy_parse(out->overwrite, &policy) < 0) {
+			strncat(path, ".overwrite", sizeof path - strlen(path) - 1);
+			return config_error(c, e, path, "expected \"never\", \"if_generated\" or \"always\", got \"%s\"", out->overwrite);
+		}
+		if (strcmp(publish, "review") != 0 && strcmp(publish, "auto") != 0) {
+			strncat(path, ".publish", sizeof path - strlen(path) - 1);
+			return config_error(c, e, path, "expected \"review\" or \"auto\", got \"%s\"", publish);
+		}
+		out->auto_publish = strcmp(publish, "auto") == 0;
 		if (!out->name || !*out->name)
 			return config_error(c, e, path, "an output needs a \"name\"");
 		for (size_t k = 0; k < i; k++)
@@ -156,12 +172,42 @@ int settings_require_pipeline(const struct settings *s, struct err *e)
 		return config_error(c, e, "source", "no \"type\" (e.g. \"file\")");
 	if (s->n_outputs == 0)
 		return config_error(c, e, "", "no \"outputs\": nothing to generate");
+	if (!conn_find(type)) {
+		struct buf known = BUF_INIT;
+		int rc;
+
+		for (size_t k = 0; conn_backends[k]; k++)
+			buf_printf(&known, "%s%s", k ? ", " : "", conn_backends[k]->name);
+		rc = config_error(c, e, "source.type", "unknown source type \"%s\" (known: %s)", type, buf_str(&known));
+		buf_free(&known);
+		return rc;
+	}
 	for (size_t i = 0; i < s->n_outputs; i++) {
 		const struct output_settings *o = &s->outputs[i];
 		json_t *g = s->generators ? json_object_get(s->generators, o->generator ? o->generator : "") : NULL;
 		const char *gtype = NULL;
 		char path[96];
 
+		if (o->target) {
+			const struct conn_ops *ops = conn_find(type);
+			struct err te;
+
+			snprintf(path, sizeof path, "outputs[%zu].target", i);
+			if (!ops->check_target || !ops->write)
+				return config_error(c, e, path, "the %s connector cannot write back", ops->name);
+			err_clear(&te);
+			if (ops->check_target(o->target, path, &te) < 0) {
+				/* The connector names the key ("outputs[2].target.column: ...");
+				 * locate that key in the file. */
+				char *sep = strstr(te.msg, ": ");
+
+				if (strncmp(te.msg, path, strlen(path)) == 0 && sep) {
+					*sep = '\0';
+					return config_error(c, e, te.msg, "%s", sep + 2);
+				}
+				return config_error(c, e, path, "%s", te.msg);
+			}
+		}
 		snprintf(path, sizeof path, "outputs[%zu].generator", i);
 		if (!o->generator)
 			return config_error(c, e, path, "missing: name one of the \"generators\"");

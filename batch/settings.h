@@ -14,7 +14,9 @@
  *   "generators": { "rules": { "type": "template" } },
  *   "outputs":   [ { "name": "description", "template": "description",
  *                    "generator": "rules", "kind": "text", "locales": [...],
- *                    "channel": "" } ]
+ *                    "channel": "",
+ *                    "target": { ...connector-specific... },
+ *                    "overwrite": "if_generated", "publish": "review" } ]
  * }
  */
 #ifndef SKUGEN_SETTINGS_H
@@ -33,6 +35,9 @@ struct output_settings {
 	const char *generator;    /* a key of "generators" */
 	const char *channel;      /* "" when none */
 	json_t *locales;          /* borrowed array of strings */
+	json_t *target;           /* borrowed object, or NULL: where publish writes it */
+	const char *overwrite;    /* "never", "if_generated" (default) or "always" */
+	bool auto_publish;        /* publish drafts without review ("publish": "auto") */
 };
 
 struct settings {

@@ -34,6 +34,8 @@ struct conn;
 struct conn_open_opts {
 	const char *base_dir;  /* relative paths in the configuration resolve here */
 	const char *since;     /* NULL: read everything; else only what changed after it */
+	const json_t *skus;    /* NULL, or an array of SKUs: a source may read only
+				* these (regen); the planner filters in any case */
 };
 
 /* What happens to a value already in the target. */

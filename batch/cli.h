@@ -53,5 +53,10 @@ int cmd_status(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_db(int argc, char **argv);
+int cmd_publish(int argc, char **argv);
+
+struct publish_counts;
+/* The one-line summary of a publish. */
+void cli_print_publish(const struct publish_counts *c);
 
 #endif

@@ -14,6 +14,7 @@
 #include "batch/cli.h"
 #include "batch/executor.h"
 #include "batch/planner.h"
+#include "batch/publish.h"
 #include "batch/run.h"
 #include "batch/watermark.h"
 #include "connectors/connector.h"
@@ -106,6 +107,7 @@ static int execute(const struct run_args *a)
 	long run_id = 0;
 	char wm_key[WATERMARK_KEY_LEN];
 	char *since = NULL;
+	long publish_problems = 0;
 	int code = EXIT_ALL_DONE;
 	bool run_open = false;
 
@@ -184,6 +186,19 @@ static int execute(const struct run_args *a)
 		}
 		json_decref(missing);
 	}
+	/* Outputs set to publish without review go out now. */
+	for (size_t i = 0; i < s.n_outputs; i++) {
+		if (s.outputs[i].auto_publish && s.outputs[i].target) {
+			struct publish_opts po = { .auto_only = true };
+			struct publish_counts pc = { 0 };
+
+			if (publish_outputs(st, &s, src, &po, &pc, &e) < 0)
+				goto fail;
+			cli_print_publish(&pc);
+			publish_problems = pc.failed + pc.refused;
+			break;
+		}
+	}
 	if (run_finish(st, run_id, "done", NULL, &e) < 0)
 		goto fail;
 	run_open = false;
@@ -195,7 +210,7 @@ static int execute(const struct run_args *a)
 		goto fail;
 	print_errors(st, run_id);
 	print_summary(run_id, a, &counts, seconds_since(&t0));
-	code = (counts.failed || counts.bad_records) ? EXIT_SOME_FAILED : EXIT_ALL_DONE;
+	code = (counts.failed || counts.bad_records || publish_problems) ? EXIT_SOME_FAILED : EXIT_ALL_DONE;
 	goto out;
 fail:
 	code = cli_fail(&e);

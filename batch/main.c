@@ -17,6 +17,7 @@ static const struct {
 	{ "regen", cmd_regen, "regenerate only the given SKUs (--force ignores fingerprints)" },
 	{ "status", cmd_status, "show the last runs and their tasks by state" },
 	{ "export", cmd_export, "write generations with their provenance as CSV or JSON" },
+	{ "publish", cmd_publish, "write approved generations back to the system of record" },
 	{ "render", cmd_render, "render a template against a JSON file (for template authors)" },
 	{ "db", cmd_db, "manage the embedded store: start, stop, status, dsn, psql" },
 };

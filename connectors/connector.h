@@ -116,6 +116,10 @@ int conn_policy_parse(const char *s, enum conn_policy *out);
 const char *conn_policy_name(enum conn_policy p);
 const char *conn_write_status_name(enum conn_write_status s);
 
+/* pattern with "{locale}" and "{channel}" replaced by the item's (new
+ * string; NULL on no memory): target names such as "description_{locale}". */
+char *conn_expand(const char *pattern, const struct conn_write_item *item);
+
 /* Free every item's message and reset its status.  Accepts n == 0. */
 void conn_write_items_reset(struct conn_write_item *items, size_t n);
 

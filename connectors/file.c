@@ -31,6 +31,7 @@ struct file_conn {
 	struct conn base;
 	char *path;        /* as configured: origins name it */
 	char *full_path;   /* resolved against base_dir: source errors name it */
+	char *base_dir;    /* write-back targets resolve against it too */
 	int fd;
 	enum file_format format;
 	char *key;
@@ -902,6 +903,7 @@ static void file_close(struct conn *c)
 	free(fc->key);
 	free(fc->path);
 	free(fc->full_path);
+	free(fc->base_dir);
 	free(fc);
 }
 
@@ -918,6 +920,11 @@ static int file_open(struct conn **out, const json_t *cfg, const struct conn_ope
 		return err_set(e, ERR_NOMEM, "out of memory opening a file source");
 	fc->base.ops = &conn_file_ops;
 	fc->fd = -1;
+	fc->base_dir = strdup(o->base_dir ? o->base_dir : ".");
+	if (!fc->base_dir) {
+		free(fc);
+		return err_set(e, ERR_NOMEM, "out of memory opening a file source");
+	}
 	if (parse_config(fc, cfg, o->base_dir, e) < 0)
 		goto out;
 	fc->fd = open(fc->full_path, O_RDONLY | O_CLOEXEC);
@@ -1012,10 +1019,22 @@ size_t conn_file_buffer_peak(const struct conn *c)
 	return fc->csv ? csv_reader_peak(fc->csv) : 0;
 }
 
+const char *conn_file_base_dir(const struct conn *c)
+{
+	return ((const struct file_conn *)c)->base_dir;
+}
+
+const char *conn_file_key(const struct conn *c)
+{
+	return ((const struct file_conn *)c)->key;
+}
+
 const struct conn_ops conn_file_ops = {
 	.name = "file",
 	.version = "1",
 	.open = file_open,
 	.next = file_next,
+	.check_target = conn_file_check_target,
+	.write = conn_file_write,
 	.close = file_close,
 };

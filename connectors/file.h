@@ -81,8 +81,15 @@
  *
  * next() fills the batch with up to b->cap records, bad ones included, and
  * returns -1 only when reading the file fails (ERR_SOURCE naming the path) or
- * memory runs out; the batch is then empty.  Sinks (write) are not supported:
- * the file connector is a source only.
+ * memory runs out; the batch is then empty.
+ *
+ * Write-back (file_sink.c): an output's target is
+ *   { "path": "results.jsonl", "field": "description_{locale}" }
+ * (path relative to the configuration; field defaults to the output's name;
+ * {locale} and {channel} are replaced).  The results file is a JSONL of one
+ * object per SKU, {"<key>": sku, field: value, ...}: a patch a catalog team
+ * can merge.  It is rewritten atomically (temporary file, fsync, rename) with
+ * each batch; the overwrite policy compares with the value already in it.
  */
 #ifndef SKUGEN_CONN_FILE_H
 #define SKUGEN_CONN_FILE_H
@@ -98,5 +105,13 @@ extern const struct conn_ops conn_file_ops;
  * 64 KiB + max_record_bytes + 2, plus 64 bytes per CSV column.  For tests and
  * diagnostics; c must come from conn_file_ops.open. */
 size_t conn_file_buffer_peak(const struct conn *c);
+
+/* For the sink: the directory targets resolve against, and the key field. */
+const char *conn_file_base_dir(const struct conn *c);
+const char *conn_file_key(const struct conn *c);
+
+/* The sink's half of conn_file_ops (file_sink.c). */
+int conn_file_check_target(const json_t *target, const char *path, struct err *e);
+int conn_file_write(struct conn *c, struct conn_write_item *items, size_t n, struct err *e);
 
 #endif

@@ -2,6 +2,8 @@
  * connector.h). */
 #include "connectors/connector.h"
 
+#include "common/buf.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,4 +62,21 @@ void conn_write_items_reset(struct conn_write_item *items, size_t n)
 		items[i].message = NULL;
 		items[i].status = CONN_WRITE_PENDING;
 	}
+}
+
+char *conn_expand(const char *pattern, const struct conn_write_item *item)
+{
+	struct buf b = BUF_INIT;
+
+	for (const char *p = pattern; *p;) {
+		if (strncmp(p, "{locale}", 8) == 0) {
+			buf_puts(&b, item->locale ? item->locale : "");
+			p += 8;
+		} else if (strncmp(p, "{channel}", 9) == 0) {
+			buf_puts(&b, item->channel ? item->channel : "");
+			p += 9;
+		} else
+			buf_putc(&b, *p++);
+	}
+	return buf_steal(&b);
 }

@@ -89,6 +89,31 @@ static size_t cp_count(const char *s, size_t n)
 	return c;
 }
 
+/* Byte offset of code point number k (0-based) in s[0..n), or n when there
+ * are not that many; eight ASCII bytes at a time where it can. */
+static size_t cp_offset(const char *s, size_t n, size_t k)
+{
+	size_t i = 0, c = 0;
+
+	while (i + 8 <= n && c + 8 <= k) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		if (w & 0x8080808080808080ull)
+			break;
+		i += 8;
+		c += 8;
+	}
+	for (; i < n; i++) {
+		if (((unsigned char)s[i] & 0xc0) != 0x80) {
+			if (c == k)
+				return i;
+			c++;
+		}
+	}
+	return n;
+}
+
 /* Simple case mapping for Latin-1, Latin Extended-A, Greek and Cyrillic:
  * what European catalogs need, without locale state. */
 static uint32_t to_lower(uint32_t c)
@@ -368,11 +393,11 @@ int tmpl_put_escaped(struct buf *out, const char *p, size_t n)
 
 		if (!c)
 			continue;
-		if (buf_append(out, p + run, i - run) < 0 || buf_append(out, ent[c], entlen[c]) < 0)
+		if (tmpl_put(out, p + run, i - run) < 0 || tmpl_put(out, ent[c], entlen[c]) < 0)
 			return -1;
 		run = i + 1;
 	}
-	return buf_append(out, p + run, n - run);
+	return tmpl_put(out, p + run, n - run);
 }
 
 static int put_json_string(struct buf *out, const char *s, size_t n)
@@ -506,17 +531,17 @@ int tmpl_put_value(struct buf *out, const json_t *v)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		return buf_append(out, json_string_value(v), json_string_length(v));
+		return tmpl_put(out, json_string_value(v), json_string_length(v));
 	case JSON_INTEGER:
 		n = tmpl_fmt_int(num, json_integer_value(v));
-		return buf_append(out, num, n);
+		return tmpl_put(out, num, n);
 	case JSON_REAL:
 		n = tmpl_fmt_real(num, json_real_value(v));
-		return buf_append(out, num, n);
+		return tmpl_put(out, num, n);
 	case JSON_TRUE:
-		return buf_append(out, "true", 4);
+		return tmpl_put(out, "true", 4);
 	case JSON_FALSE:
-		return buf_append(out, "false", 5);
+		return tmpl_put(out, "false", 5);
 	case JSON_NULL:
 		return 0;
 	case JSON_OBJECT:
@@ -780,31 +805,26 @@ static bool is_dangling(uint32_t c, bool suffix)
 static int step_truncate(struct pipe *p, const struct tfmt *f)
 {
 	char *d = p->out->data;
-	size_t start = p->base, end = p->out->len, total = cp_count(d + start, end - start);
+	size_t start = p->base, end = p->out->len;
 	size_t limit = (size_t)f->args[0].num;
 	const char *suf = f->nargs == 2 ? f->args[1].str : "";
 	size_t suflen = f->nargs == 2 ? f->args[1].len : 0;
-	size_t sufcp = cp_count(suf, suflen), budget, cut, i, cps, word = 0;
+	size_t sufcp = cp_count(suf, suflen), budget, cut, i, keep, word = 0;
 	bool have_word = false;
 	uint32_t c;
 
-	if (total <= limit)
-		return 0;
 	if (sufcp >= limit) {
 		suf = "";
 		suflen = 0;
 		sufcp = 0;
 	}
 	budget = limit - sufcp;
-	/* byte offset of code point number `budget` (0-based): the first one cut */
-	for (i = start, cps = 0; i < end; i++) {
-		if (((unsigned char)d[i] & 0xc0) != 0x80) {
-			if (cps == budget)
-				break;
-			cps++;
-		}
-	}
-	cut = i;
+	/* cut: where code point number `budget` starts; nothing to do when the
+	 * text has no code point number `limit` */
+	cut = start + cp_offset(d + start, end - start, budget);
+	if (cut + cp_offset(d + cut, end - cut, sufcp) >= end)
+		return 0;
+	keep = budget;
 	/* never split a character from its combining marks or a ZWJ sequence */
 	while (cut > start && cut < end) {
 		size_t prev = cut - 1;
@@ -817,6 +837,7 @@ static int step_truncate(struct pipe *p, const struct tfmt *f)
 		if (!is_extend_cp(c) && pc != 0x200d)
 			break;
 		cut = prev;
+		keep--;
 	}
 	/* a word boundary: the cut already falls on a space, or the last space
 	 * in the last 40% of what is kept */
@@ -825,7 +846,6 @@ static int step_truncate(struct pipe *p, const struct tfmt *f)
 		word = cut;
 		have_word = true;
 	} else {
-		size_t keep = cp_count(d + start, cut - start);
 		size_t min_cp = keep - keep * 2 / 5, idx = keep;
 
 		for (i = cut; i > start && idx > min_cp;) {

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -136,6 +137,19 @@ int tmpl_errf(struct err *e, enum err_code code, const struct tmpl *t, uint32_t 
  * such template exists (or the name is not a valid template name). */
 int tmpl_lib_lookup_dynamic(struct tmpl_lib *lib, const char *name, size_t len,
 			    const struct tmpl **out, struct err *e);
+
+/* Append without a call when the buffer has room (the hot path of every
+ * render); otherwise buf_append. */
+static inline int tmpl_put(struct buf *b, const char *p, size_t n)
+{
+	if (b->data && b->cap - b->len > n) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return buf_append(b, p, n);
+}
 
 /* ---- reads tracing (tmpl_reads.c), driven by tmpl_render.c ---- */
 

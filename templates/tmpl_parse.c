@@ -61,6 +61,8 @@ struct parser {
 	size_t nnode, capnode;
 	size_t lc_pos;
 	uint32_t lc_line, lc_col;
+	const char **intern;       /* name parts, one copy each (open addressing) */
+	size_t nintern, capintern;
 };
 
 int tmpl_errf(struct err *e, enum err_code code, const struct tmpl *t, uint32_t line,
@@ -525,6 +527,53 @@ static int emit_text(struct parser *p, size_t a, size_t b)
 	return 0;
 }
 
+/* One copy per distinct name part, so that the renderer can remember
+ * lookups by pointer (tmpl_render.c). */
+static const char *intern(struct parser *p, const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	size_t j;
+	char *copy;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	if ((p->nintern + 1) * 2 > p->capintern) {
+		size_t cap = p->capintern ? p->capintern * 2 : 64;
+		const char **t = calloc(cap, sizeof *t);
+
+		if (!t)
+			return NULL;
+		for (size_t i = 0; i < p->capintern; i++) {
+			const char *x = p->intern[i];
+			uint64_t hx = 1469598103934665603ull;
+
+			if (!x)
+				continue;
+			for (const char *c = x; *c; c++) {
+				hx ^= (unsigned char)*c;
+				hx *= 1099511628211ull;
+			}
+			for (j = hx & (cap - 1); t[j]; j = (j + 1) & (cap - 1))
+				;
+			t[j] = x;
+		}
+		free(p->intern);
+		p->intern = t;
+		p->capintern = cap;
+	}
+	for (j = h & (p->capintern - 1); p->intern[j]; j = (j + 1) & (p->capintern - 1))
+		if (strlen(p->intern[j]) == n && !memcmp(p->intern[j], s, n))
+			return p->intern[j];
+	copy = arena_strndup(&p->t->arena, s, n);
+	if (!copy)
+		return NULL;
+	p->intern[j] = copy;
+	p->nintern++;
+	return copy;
+}
+
 /* A dotted name "a.b.c", or "." for the implicit iterator. */
 static const struct tname *parse_name(struct parser *p, size_t a, size_t b, size_t pos,
 				      const char *what)
@@ -577,7 +626,7 @@ static const struct tname *parse_name(struct parser *p, size_t a, size_t b, size
 			perr(p, pos, "bad %s name \"%.*s\": empty part", what, shown(b - a), s + a);
 			return NULL;
 		}
-		nm->seg[i] = arena_strndup(&p->t->arena, s + k, e - k);
+		nm->seg[i] = intern(p, s + k, e - k);
 		if (!nm->seg[i]) {
 			nomem(p);
 			return NULL;
@@ -1132,6 +1181,7 @@ int tmpl_parse(struct tmpl *t, struct err *e)
 	p.nodes = NULL;
 	rc = 0;
 out:
+	free(p.intern);
 	free(p.toks);
 	free(p.nodes);
 	free(p.nsrc);

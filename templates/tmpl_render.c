@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define INDENT_MAX 4096
+#define MEMO_SIZE 64      /* remembered lookups per render, direct-mapped */
 
 struct scope {
 	const struct tmpl *t;
@@ -33,6 +34,11 @@ struct rstate {
 	int nframes, depth;
 	size_t ind_a, ind_b, ind_top;    /* current indentation: ind[ind_a..ind_b) */
 	const json_t *frames[TMPL_MAX_DEPTH + 2];
+	struct memo {
+		const json_t *obj;
+		const char *key;        /* interned by the parser: compared by pointer */
+		const json_t *val;
+	} memo[MEMO_SIZE];
 	char ind[INDENT_MAX];
 };
 
@@ -55,7 +61,7 @@ static bool line_empty(const char *s, size_t n)
 
 static int put_indent(struct rstate *st, const struct tmpl *t)
 {
-	if (buf_append(st->out, st->ind + st->ind_a, st->ind_b - st->ind_a) < 0)
+	if (tmpl_put(st->out, st->ind + st->ind_a, st->ind_b - st->ind_a) < 0)
 		return nomem(st, t);
 	return 0;
 }
@@ -70,12 +76,12 @@ static int put_text(struct rstate *st, const struct tmpl *t, const char *s, size
 		for (size_t i = 0; i + 1 < n; i++) {
 			if (s[i] != '\n' || line_empty(s + i + 1, n - i - 1))
 				continue;
-			if (buf_append(st->out, s + run, i + 1 - run) < 0 || put_indent(st, t) < 0)
+			if (tmpl_put(st->out, s + run, i + 1 - run) < 0 || put_indent(st, t) < 0)
 				return nomem(st, t);
 			run = i + 1;
 		}
 	}
-	if (buf_append(st->out, s + run, n - run) < 0)
+	if (tmpl_put(st->out, s + run, n - run) < 0)
 		return nomem(st, t);
 	return 0;
 }
@@ -117,6 +123,23 @@ static int ind_push(struct rstate *st, const struct tmpl *t, const struct tnode 
 	return 0;
 }
 
+/* json_object_get, remembered for the rest of the render: data does not
+ * change while it renders, and templates read the same keys repeatedly. */
+static const json_t *get_key(struct rstate *st, const json_t *obj, const char *key)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)obj ^ ((uint64_t)(uintptr_t)key << 17)) * 0x9e3779b97f4a7c15ull;
+	struct memo *m = &st->memo[h >> 58];
+	const json_t *v;
+
+	if (m->obj == obj && m->key == key)
+		return m->val;
+	v = json_object_get(obj, key);
+	m->obj = obj;
+	m->key = key;
+	m->val = v;
+	return v;
+}
+
 static const json_t *resolve(struct rstate *st, const struct tname *nm)
 {
 	const json_t *v = NULL;
@@ -130,7 +153,7 @@ static const json_t *resolve(struct rstate *st, const struct tname *nm)
 			continue;
 		if (st->tr)
 			tmpl_trace_key(st->tr, fr, nm->seg[0]);
-		v = json_object_get(fr, nm->seg[0]);
+		v = get_key(st, fr, nm->seg[0]);
 		if (v)
 			break;
 	}
@@ -145,7 +168,7 @@ static const json_t *resolve(struct rstate *st, const struct tname *nm)
 			return NULL;
 		if (st->tr)
 			tmpl_trace_key(st->tr, v, nm->seg[k]);
-		v = json_object_get(v, nm->seg[k]);
+		v = get_key(st, v, nm->seg[k]);
 	}
 	return v;
 }
@@ -217,7 +240,7 @@ static int render_var(struct rstate *st, const struct tmpl *t, const struct tnod
 		return st->strict ? missing_key(st, t, n, v) : 0;
 	if (json_is_string(v)) {
 		int rc = esc ? tmpl_put_escaped(st->out, json_string_value(v), json_string_length(v))
-			     : buf_append(st->out, json_string_value(v), json_string_length(v));
+			     : tmpl_put(st->out, json_string_value(v), json_string_length(v));
 
 		return rc < 0 ? nomem(st, t) : 0;
 	}
@@ -462,7 +485,7 @@ static int render_range(struct rstate *st, const struct tmpl *t, uint32_t first,
  * level and prefetch what they find.  The lookups are independent, so the
  * processor overlaps their cache misses; rendering then finds the record in
  * cache.  Nothing here affects the output, and nothing is traced. */
-static void prefetch(const struct tmpl *t, const json_t *data, int depth)
+static void prefetch(struct rstate *st, const struct tmpl *t, const json_t *data, int depth)
 {
 	const json_t *vals[TMPL_MAX_PREFETCH];
 
@@ -473,7 +496,7 @@ static void prefetch(const struct tmpl *t, const json_t *data, int depth)
 		const struct tmpl *pt = t->nodes[t->pf_partials[k]].target;
 
 		if (pt)
-			prefetch(pt, data, depth + 1);
+			prefetch(st, pt, data, depth + 1);
 	}
 	for (uint32_t k = 0; k < t->npf; k++) {
 		const struct tprefetch *pf = &t->pf[k];
@@ -481,7 +504,7 @@ static void prefetch(const struct tmpl *t, const json_t *data, int depth)
 
 		for (uint32_t s = 0; v && s < pf->name->nseg; s++) {
 			if (json_is_object(v))
-				v = json_object_get(v, pf->name->seg[s]);
+				v = get_key(st, v, pf->name->seg[s]);
 			else if (json_is_array(v) && s > 0 && pf->name->idx[s] >= 0)
 				v = json_array_get(v, (size_t)pf->name->idx[s]);
 			else
@@ -491,14 +514,33 @@ static void prefetch(const struct tmpl *t, const json_t *data, int depth)
 		if (v)
 			__builtin_prefetch(v);
 	}
+	/* then what they point to: string bytes (up to four cache lines), list
+	 * elements, and last the bytes of string elements */
 	for (uint32_t k = 0; k < t->npf; k++) {
 		const json_t *v = vals[k];
 
-		if (v && json_is_string(v))
-			__builtin_prefetch(json_string_value(v));
-		else if (v && json_is_array(v))
-			for (size_t i = 0; i < json_array_size(v) && i < 4; i++)
+		if (v && json_is_string(v)) {
+			const char *b = json_string_value(v);
+			size_t len = json_string_length(v);
+
+			for (size_t off = 0; off < len && off < 256; off += 64)
+				__builtin_prefetch(b + off);
+		} else if (v && json_is_array(v)) {
+			for (size_t i = 0; i < json_array_size(v) && i < 8; i++)
 				__builtin_prefetch(json_array_get(v, i));
+		}
+	}
+	for (uint32_t k = 0; k < t->npf; k++) {
+		const json_t *v = vals[k];
+
+		if (!v || !json_is_array(v))
+			continue;
+		for (size_t i = 0; i < json_array_size(v) && i < 8; i++) {
+			const json_t *x = json_array_get(v, i);
+
+			if (json_is_string(x))
+				__builtin_prefetch(json_string_value(x));
+		}
 	}
 }
 
@@ -529,8 +571,9 @@ static int run(const struct tmpl *t, const json_t *data, bool strict, bool escap
 	if (buf_reserve(out, 256) < 0)
 		return nomem(st, t);
 	out->data[base] = '\0';
+	memset(st->memo, 0, sizeof st->memo);
 	if (!tr)
-		prefetch(t, st->frames[0], 0);
+		prefetch(st, t, st->frames[0], 0);
 	rc = render_range(st, t, 0, t->nnodes, false, NULL);
 	if (rc < 0) {
 		out->len = base;

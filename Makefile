@@ -87,6 +87,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(TEST_LIBS) $(LDLIBS)
 
+# A fake server: its object, libmicrohttpd and the library.
+$(BUILD)/fakes/%: $(BUILD)/tests/fakes/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(FAKE_LIBS) $(LDLIBS)
+
 # Bench objects live apart from the binaries: build/bench/NAME is the program,
 # so build/bench/NAME/ cannot also be the folder of its main.o.
 $(BUILD)/bench-obj/%.o: bench/%.c

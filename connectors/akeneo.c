@@ -37,8 +37,8 @@ struct ak_conn {
 	size_t page_size, max_field;
 
 	/* reading */
-	bool started, exhausted, dead;
-	struct err dead_err;
+	bool started, exhausted, dead, link_bad;
+	struct err dead_err, link_err;
 	struct ak_req *page_req;     /* the page in flight (or done, unread) */
 	json_t *page;                /* the page being handed out */
 	size_t page_idx;
@@ -504,14 +504,15 @@ static int take_page(struct ak_conn *ac, struct err *e)
 	next = json_object_get(json_object_get(json_object_get(page, "_links"), "next"), "href");
 	ak_req_free(ac->http, r);
 	ac->page_req = NULL;
-	if (json_is_string(next) && json_array_size(items) > 0) {
+	if (json_is_string(next) && json_array_size(items) > 0 &&
+	    !ak_http_same_origin(ac->http, json_string_value(next))) {
+		/* this page is fine: hand it out, fail when it is done */
+		ac->link_bad = true;
+		err_set(&ac->link_err, ERR_SOURCE, "akeneo: GET %s: the next page's link leaves %s",
+			path, ak_http_base(ac->http));
+	} else if (json_is_string(next) && json_array_size(items) > 0) {
 		char *url;
 
-		if (!ak_http_same_origin(ac->http, json_string_value(next))) {
-			err_set(e, ERR_SOURCE, "akeneo: GET %s: the next page's link leaves %s", path,
-				ak_http_base(ac->http));
-			goto out;
-		}
 		if (!(url = strdup(json_string_value(next))) ||
 		    !(ac->page_req = ak_req_new(AK_GET, url))) {
 			err_set(e, ERR_NOMEM, "out of memory reading akeneo");
@@ -590,20 +591,30 @@ static int ak_next(struct conn *c, struct record_batch *b, struct err *e)
 			}
 			continue;
 		}
+		if (!ac->page_req && ac->link_bad) {
+			*e = ac->link_err;
+			goto lost;
+		}
 		if (!ac->page_req) {
 			ac->exhausted = true;
 			json_decref(ac->page);
 			ac->page = NULL;
 			break;
 		}
-		if (take_page(ac, e) < 0) {
-			ac->dead = true;
-			ac->dead_err = *e;
-			goto out;
-		}
+		if (take_page(ac, e) < 0)
+			goto lost;
 	}
 	ak_poke(ac->http);
 	rc = 0;
+	goto out;
+lost:
+	/* the source is lost: hand out what was read, fail from the next call */
+	ac->dead = true;
+	ac->dead_err = *e;
+	if (b->len > 0) {
+		err_clear(e);
+		rc = 0;
+	}
 out:
 	if (rc < 0)
 		record_batch_reset(b);

@@ -82,9 +82,10 @@
  *           The locale and scope errors are for attributes named in
  *           "attributes" only: with the default mapping, an attribute that
  *           has no value for the locale and scope is left out.
- * next() returns -1 (ERR_SOURCE) when a page cannot be had: after the
- * retries above, an answer that is not 200, not JSON, or without
- * _embedded.items, or a next link elsewhere.
+ * next() fails (ERR_SOURCE) when a page cannot be had: after the retries
+ * above, an answer that is not 200, not JSON, or without _embedded.items,
+ * or a next link elsewhere.  The records already read are handed out first
+ * (that call returns them); the next call returns -1, and so do all after.
  *
  * Write-back (write()).  An output's target (check_target):
  *   {"attribute": "description", "locale": "{locale}" | "en_US" | null,

@@ -8,10 +8,12 @@
 #include <string.h>
 
 extern const struct conn_ops conn_file_ops;
+extern const struct conn_ops conn_postgres_ops;
 extern const struct conn_ops conn_akeneo_ops;
 
 const struct conn_ops *const conn_backends[] = {
 	&conn_file_ops,
+	&conn_postgres_ops,
 	&conn_akeneo_ops,
 	NULL,
 };

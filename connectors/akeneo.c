@@ -465,16 +465,58 @@ void conn_akeneo_get_stats(const struct conn *c, struct conn_akeneo_stats *s)
 
 /* ---- reading ------------------------------------------------------------------ */
 
-/* Wait for the page in flight, parse it and send for the next one. */
+/* Send for the page at href (a next link): the token only goes to base_url's
+ * origin, so a link elsewhere fails the read once this page is handed out. */
+static int follow(struct ak_conn *ac, const char *href, const char *path, struct err *e)
+{
+	char *url;
+
+	if (!ak_http_same_origin(ac->http, href)) {
+		ac->link_bad = true;
+		err_set(&ac->link_err, ERR_SOURCE, "akeneo: GET %s: the next page's link leaves %s",
+			path, ak_http_base(ac->http));
+		return 0;
+	}
+	if (!(url = strdup(href)) || !(ac->page_req = ak_req_new(AK_GET, url)))
+		return err_set(e, ERR_NOMEM, "out of memory reading akeneo");
+	ak_submit(ac->http, ac->page_req);
+	ak_poke(ac->http);
+	return 0;
+}
+
+/* The _links of a page that begins with them, as Akeneo's do, parsed
+ * without the rest of the page (new), or NULL. */
+static json_t *leading_links(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && strchr(" \t\r\n", p[i]))
+		i++;
+	if (i >= n || p[i++] != '{')
+		return NULL;
+	while (i < n && strchr(" \t\r\n", p[i]))
+		i++;
+	if (n - i < 8 || memcmp(p + i, "\"_links\"", 8) != 0)
+		return NULL;
+	for (i += 8; i < n && strchr(" \t\r\n", p[i]); i++)
+		;
+	if (i >= n || p[i++] != ':')
+		return NULL;
+	return json_loadb(p + i, n - i, JSON_DISABLE_EOF_CHECK, NULL);
+}
+
+/* Wait for the page in flight, send for the next one, parse this one. */
 static int take_page(struct ak_conn *ac, struct err *e)
 {
 	struct ak_req *r = ac->page_req;
-	json_t *page = NULL;
+	json_t *page = NULL, *early = NULL;
 	const json_t *items, *next;
 	json_error_t je;
 	char path[256];
+	bool followed = false;
 	int rc = -1;
 
+	ac->page_req = NULL;
 	if (ak_wait(ac->http, r, e) < 0)
 		goto out;
 	ak_url_path(r->url, path, sizeof path);
@@ -490,6 +532,16 @@ static int take_page(struct ak_conn *ac, struct err *e)
 		buf_free(&b);
 		goto out;
 	}
+	/* the next request goes out before this page is parsed: parsing takes
+	 * a few milliseconds, and a search_after chain cannot be overlapped
+	 * any other way */
+	early = leading_links(r->resp.data ? r->resp.data : "", r->resp.len);
+	next = json_object_get(json_object_get(early, "next"), "href");
+	if (json_is_string(next)) {
+		if (follow(ac, json_string_value(next), path, e) < 0)
+			goto out;
+		followed = true;
+	}
 	page = json_loadb(buf_str(&r->resp), r->resp.len, JSON_ALLOW_NUL, &je);
 	if (!page) {
 		err_set(e, ERR_SOURCE, "akeneo: GET %s: malformed JSON in the answer at byte %d: %s",
@@ -501,25 +553,16 @@ static int take_page(struct ak_conn *ac, struct err *e)
 		err_set(e, ERR_SOURCE, "akeneo: GET %s: answer without _embedded.items", path);
 		goto out;
 	}
-	next = json_object_get(json_object_get(json_object_get(page, "_links"), "next"), "href");
-	ak_req_free(ac->http, r);
-	ac->page_req = NULL;
-	if (json_is_string(next) && json_array_size(items) > 0 &&
-	    !ak_http_same_origin(ac->http, json_string_value(next))) {
-		/* this page is fine: hand it out, fail when it is done */
-		ac->link_bad = true;
-		err_set(&ac->link_err, ERR_SOURCE, "akeneo: GET %s: the next page's link leaves %s",
-			path, ak_http_base(ac->http));
-	} else if (json_is_string(next) && json_array_size(items) > 0) {
-		char *url;
-
-		if (!(url = strdup(json_string_value(next))) ||
-		    !(ac->page_req = ak_req_new(AK_GET, url))) {
-			err_set(e, ERR_NOMEM, "out of memory reading akeneo");
+	if (json_array_size(items) == 0) {
+		/* an empty page ends the read, whatever it links to */
+		ak_req_free(ac->http, ac->page_req);
+		ac->page_req = NULL;
+		ac->link_bad = false;
+	} else if (!followed) {
+		next = json_object_get(json_object_get(json_object_get(page, "_links"), "next"),
+				       "href");
+		if (json_is_string(next) && follow(ac, json_string_value(next), path, e) < 0)
 			goto out;
-		}
-		ak_submit(ac->http, ac->page_req);
-		ak_poke(ac->http);
 	}
 	json_decref(ac->page);
 	ac->page = page;
@@ -528,6 +571,8 @@ static int take_page(struct ak_conn *ac, struct err *e)
 	ac->pages++;
 	rc = 0;
 out:
+	ak_req_free(ac->http, r);
+	json_decref(early);
 	json_decref(page);
 	return rc;
 }

@@ -1,27 +1,26 @@
-/* executor.c: the task loop (see executor.h). */
+/* executor.c: the task loop (see executor.h).
+ *
+ * claim -> start each job (exec_job.c) -> drive the provider pool -> commit.
+ * Local generators finish inside the claim; remote calls stay in flight (up
+ * to a window) while the loop keeps claiming, and results are committed in
+ * batches as they arrive, each in the transaction that marks its tasks done,
+ * so an answer that has arrived is stored before anything else can lose it.
+ */
 #include "batch/executor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "batch/exec_int.h"
 #include "common/buf.h"
-#include "common/hash.h"
-#include "common/utf8.h"
-#include "providers/generator.h"
+#include "common/file_read.h"
 
 #define LEASE "interval '5 minutes'"
+#define REMOTE_WINDOW 256      /* tasks in flight at once when a generator is remote */
+#define COMMIT_EVERY_MS 250.0  /* commit what has arrived at least this often */
 
-/* Generator instances, one per configured generator name. */
-struct gen_pool {
-	json_t *index;        /* name -> integer index */
-	struct gen **gens;
-	const struct gen_ops **ops;
-	size_t n;
-};
-
-static void pool_free(struct gen_pool *pool)
+static void gens_free(struct gen_pool *pool)
 {
 	for (size_t i = 0; i < pool->n; i++)
 		if (pool->gens[i])
@@ -32,32 +31,59 @@ static void pool_free(struct gen_pool *pool)
 	memset(pool, 0, sizeof *pool);
 }
 
-static int pool_open(struct gen_pool *pool, const struct settings *s, struct err *e)
+/* Open the local generators, load the llm generators' schemas, and say
+ * whether any generator is remote. */
+static int gens_open(struct exec *x, bool *remote, struct err *e)
 {
+	struct gen_pool *pool = &x->gens;
 	const char *name;
 	json_t *cfg;
-	size_t n = json_object_size(s->generators);
+	size_t n = json_object_size(x->s->generators);
 
-	memset(pool, 0, sizeof *pool);
+	*remote = false;
 	pool->index = json_object();
 	pool->gens = calloc(n + 1, sizeof *pool->gens);
 	pool->ops = calloc(n + 1, sizeof *pool->ops);
-	if (!pool->index || !pool->gens || !pool->ops) {
-		pool_free(pool);
+	if (!pool->index || !pool->gens || !pool->ops)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	}
-	json_object_foreach(s->generators, name, cfg) {
+	json_object_foreach(x->s->generators, name, cfg) {
 		const char *type = json_string_value(json_object_get(cfg, "type"));
-		const struct gen_ops *ops = type ? gen_find(type) : NULL;
+		const char *schema = json_string_value(json_object_get(cfg, "schema"));
+		const struct gen_ops *ops;
 
-		if (!ops) {
-			pool_free(pool);
+		if (type && strcmp(type, "llm") == 0) {
+			*remote = true;
+			if (schema) {
+				struct buf path = BUF_INIT, text = BUF_INIT;
+				json_error_t je;
+				json_t *doc;
+
+				buf_printf(&path, "%s/%s", x->s->templates_dir, schema);
+				if (file_read_all(buf_str(&path), &text, e) < 0) {
+					buf_free(&path);
+					buf_free(&text);
+					e->code = ERR_CONFIG;
+					return err_prefix(e, "generators.%s.schema", name);
+				}
+				doc = json_loadb(buf_str(&text), text.len, 0, &je);
+				buf_free(&text);
+				if (!json_is_object(doc)) {
+					json_decref(doc);
+					err_set(e, ERR_CONFIG, "generators.%s.schema: %s:%d:%d: %s", name,
+						buf_str(&path), je.line, je.column, doc ? "not an object" : je.text);
+					buf_free(&path);
+					return -1;
+				}
+				buf_free(&path);
+				json_object_set_new(x->schemas, name, doc);
+			}
+			continue;
+		}
+		ops = type ? gen_find(type) : NULL;
+		if (!ops)
 			return err_set(e, ERR_CONFIG, "generators.%s: unknown type \"%s\"", name, type ? type : "");
-		}
-		if (ops->open(&pool->gens[pool->n], name, cfg, e) < 0) {
-			pool_free(pool);
+		if (ops->open(&pool->gens[pool->n], name, cfg, e) < 0)
 			return -1;
-		}
 		pool->ops[pool->n] = ops;
 		json_object_set_new(pool->index, name, json_integer((json_int_t)pool->n));
 		pool->n++;
@@ -65,44 +91,15 @@ static int pool_open(struct gen_pool *pool, const struct settings *s, struct err
 	return 0;
 }
 
-static struct gen *pool_get(struct gen_pool *pool, const char *name)
-{
-	json_t *i = json_object_get(pool->index, name);
-
-	return i ? pool->gens[json_integer_value(i)] : NULL;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* An ISO 8601 UTC timestamp with microseconds, for Postgres. */
-static void iso_time(double ms, char out[48])
-{
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	int usec = (int)((ms - (double)secs * 1000) * 1000) % 1000000;
-	char date[32];
-
-	gmtime_r(&secs, &tm);
-	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, 48, "%s.%06dZ", date, usec < 0 ? 0 : usec);
-}
-
 static const char *const claim_sql =
 	"update skugen.tasks t set state = 'running', attempts = attempts + 1,\n"
 	"  lease_until = now() + " LEASE ", worker = $3, started_at = now()\n"
 	"where t.id in (select id from skugen.tasks where run_id = $1 and state = 'queued'\n"
 	"               order by priority desc, id limit $2 for update skip locked)\n"
-	"returning t.id, t.sku, t.output, t.locale, t.channel, t.kind, t.fingerprint, t.generator,\n"
-	"  t.template_name, t.template_sha256, t.input::text, t.input_fields::text, t.attempts";
-
-enum { C_ID, C_SKU, C_OUTPUT, C_LOCALE, C_CHANNEL, C_KIND, C_FP, C_GEN, C_TNAME, C_TSHA,
-       C_INPUT, C_FIELDS, C_ATTEMPTS };
+	"returning t.id, t.sku, t.output, t.locale, t.channel, t.kind, t.fingerprint,\n"
+	"  coalesce(t.templates, jsonb_build_object('prompt', jsonb_build_object(\n"
+	"    'name', t.template_name, 'sha256', t.template_sha256)))::text,\n"
+	"  t.input::text, t.input_fields::text, t.attempts, t.category";
 
 /* A new generation supersedes the older drafts (and rejected ones) of its
  * slot (sku, output, locale, channel): they describe a product that changed.
@@ -124,9 +121,11 @@ static const char *const commit_sql =
 	"    fingerprint text, content text, content_sha256 text, attempt int,\n"
 	"    generator text, generator_version text, provider text, model text,\n"
 	"    model_version text, request_id text, params jsonb, template_name text,\n"
-	"    template_sha256 text, prompt_sha256 text, input_fields jsonb, input_sha256 text,\n"
-	"    tokens_in int, tokens_out int, cost numeric, latency_ms float8,\n"
-	"    started_at timestamptz, ended_at timestamptz)),\n"
+	"    template_sha256 text, system_template_name text, system_template_sha256 text,\n"
+	"    prompt_sha256 text, input_fields jsonb, input_sha256 text,\n"
+	"    tokens_in int, tokens_out int, tokens_cached int, tokens_reasoning int,\n"
+	"    cost numeric, latency_ms float8, calls int, fallback_from text,\n"
+	"    fallback_reason text, started_at timestamptz, ended_at timestamptz)),\n"
 	"ins as (\n"
 	"  insert into skugen.generations (sku, output, locale, channel, kind, fingerprint,\n"
 	"    content, content_sha256, run_id, task_id)\n"
@@ -137,16 +136,18 @@ static const char *const commit_sql =
 	"prov as (\n"
 	"  insert into skugen.provenance (generation_id, activity, run_id, task_id, attempt,\n"
 	"    generator, generator_version, provider, model, model_version, request_id, params,\n"
-	"    template_name, template_sha256, prompt_sha256, input_fields, input_sha256,\n"
-	"    tokens_in, tokens_out, cost, latency_ms, attempts, worker, skugen_version,\n"
-	"    started_at, ended_at)\n"
+	"    template_name, template_sha256, system_template_name, system_template_sha256,\n"
+	"    prompt_sha256, input_fields, input_sha256, tokens_in, tokens_out, tokens_cached,\n"
+	"    tokens_reasoning, cost, latency_ms, attempts, fallback_from, fallback_reason,\n"
+	"    worker, skugen_version, started_at, ended_at)\n"
 	"  select ins.id, 'task:' || r.task_id || '/attempt:' || r.attempt, $2, r.task_id, r.attempt,\n"
 	"    r.generator, r.generator_version, r.provider, r.model, r.model_version, r.request_id,\n"
-	"    coalesce(r.params, '{}'), r.template_name, r.template_sha256, r.prompt_sha256,\n"
-	"    r.input_fields, r.input_sha256, r.tokens_in, r.tokens_out, coalesce(r.cost, 0),\n"
-	"    r.latency_ms, r.attempt, $3, $4, r.started_at, r.ended_at\n"
-	"  from ins join r on r.task_id = ins.task_id\n"
-	"  returning generation_id)\n"
+	"    coalesce(r.params, '{}'), r.template_name, r.template_sha256, r.system_template_name,\n"
+	"    r.system_template_sha256, r.prompt_sha256, r.input_fields, r.input_sha256,\n"
+	"    r.tokens_in, r.tokens_out, r.tokens_cached, r.tokens_reasoning, coalesce(r.cost, 0),\n"
+	"    r.latency_ms, r.calls, r.fallback_from, r.fallback_reason, $3, $4, r.started_at,\n"
+	"    r.ended_at\n"
+	"  from ins join r on r.task_id = ins.task_id)\n"
 	"update skugen.tasks t set\n"
 	"  state = case when ins.id is null then 'skipped' else 'done' end,\n"
 	"  lease_until = null, finished_at = now(),\n"
@@ -161,202 +162,211 @@ static const char *const fail_sql =
 	"from jsonb_to_recordset($1::jsonb) as x(task_id bigint, error text)\n"
 	"where t.id = x.task_id";
 
-/* Generate one claimed task; on success append its row to done, else its
- * error to failed.  Returns -1 only on no memory. */
-static int execute_one(const struct settings *s, struct tmpl_lib *lib, struct gen_pool *pool,
-		       PGresult *r, int i, json_t *done, json_t *failed)
+static const char *const ledger_sql =
+	"insert into skugen.cost_ledger (run_id, task_id, attempt, generator, provider, model,\n"
+	"  status, error, request_id, tokens_in, tokens_out, tokens_cached, units, cost)\n"
+	"select $2, task_id, task_attempt, generator, provider, model, status::text, error,\n"
+	"  request_id, tokens_in, tokens_out, tokens_cached, units, coalesce(cost, 0)\n"
+	"from jsonb_to_recordset($1::jsonb) as x(task_id bigint, task_attempt int, generator text,\n"
+	"  provider text, model text, status text, error text, request_id text, tokens_in int,\n"
+	"  tokens_out int, tokens_cached int, units float8, cost numeric)";
+
+/* Put tasks back in the queue untouched (claimed, then not started). */
+static const char *const requeue_sql =
+	"update skugen.tasks set state = 'queued', lease_until = null, worker = null,\n"
+	"  attempts = attempts - 1\n"
+	"where id in (select (jsonb_array_elements_text($1::jsonb))::bigint)";
+
+static int exec_json(struct store *st, const char *sql, json_t *doc, const char *run_id,
+		     struct err *e)
 {
-	const char *sku = PQgetvalue(r, i, C_SKU), *gen_name = PQgetvalue(r, i, C_GEN);
-	const char *tname = PQgetvalue(r, i, C_TNAME);
-	struct tmpl_opts topts = { .strict = s->strict, .escape_html = s->escape_html };
-	struct gen_result res;
-	struct buf prompt = BUF_INIT;
-	struct err e;
-	const struct tmpl *t;
-	struct gen *g;
-	json_t *input = NULL, *row = NULL;
-	char prompt_sha[HASH_HEX_LEN], input_sha[HASH_HEX_LEN], content_sha[HASH_HEX_LEN];
-	char started[48], ended[48];
-	double t0 = now_ms(), t1;
-	size_t bad;
-	int rc = 0;
+	char *text = json_dumps(doc, JSON_COMPACT);
+	int rc;
 
-	memset(&res, 0, sizeof res);
-	err_clear(&e);
-	t = tmpl_lib_get(lib, tname, &e);
-	if (!t)
-		goto failed;
-	if (strcmp(tmpl_sha256(t), PQgetvalue(r, i, C_TSHA)) != 0) {
-		err_set(&e, ERR_TEMPLATE, "template \"%s\" changed since the task was planned: plan again", tname);
-		goto failed;
-	}
-	input = json_loads(PQgetvalue(r, i, C_INPUT), 0, NULL);
-	if (!input) {
-		err_set(&e, ERR_INTERNAL, "the task's stored input is not JSON");
-		goto failed;
-	}
-	if (tmpl_render(t, input, &topts, &prompt, &e) < 0)
-		goto failed;
-	g = pool_get(pool, gen_name);
-	if (!g) {
-		err_set(&e, ERR_CONFIG, "generator \"%s\" is not configured any more", gen_name);
-		goto failed;
-	}
-	{
-		struct gen_request req = {
-			.sku = sku, .output = PQgetvalue(r, i, C_OUTPUT), .kind = PQgetvalue(r, i, C_KIND),
-			.locale = PQgetvalue(r, i, C_LOCALE), .channel = PQgetvalue(r, i, C_CHANNEL),
-			.prompt = buf_str(&prompt), .prompt_len = prompt.len, .input = input,
-		};
-
-		if (g->ops->generate(g, &req, &res, &e) < 0)
-			goto failed;
-	}
-	if (memchr(buf_str(&res.content), '\0', res.content.len) ||
-	    !utf8_valid(buf_str(&res.content), res.content.len, &bad)) {
-		err_set(&e, ERR_GENERATE, "the generator's answer is not valid UTF-8 text");
-		goto failed;
-	}
-	t1 = now_ms();
-	iso_time(t0, started);
-	iso_time(t1, ended);
-	sha256_hex(buf_str(&prompt), prompt.len, prompt_sha);
-	sha256_hex(PQgetvalue(r, i, C_INPUT), strlen(PQgetvalue(r, i, C_INPUT)), input_sha);
-	sha256_hex(buf_str(&res.content), res.content.len, content_sha);
-	row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s*, s:s*,"
-			" s:s*, s:s*, s:O*, s:s, s:s, s:s, s:o*, s:s, s:I, s:I, s:f, s:f, s:s, s:s}",
-			"task_id", (json_int_t)atoll(PQgetvalue(r, i, C_ID)), "sku", sku,
-			"output", PQgetvalue(r, i, C_OUTPUT), "locale", PQgetvalue(r, i, C_LOCALE),
-			"channel", PQgetvalue(r, i, C_CHANNEL), "kind", PQgetvalue(r, i, C_KIND),
-			"fingerprint", PQgetvalue(r, i, C_FP), "content", buf_str(&res.content),
-			"content_sha256", content_sha, "attempt", atoi(PQgetvalue(r, i, C_ATTEMPTS)),
-			"generator", g->ops->name, "generator_version", g->ops->version,
-			"provider", res.provider, "model", res.model, "model_version", res.model_version,
-			"request_id", res.request_id, "params", res.params,
-			"template_name", tname, "template_sha256", tmpl_sha256(t),
-			"prompt_sha256", prompt_sha,
-			"input_fields", json_loads(PQgetvalue(r, i, C_FIELDS), 0, NULL),
-			"input_sha256", input_sha, "tokens_in", (json_int_t)res.tokens_in,
-			"tokens_out", (json_int_t)res.tokens_out, "cost", res.cost, "latency_ms", t1 - t0,
-			"started_at", started, "ended_at", ended);
-	if (!row || json_array_append_new(done, row) < 0)
-		rc = -1;
-	goto out;
-failed:
-	{
-		struct buf msg = BUF_INIT;
-
-		buf_printf(&msg, "sku \"%s\": output \"%s\" (%s): %s", sku, PQgetvalue(r, i, C_OUTPUT),
-			   PQgetvalue(r, i, C_LOCALE), e.msg);
-		row = json_pack("{s:I, s:s}", "task_id", (json_int_t)atoll(PQgetvalue(r, i, C_ID)),
-				"error", buf_str(&msg));
-		buf_free(&msg);
-		if (!row || json_array_append_new(failed, row) < 0)
-			rc = -1;
-	}
-out:
-	json_decref(input);
-	buf_free(&prompt);
-	gen_result_clear(&res);
+	if (!text)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	rc = store_exec(st, sql, run_id ? 2 : 1, (const char *[]){ text, run_id }, e);
+	free(text);
 	return rc;
 }
 
-/* Store the batch's results in one transaction. */
-static int commit_batch(struct store *st, const struct executor_opts *o, json_t *done,
-			json_t *failed, struct run_counts *counts, struct err *e)
+static size_t waiting(const struct exec *x)
+{
+	return json_array_size(x->done) + json_array_size(x->failed) + json_array_size(x->ledger) +
+	       json_array_size(x->requeue);
+}
+
+/* Store what has arrived in one transaction, then empty the lists. */
+static int commit(struct exec *x, struct err *e)
 {
 	char run_id[32];
-	char *done_doc = json_dumps(done, JSON_COMPACT), *failed_doc = json_dumps(failed, JSON_COMPACT);
+	char *done_doc = NULL;
 	PGresult *r = NULL;
 	int rc = -1;
 
-	snprintf(run_id, sizeof run_id, "%ld", o->run_id);
-	if (!done_doc || !failed_doc) {
-		err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (store_begin(st, e) < 0)
-		goto out;
-	if (json_array_size(done) &&
-	    store_exec(st, supersede_sql, 2, (const char *[]){ done_doc, o->force ? "t" : "f" }, e) < 0)
-		goto rollback;
-	if (json_array_size(done)) {
-		const char *params[4] = { done_doc, run_id, run_worker_name(), SKUGEN_VERSION };
+	if (waiting(x) == 0)
+		return 0;
+	snprintf(run_id, sizeof run_id, "%ld", x->o->run_id);
+	if (store_begin(x->st, e) < 0)
+		return -1;
+	if (json_array_size(x->done)) {
+		const char *params[4] = { NULL, run_id, run_worker_name(), SKUGEN_VERSION };
 
-		r = store_query(st, commit_sql, 4, params, e);
+		done_doc = json_dumps(x->done, JSON_COMPACT);
+		if (!done_doc) {
+			err_set(e, ERR_NOMEM, "out of memory");
+			goto rollback;
+		}
+		params[0] = done_doc;
+		if (store_exec(x->st, supersede_sql, 2, (const char *[]){ done_doc, x->o->force ? "t" : "f" }, e) < 0)
+			goto rollback;
+		r = store_query(x->st, commit_sql, 4, params, e);
 		if (!r)
 			goto rollback;
-		for (int i = 0; i < PQntuples(r); i++) {
-			if (strcmp(PQgetvalue(r, i, 0), "done") == 0)
-				counts->done++;
-			else
-				counts->skipped++;
-		}
 	}
-	if (json_array_size(failed)) {
-		if (store_exec(st, fail_sql, 1, (const char *[]){ failed_doc }, e) < 0)
-			goto rollback;
-		counts->failed += (long)json_array_size(failed);
-	}
-	if (store_commit(st, e) < 0)
+	if ((json_array_size(x->failed) && exec_json(x->st, fail_sql, x->failed, NULL, e) < 0) ||
+	    (json_array_size(x->ledger) && exec_json(x->st, ledger_sql, x->ledger, run_id, e) < 0) ||
+	    (json_array_size(x->requeue) && exec_json(x->st, requeue_sql, x->requeue, NULL, e) < 0) ||
+	    store_commit(x->st, e) < 0)
 		goto rollback;
+	for (int i = 0; r && i < PQntuples(r); i++) {
+		if (strcmp(PQgetvalue(r, i, 0), "done") == 0)
+			x->counts->done++;
+		else
+			x->counts->skipped++;
+	}
+	x->counts->failed += (long)json_array_size(x->failed);
+	json_array_clear(x->done);
+	json_array_clear(x->failed);
+	json_array_clear(x->ledger);
+	json_array_clear(x->requeue);
 	rc = 0;
 	goto out;
 rollback:
-	store_rollback(st);
+	store_rollback(x->st);
 out:
 	PQclear(r);
 	free(done_doc);
-	free(failed_doc);
 	return rc;
+}
+
+/* Claim up to n queued tasks and start them.  Returns how many were claimed. */
+static int claim(struct exec *x, int n, struct err *e)
+{
+	char run_id[32], limit[16];
+	const char *params[3] = { run_id, limit, run_worker_name() };
+	PGresult *r;
+	int got;
+
+	snprintf(run_id, sizeof run_id, "%ld", x->o->run_id);
+	snprintf(limit, sizeof limit, "%d", n);
+	r = store_query(x->st, claim_sql, 3, params, e);
+	if (!r)
+		return -1;
+	got = PQntuples(r);
+	for (int i = 0; i < got; i++) {
+		if (x->budget_stop) {
+			/* Past the budget: the rest go back untouched. */
+			json_array_append_new(x->requeue, json_integer(atoll(PQgetvalue(r, i, C_ID))));
+			continue;
+		}
+		if (exec_job_start(x, r, i) < 0 || x->has_fatal) {
+			PQclear(r);
+			return err_set(e, ERR_NOMEM, "out of memory running task %s", PQgetvalue(r, i, C_ID));
+		}
+	}
+	PQclear(r);
+	return got;
+}
+
+static int load_spent(struct exec *x, struct err *e)
+{
+	char run_id[32];
+	PGresult *r;
+
+	snprintf(run_id, sizeof run_id, "%ld", x->o->run_id);
+	r = store_query(x->st, "select coalesce(sum(cost), 0) from skugen.cost_ledger where run_id = $1",
+			1, (const char *[]){ run_id }, e);
+	if (!r)
+		return -1;
+	x->spent = atof(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
 }
 
 int executor_run(struct store *st, const struct settings *s, struct tmpl_lib *lib,
 		 const struct executor_opts *o, struct run_counts *counts, struct err *e)
 {
-	struct gen_pool pool;
-	char run_id[32], limit[16];
-	const char *params[3] = { run_id, limit, run_worker_name() };
+	struct exec x = { .st = st, .s = s, .lib = lib, .o = o, .counts = counts };
+	int batch = o->batch_size > 0 ? o->batch_size : 64;
+	size_t window = (size_t)batch;
+	double last_commit = exec_now_ms();
+	bool remote = false, drained = false;
 	int rc = -1;
 
-	snprintf(run_id, sizeof run_id, "%ld", o->run_id);
-	snprintf(limit, sizeof limit, "%d", o->batch_size > 0 ? o->batch_size : 64);
-	if (pool_open(&pool, s, e) < 0)
-		return -1;
-	for (;;) {
-		PGresult *r = store_query(st, claim_sql, 3, params, e);
-		json_t *done, *failed;
-		int n;
-
-		if (!r)
-			goto out;
-		n = PQntuples(r);
-		if (n == 0) {
-			PQclear(r);
-			break;
-		}
-		done = json_array();
-		failed = json_array();
-		for (int i = 0; i < n && done && failed; i++)
-			if (execute_one(s, lib, &pool, r, i, done, failed) < 0)
-				break;
-		PQclear(r);
-		if (!done || !failed || json_array_size(done) + json_array_size(failed) != (size_t)n) {
-			json_decref(done);
-			json_decref(failed);
-			err_set(e, ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		n = commit_batch(st, o, done, failed, counts, e);
-		json_decref(done);
-		json_decref(failed);
-		if (n < 0 || run_heartbeat(st, o->run_id, e) < 0)
-			goto out;
-		if (o->progress)
-			o->progress(counts, o->progress_ctx);
+	err_clear(&x.fatal);
+	x.done = json_array();
+	x.failed = json_array();
+	x.ledger = json_array();
+	x.requeue = json_array();
+	x.schemas = json_object();
+	if (!x.done || !x.failed || !x.ledger || !x.requeue || !x.schemas) {
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
 	}
+	if (gens_open(&x, &remote, e) < 0 || load_spent(&x, e) < 0)
+		goto out;
+	if (remote) {
+		if (prov_pool_open(&x.prov, s->providers ? s->providers : json_object(), e) < 0)
+			goto out;
+		window = REMOTE_WINDOW > window ? REMOTE_WINDOW : window;
+	}
+	for (;;) {
+		size_t room = window > x.in_flight ? window - x.in_flight : 0;
+
+		if (!drained && !x.budget_stop && room > 0) {
+			int got = claim(&x, room < (size_t)batch ? (int)room : batch, e);
+
+			if (got < 0)
+				goto out;
+			if (got == 0)
+				drained = true;
+		}
+		if (x.prov && x.in_flight > 0 &&
+		    prov_pool_run(x.prov, waiting(&x) ? 0 : (int)COMMIT_EVERY_MS) < 0) {
+			err_set(e, ERR_GENERATE, "the HTTP engine failed");
+			goto out;
+		}
+		if (x.has_fatal) {
+			*e = x.fatal;
+			goto out;
+		}
+		if (waiting(&x) && (x.in_flight == 0 || json_array_size(x.done) >= (size_t)batch ||
+				    exec_now_ms() - last_commit >= COMMIT_EVERY_MS)) {
+			if (commit(&x, e) < 0 || run_heartbeat(st, o->run_id, e) < 0)
+				goto out;
+			last_commit = exec_now_ms();
+			if (o->progress)
+				o->progress(counts, o->progress_ctx);
+		}
+		if ((drained || x.budget_stop) && x.in_flight == 0 && waiting(&x) == 0)
+			break;
+	}
+	if (x.budget_stop)
+		counts->budget_stopped = true;
+	counts->cost = x.spent;
 	rc = 0;
 out:
-	pool_free(&pool);
+	/* Calls still in flight are cancelled (their tasks go back to the queue)
+	 * and whatever arrived is stored, even when the loop failed. */
+	prov_pool_free(x.prov);
+	if (rc < 0 && waiting(&x))
+		commit(&x, NULL);
+	gens_free(&x.gens);
+	json_decref(x.done);
+	json_decref(x.failed);
+	json_decref(x.ledger);
+	json_decref(x.requeue);
+	json_decref(x.schemas);
 	return rc;
 }

@@ -170,5 +170,20 @@ const struct migration store_migrations[] = {
 	"create index publications_slot on skugen.publications (sku, output, locale, channel, id);\n"
 	"create index publications_generation on skugen.publications (generation_id);\n"
 	"alter table skugen.generations add column published_at timestamptz;\n" },
+	{ 3, "remote generation: templates per role, ledger details, budgets",
+	"-- every template a task's generator chain may render: {role: {name, sha256}}\n"
+	"alter table skugen.tasks add column templates jsonb;\n"
+	"alter table skugen.tasks add column category text;\n"
+	"alter table skugen.provenance add column system_template_name text;\n"
+	"alter table skugen.provenance add column system_template_sha256 text;\n"
+	"alter table skugen.provenance add column tokens_cached integer;\n"
+	"alter table skugen.provenance add column tokens_reasoning integer;\n"
+	"alter table skugen.cost_ledger add column generator text;\n"
+	"alter table skugen.cost_ledger add column status text;\n"
+	"alter table skugen.cost_ledger add column error text;\n"
+	"alter table skugen.cost_ledger add column request_id text;\n"
+	"alter table skugen.cost_ledger add column tokens_cached integer;\n"
+	"alter table skugen.cost_ledger add column units double precision;\n"
+	"alter table skugen.runs add column budget numeric(14, 6);\n" },
 	{ 0, NULL, NULL },
 };

@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/hash.h"
+#include "common/json_merge.h"
 #include "providers/generator.h"
 
 /* One template selection, cached per (output, category, locale). */
@@ -31,17 +32,24 @@ struct planner {
 	char run_id[32];
 };
 
+/* The sha256 of the output's generator chain: each generator's name and
+ * canonical configuration, in order. */
 static int hash_generator(struct planner *p, size_t i, struct err *e)
 {
 	const struct output_settings *out = &p->s->outputs[i];
-	json_t *g = json_object_get(p->s->generators, out->generator);
-	char *canon = json_dumps(g, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
 	char hex[HASH_HEX_LEN];
 
-	if (!canon)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	sha256_hex(canon, strlen(canon), hex);
-	free(canon);
+	for (size_t k = 0; k < out->chain_len; k++) {
+		json_t *g = json_object_get(p->s->generators, out->chain[k]);
+		char *canon = json_dumps(g, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+
+		if (!canon)
+			return err_set(e, ERR_NOMEM, "out of memory");
+		hash_update_str(p->hash, out->chain[k]);
+		hash_update_str(p->hash, canon);
+		free(canon);
+	}
+	hash_final_hex(p->hash, hex);
 	p->generator_hashes[i] = strdup(hex);
 	return p->generator_hashes[i] ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 }
@@ -117,17 +125,55 @@ out:
 	return sel;
 }
 
+/* The templates one task may render, by role: "prompt" (the output's
+ * template), "system" (the output's system prompt), and "gen:NAME" for a
+ * template generator of the chain that has its own template. */
+#define MAX_ROLES 8
+
+struct role {
+	char name[80];
+	const char *base;
+	const struct selection *sel;
+};
+
+static size_t task_roles(struct planner *p, size_t out_i, struct role roles[MAX_ROLES])
+{
+	const struct output_settings *o = &p->s->outputs[out_i];
+	size_t n = 0;
+
+	snprintf(roles[n].name, sizeof roles[n].name, "prompt");
+	roles[n++].base = o->template_base;
+	if (o->system_base) {
+		snprintf(roles[n].name, sizeof roles[n].name, "system");
+		roles[n++].base = o->system_base;
+	}
+	for (size_t k = 0; k < o->chain_len && n < MAX_ROLES; k++) {
+		json_t *g = json_object_get(p->s->generators, o->chain[k]);
+		const char *own = json_string_value(json_object_get(g, "template"));
+
+		if (own) {
+			snprintf(roles[n].name, sizeof roles[n].name, "gen:%s", o->chain[k]);
+			roles[n++].base = own;
+		}
+	}
+	return n;
+}
+
 static void fingerprint(struct planner *p, size_t out_i, const char *locale,
-			const struct selection *sel, const char *input, char hex[HASH_HEX_LEN])
+			const struct role *roles, size_t n_roles, const char *input,
+			char hex[HASH_HEX_LEN])
 {
 	const struct output_settings *o = &p->s->outputs[out_i];
 
-	hash_update_str(p->hash, "skugen-task-v1");
+	hash_update_str(p->hash, "skugen-task-v2");
 	hash_update_str(p->hash, o->name);
 	hash_update_str(p->hash, o->kind);
 	hash_update_str(p->hash, locale);
 	hash_update_str(p->hash, o->channel);
-	hash_update_str(p->hash, tmpl_sha256(sel->tmpl));
+	for (size_t r = 0; r < n_roles; r++) {
+		hash_update_str(p->hash, roles[r].name);
+		hash_update_str(p->hash, tmpl_sha256(roles[r].sel->tmpl));
+	}
 	hash_update_str(p->hash, p->generator_hashes[out_i]);
 	hash_update_str(p->hash, input);
 	hash_final_hex(p->hash, hex);
@@ -165,44 +211,108 @@ static const char *category_of(struct planner *p, const json_t *fields)
 	return json_is_string(c) ? json_string_value(c) : NULL;
 }
 
+/* The union of the roles' read paths, sorted and without repeats. */
+static json_t *union_read_paths(const struct role *roles, size_t n)
+{
+	json_t *set = json_object(), *out = json_array(), *paths;
+	const char *k;
+	json_t *v;
+
+	for (size_t r = 0; r < n; r++) {
+		size_t i;
+		json_t *path;
+
+		paths = json_loads(roles[r].sel->read_paths, 0, NULL);
+		json_array_foreach(paths, i, path)
+			json_object_set_new(set, json_string_value(path), json_true());
+		json_decref(paths);
+	}
+	/* jansson keeps insertion order; sort for a stable list. */
+	{
+		size_t n_keys = json_object_size(set), i = 0;
+		const char **keys = calloc(n_keys + 1, sizeof *keys);
+
+		json_object_foreach(set, k, v)
+			if (keys)
+				keys[i++] = k;
+		for (size_t a = 1; keys && a < n_keys; a++)
+			for (size_t b = a; b > 0 && strcmp(keys[b - 1], keys[b]) > 0; b--) {
+				const char *t = keys[b];
+
+				keys[b] = keys[b - 1];
+				keys[b - 1] = t;
+			}
+		for (i = 0; keys && i < n_keys; i++)
+			json_array_append_new(out, json_string(keys[i]));
+		free(keys);
+	}
+	json_decref(set);
+	return out;
+}
+
 /* One task row for the batch insert. */
 static int add_task(struct planner *p, json_t *rows, const struct record *r, size_t out_i,
 		    const char *locale, struct err *e)
 {
 	const struct output_settings *o = &p->s->outputs[out_i];
-	const struct selection *sel = select_template(p, o->template_base, category_of(p, r->fields), locale);
-	json_t *row, *projection = NULL;
+	const char *category = category_of(p, r->fields);
+	struct role roles[MAX_ROLES];
+	size_t n_roles = task_roles(p, out_i, roles);
+	json_t *row, *projection = NULL, *templates;
+	const char *error = NULL;
 	char *input = NULL;
 	char fp[HASH_HEX_LEN];
 
-	if (!sel)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sku", r->sku, "output", o->name,
-			"locale", locale, "channel", o->channel, "kind", o->kind,
-			"origin", r->origin ? r->origin : "", "generator", o->generator);
-	if (!row)
-		return err_set(e, ERR_NOMEM, "out of memory");
-	if (!sel->tmpl) {
-		/* No usable template: the task fails at once, with the reason. */
-		sha256_hex(sel->error, strlen(sel->error), fp);
-		json_object_set_new(row, "fingerprint", json_string(fp));
-		json_object_set_new(row, "error", json_string(sel->error));
-	} else {
-		projection = tmpl_project(sel->tmpl, r->fields);
-		input = projection ? json_dumps(projection, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-		if (!input) {
-			json_decref(projection);
-			json_decref(row);
+	for (size_t k = 0; k < n_roles; k++) {
+		roles[k].sel = select_template(p, roles[k].base, category, locale);
+		if (!roles[k].sel)
 			return err_set(e, ERR_NOMEM, "out of memory");
-		}
-		fingerprint(p, out_i, locale, sel, input, fp);
-		json_object_set_new(row, "fingerprint", json_string(fp));
-		json_object_set_new(row, "template_name", json_string(tmpl_name(sel->tmpl)));
-		json_object_set_new(row, "template_sha256", json_string(tmpl_sha256(sel->tmpl)));
-		json_object_set_new(row, "input", projection);
-		json_object_set_new(row, "input_fields", json_loads(sel->read_paths, 0, NULL));
-		free(input);
+		if (!roles[k].sel->tmpl && !error)
+			error = roles[k].sel->error;
 	}
+	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s*}", "sku", r->sku, "output", o->name,
+			"locale", locale, "channel", o->channel, "kind", o->kind,
+			"origin", r->origin ? r->origin : "", "generator", o->chain[0],
+			"category", category);
+	templates = json_object();
+	if (!row || !templates) {
+		json_decref(row);
+		json_decref(templates);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	if (error) {
+		/* No usable template: the task fails at once, with the reason. */
+		sha256_hex(error, strlen(error), fp);
+		json_object_set_new(row, "fingerprint", json_string(fp));
+		json_object_set_new(row, "error", json_string(error));
+		json_decref(templates);
+		json_array_append_new(rows, row);
+		return 0;
+	}
+	for (size_t k = 0; k < n_roles && (k == 0 || projection); k++) {
+		json_t *part = tmpl_project(roles[k].sel->tmpl, r->fields);
+
+		projection = part ? json_merge_projection(projection, part) : NULL;
+		json_decref(part);
+		json_object_set_new(templates, roles[k].name,
+				    json_pack("{s:s, s:s}", "name", tmpl_name(roles[k].sel->tmpl),
+					      "sha256", tmpl_sha256(roles[k].sel->tmpl)));
+	}
+	input = projection ? json_dumps(projection, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	if (!input) {
+		json_decref(projection);
+		json_decref(templates);
+		json_decref(row);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	fingerprint(p, out_i, locale, roles, n_roles, input, fp);
+	json_object_set_new(row, "fingerprint", json_string(fp));
+	json_object_set_new(row, "template_name", json_string(tmpl_name(roles[0].sel->tmpl)));
+	json_object_set_new(row, "template_sha256", json_string(tmpl_sha256(roles[0].sel->tmpl)));
+	json_object_set_new(row, "templates", templates);
+	json_object_set_new(row, "input", projection);
+	json_object_set_new(row, "input_fields", union_read_paths(roles, n_roles));
+	free(input);
 	json_array_append_new(rows, row);
 	return 0;
 }
@@ -212,10 +322,10 @@ static const char *const insert_tasks_sql =
 	"  select * from jsonb_to_recordset($2::jsonb) as x(\n"
 	"    sku text, output text, locale text, channel text, kind text, origin text,\n"
 	"    generator text, fingerprint text, template_name text, template_sha256 text,\n"
-	"    input jsonb, input_fields jsonb, error text))\n"
+	"    input jsonb, input_fields jsonb, error text, templates jsonb, category text))\n"
 	"insert into skugen.tasks (run_id, sku, output, locale, channel, kind, origin, generator,\n"
 	"  fingerprint, template_name, template_sha256, input, input_fields, priority, state,\n"
-	"  last_error, finished_at)\n"
+	"  last_error, finished_at, templates, category)\n"
 	"select $1, sku, output, locale, channel, kind, origin, generator, fingerprint,\n"
 	"  template_name, template_sha256, input, input_fields, $4,\n"
 	"  case when error is not null then 'failed'\n"
@@ -223,7 +333,7 @@ static const char *const insert_tasks_sql =
 	"         where g.fingerprint = r.fingerprint and g.status <> 'superseded'\n"
 	"           and g.revises is null) then 'skipped'\n"
 	"       else 'queued' end,\n"
-	"  error, case when error is not null then now() end\n"
+	"  error, case when error is not null then now() end, templates, category\n"
 	"from r\n"
 	"on conflict (run_id, sku, output, locale, channel) do nothing\n"
 	"returning sku, origin, state";

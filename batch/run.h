@@ -23,6 +23,8 @@ struct run_counts {
 	long skipped;      /* tasks whose fingerprint already had a generation */
 	long done;         /* tasks that produced a new generation */
 	long failed;       /* tasks that failed */
+	double cost;       /* what the run has spent (the cost ledger) */
+	bool budget_stopped; /* the budget stopped new submissions: tasks are left queued */
 };
 
 /* Mark dead runs interrupted; *reaped (may be NULL) counts them. */

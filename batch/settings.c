@@ -12,13 +12,14 @@
 #include "providers/generator.h"
 
 static const char *const top_keys[] = {
-	"store", "source", "category_field", "templates", "locales", "generators", "outputs", NULL,
+	"store", "source", "category_field", "templates", "locales", "generators", "outputs",
+	"providers", "budget", NULL,
 };
 static const char *const store_keys[] = { "dsn", "dsn_env", "home", NULL };
 static const char *const templates_keys[] = { "dir", "strict", "escape_html", NULL };
 static const char *const output_keys[] = {
-	"name", "kind", "template", "generator", "locales", "channel", "target", "overwrite",
-	"publish", NULL,
+	"name", "kind", "template", "system", "generator", "fallback", "locales", "channel",
+	"target", "overwrite", "publish", NULL,
 };
 
 static int load_store(struct settings *s, struct err *e)
@@ -73,6 +74,7 @@ static int load_outputs(struct settings *s, struct err *e)
 	json_array_foreach(outputs, i, o) {
 		struct output_settings *out = &s->outputs[i];
 		const char *publish = NULL;
+		json_t *fallback = NULL;
 		enum conn_policy policy;
 		char path[64];
 
@@ -88,8 +90,23 @@ static int load_outputs(struct settings *s, struct err *e)
 		    config_string_array(c, o, path, "locales", &out->locales, e) < 0 ||
 		    config_object(c, o, path, "target", &out->target, e) < 0 ||
 		    config_string(c, o, path, "overwrite", "if_generated", &out->overwrite, e) < 0 ||
-		    config_string(c, o, path, "publish", "review", &publish, e) < 0)
+		    config_string(c, o, path, "publish", "review", &publish, e) < 0 ||
+		    config_string(c, o, path, "system", NULL, &out->system_base, e) < 0 ||
+		    config_string_array(c, o, path, "fallback", &fallback, e) < 0)
 			return -1;
+		out->chain = calloc(json_array_size(fallback) + 2, sizeof *out->chain);
+		if (!out->chain)
+			return err_set(e, ERR_NOMEM, "out of memory");
+		if (config_string(c, o, path, "generator", NULL, &out->chain[0], e) < 0)
+			return -1;
+		out->chain_len = out->chain[0] ? 1 : 0;
+		{
+			size_t k;
+			json_t *name;
+
+			json_array_foreach(fallback, k, name)
+				out->chain[out->chain_len++] = json_string_value(name);
+		}
 		if (conn_policy_parse(out->overwrite, &policy) < 0) {
 			strncat(path, ".overwrite", sizeof path - strlen(path) - 1);
 			return config_error(c, e, path, "expected \"never\", \"if_generated\" or \"always\", got \"%s\"", out->overwrite);
@@ -119,6 +136,24 @@ static int load_outputs(struct settings *s, struct err *e)
 	return 0;
 }
 
+static int load_budget(struct settings *s, struct err *e)
+{
+	const struct config *c = &s->cfg;
+	static const char *const keys[] = { "max_cost", NULL };
+	json_t *budget = NULL, *max;
+
+	if (config_object(c, c->root, "", "budget", &budget, e) < 0 ||
+	    config_check_keys(c, budget, "budget", keys, e) < 0)
+		return -1;
+	max = budget ? json_object_get(budget, "max_cost") : NULL;
+	if (!max)
+		return 0;
+	if (!json_is_number(max) || json_number_value(max) <= 0)
+		return config_error(c, e, "budget.max_cost", "expected a positive number");
+	s->budget = json_number_value(max);
+	return 0;
+}
+
 int settings_load(struct settings *s, const char *path, bool optional, struct err *e)
 {
 	const struct config *c = &s->cfg;
@@ -144,6 +179,8 @@ int settings_load(struct settings *s, const char *path, bool optional, struct er
 	    config_bool(c, templates, "templates", "strict", true, &s->strict, e) < 0 ||
 	    config_bool(c, templates, "templates", "escape_html", false, &s->escape_html, e) < 0 ||
 	    config_object(c, c->root, "", "generators", &s->generators, e) < 0 ||
+	    config_object(c, c->root, "", "providers", &s->providers, e) < 0 ||
+	    load_budget(s, e) < 0 ||
 	    load_outputs(s, e) < 0)
 		goto fail;
 	s->templates_dir = config_resolve_path(c, dir);
@@ -155,6 +192,55 @@ int settings_load(struct settings *s, const char *path, bool optional, struct er
 fail:
 	settings_free(s);
 	return -1;
+}
+
+static const char *const llm_keys[] = { "type", "provider", "model", "params", "schema", NULL };
+static const char *const template_gen_keys[] = { "type", "template", NULL };
+
+/* A generator named by an output (at path): it exists, its type is known,
+ * and an llm generator names a configured provider and a model. */
+static int check_generator(const struct settings *s, const char *name, const char *path,
+			   struct err *e)
+{
+	const struct config *c = &s->cfg;
+	json_t *g = s->generators ? json_object_get(s->generators, name) : NULL, *params = NULL;
+	const char *gtype = NULL, *provider = NULL, *model = NULL, *schema = NULL, *tmpl = NULL;
+	char gpath[128];
+
+	if (!json_is_object(g))
+		return config_error(c, e, path, "no generator \"%s\" in \"generators\"", name);
+	snprintf(gpath, sizeof gpath, "generators.%s", name);
+	if (config_string(c, g, gpath, "type", NULL, &gtype, e) < 0)
+		return -1;
+	if (gtype && strcmp(gtype, "llm") == 0) {
+		if (config_check_keys(c, g, gpath, llm_keys, e) < 0 ||
+		    config_string(c, g, gpath, "provider", NULL, &provider, e) < 0 ||
+		    config_string(c, g, gpath, "model", NULL, &model, e) < 0 ||
+		    config_string(c, g, gpath, "schema", NULL, &schema, e) < 0 ||
+		    config_object(c, g, gpath, "params", &params, e) < 0)
+			return -1;
+		if (!provider || !json_is_object(s->providers ? json_object_get(s->providers, provider) : NULL))
+			return config_error(c, e, gpath, "\"provider\" must name one of \"providers\"");
+		if (!model)
+			return config_error(c, e, gpath, "an llm generator needs a \"model\"");
+		return 0;
+	}
+	if (gtype && strcmp(gtype, "template") == 0)
+		return config_check_keys(c, g, gpath, template_gen_keys, e) < 0 ||
+		       config_string(c, g, gpath, "template", NULL, &tmpl, e) < 0 ? -1 : 0;
+	{
+		struct buf known = BUF_INIT;
+		int rc;
+
+		buf_puts(&known, "llm");
+		for (size_t k = 0; gen_backends[k]; k++)
+			buf_printf(&known, ", %s", gen_backends[k]->name);
+		strncat(gpath, ".type", sizeof gpath - strlen(gpath) - 1);
+		rc = config_error(c, e, gpath, "unknown generator type \"%s\" (known: %s)",
+				  gtype ? gtype : "", buf_str(&known));
+		buf_free(&known);
+		return rc;
+	}
 }
 
 int settings_require_pipeline(const struct settings *s, struct err *e)
@@ -184,8 +270,6 @@ int settings_require_pipeline(const struct settings *s, struct err *e)
 	}
 	for (size_t i = 0; i < s->n_outputs; i++) {
 		const struct output_settings *o = &s->outputs[i];
-		json_t *g = s->generators ? json_object_get(s->generators, o->generator ? o->generator : "") : NULL;
-		const char *gtype = NULL;
 		char path[96];
 
 		if (o->target) {
@@ -209,24 +293,13 @@ int settings_require_pipeline(const struct settings *s, struct err *e)
 			}
 		}
 		snprintf(path, sizeof path, "outputs[%zu].generator", i);
-		if (!o->generator)
+		if (o->chain_len == 0)
 			return config_error(c, e, path, "missing: name one of the \"generators\"");
-		if (!json_is_object(g))
-			return config_error(c, e, path, "no generator \"%s\" in \"generators\"", o->generator);
-		snprintf(path, sizeof path, "generators.%s", o->generator);
-		if (config_string(c, g, path, "type", NULL, &gtype, e) < 0)
-			return -1;
-		if (!gtype || !gen_find(gtype)) {
-			struct buf known = BUF_INIT;
-			int rc;
-
-			for (size_t k = 0; gen_backends[k]; k++)
-				buf_printf(&known, "%s%s", k ? ", " : "", gen_backends[k]->name);
-			strncat(path, ".type", sizeof path - strlen(path) - 1);
-			rc = config_error(c, e, path, "unknown generator type \"%s\" (known: %s)",
-					  gtype ? gtype : "", buf_str(&known));
-			buf_free(&known);
-			return rc;
+		for (size_t k = 0; k < o->chain_len; k++) {
+			if (k > 0)
+				snprintf(path, sizeof path, "outputs[%zu].fallback[%zu]", i, k - 1);
+			if (check_generator(s, o->chain[k], path, e) < 0)
+				return -1;
 		}
 	}
 	return 0;
@@ -240,6 +313,8 @@ void settings_free(struct settings *s)
 	free(s->dsn);
 	free(s->home);
 	free(s->templates_dir);
+	for (size_t i = 0; s->outputs && i < s->n_outputs; i++)
+		free(s->outputs[i].chain);
 	free(s->outputs);
 	memset(s, 0, sizeof *s);
 }

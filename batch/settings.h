@@ -11,9 +11,14 @@
  *   "category_field": "category",
  *   "templates": { "dir": "templates", "strict": true, "escape_html": false },
  *   "locales":   ["en_US", "de_DE"],
- *   "generators": { "rules": { "type": "template" } },
+ *   "providers": { "openai": { "type": "openai", ... } },   (providers/provider.h)
+ *   "budget":    { "max_cost": 25.0 },
+ *   "generators": { "rules": { "type": "template", "template": "copy/description" },
+ *                   "writer": { "type": "llm", "provider": "openai", "model": "gpt-4o-mini",
+ *                               "params": {...}, "schema": "schema/x.schema.json" } },
  *   "outputs":   [ { "name": "description", "template": "description",
- *                    "generator": "rules", "kind": "text", "locales": [...],
+ *                    "system": "system/description", "generator": "writer",
+ *                    "fallback": ["rules"], "kind": "text", "locales": [...],
  *                    "channel": "",
  *                    "target": { ...connector-specific... },
  *                    "overwrite": "if_generated", "publish": "review" } ]
@@ -33,6 +38,10 @@ struct output_settings {
 	const char *kind;         /* "text" */
 	const char *template_base;
 	const char *generator;    /* a key of "generators" */
+	const char **chain;       /* new array of borrowed names: generator, then each
+				   "fallback", tried in order when one fails */
+	size_t chain_len;
+	const char *system_base;  /* template base of the system prompt, or NULL */
 	const char *channel;      /* "" when none */
 	json_t *locales;          /* borrowed array of strings */
 	json_t *target;           /* borrowed object, or NULL: where publish writes it */
@@ -50,6 +59,8 @@ struct settings {
 	char *templates_dir;      /* new */
 	bool strict, escape_html;
 	json_t *generators;       /* borrowed object: name -> { "type": ..., ... } */
+	json_t *providers;        /* borrowed object for providers/provider.h, or NULL */
+	double budget;            /* the run's cost cap; 0: none */
 	struct output_settings *outputs;
 	size_t n_outputs;
 	char config_sha256[65];   /* of the file's bytes; recorded with each run */

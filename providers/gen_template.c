@@ -5,7 +5,10 @@
  * tidied (trailing spaces, runs of blank lines, leading and trailing blank
  * lines) so that templates can be written readably.
  *
- * Configuration: { "type": "template" } (no options).
+ * Configuration: { "type": "template", "template": "copy/description" }: the
+ * optional template base is this generator's own (selected by category and
+ * locale like any other); without it, it renders the output's template.  The
+ * executor does the rendering; this back-end tidies and returns the text.
  */
 #include "providers/generator.h"
 
@@ -28,8 +31,8 @@ static int template_open(struct gen **out, const char *name, const json_t *cfg, 
 		json_t *v;
 
 		json_object_foreach((json_t *)cfg, k, v)
-			if (strcmp(k, "type") != 0)
-				return err_set(e, ERR_CONFIG, "generators.%s.%s: the template generator takes no options", name, k);
+			if (strcmp(k, "type") != 0 && strcmp(k, "template") != 0)
+				return err_set(e, ERR_CONFIG, "generators.%s.%s: unknown key (known keys: type, template)", name, k);
 	}
 	g = calloc(1, sizeof *g);
 	if (!g)

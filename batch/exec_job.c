@@ -1,0 +1,466 @@
+/* exec_job.c: one claimed task through its output's generator chain.
+ *
+ * The chain is the output's "generator" then each "fallback".  A local
+ * (template) generator renders and answers at once; an llm generator renders
+ * the system and user prompts and submits a call to the provider pool, whose
+ * callback finishes the job.  When a generator fails (its circuit is open, its
+ * retries are spent, it refused, truncated or answered badly) the next one in
+ * the chain is tried and provenance records fallback_from and the reason.
+ * Every provider attempt becomes a cost-ledger row, whether the task
+ * succeeds or not.  Results wait in x->done / x->failed for the loop to
+ * commit them in one transaction with the task's state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch/exec_int.h"
+#include "batch/run.h"
+#include "common/buf.h"
+#include "common/hash.h"
+#include "common/utf8.h"
+#include "templates/tmpl.h"
+
+struct job {
+	struct exec *x;
+	long long task_id;
+	int attempt;
+	char *sku, *output, *locale, *channel, *kind, *fingerprint;
+	json_t *templates;           /* role -> {name, sha256} */
+	json_t *input;               /* the projection the templates read */
+	char *input_text, *input_fields;
+	const struct output_settings *out;
+	size_t chain_pos;
+	char *fallback_from, *fallback_reason;
+	double t0;
+	double reserved;             /* estimated cost of the call in flight */
+	char prompt_sha[HASH_HEX_LEN];
+	char system_name[256], system_sha[HASH_HEX_LEN];
+	char template_name[256], template_sha[HASH_HEX_LEN];
+};
+
+double exec_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* An ISO 8601 UTC timestamp with microseconds, for Postgres. */
+static void iso_time(double ms, char out[48])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	int usec = (int)((ms - (double)secs * 1000) * 1000) % 1000000;
+	char date[32];
+
+	gmtime_r(&secs, &tm);
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, 48, "%s.%06dZ", date, usec < 0 ? 0 : usec);
+}
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->sku);
+	free(j->output);
+	free(j->locale);
+	free(j->channel);
+	free(j->kind);
+	free(j->fingerprint);
+	free(j->input_text);
+	free(j->input_fields);
+	free(j->fallback_from);
+	free(j->fallback_reason);
+	json_decref(j->templates);
+	json_decref(j->input);
+	free(j);
+}
+
+static void fatal(struct exec *x, const char *what)
+{
+	if (!x->has_fatal) {
+		err_set(&x->fatal, ERR_NOMEM, "%s: out of memory", what);
+		x->has_fatal = true;
+	}
+}
+
+static const struct output_settings *find_output(const struct settings *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_outputs; i++)
+		if (strcmp(s->outputs[i].name, name) == 0)
+			return &s->outputs[i];
+	return NULL;
+}
+
+/* Render the template the task planned for role into out; name/sha are
+ * copied for provenance.  A template edited since planning is refused: its
+ * sha256 is part of the fingerprint. */
+static int render_role(struct job *j, const char *role, struct buf *out, char *name,
+		       size_t name_cap, char sha[HASH_HEX_LEN], struct err *e)
+{
+	json_t *planned = json_object_get(j->templates, role);
+	const char *tname = json_string_value(json_object_get(planned, "name"));
+	const char *tsha = json_string_value(json_object_get(planned, "sha256"));
+	struct tmpl_opts topts = { .strict = j->x->s->strict, .escape_html = j->x->s->escape_html };
+	const struct tmpl *t;
+
+	if (!tname || !tsha)
+		return err_set(e, ERR_INTERNAL, "the task has no planned template for %s", role);
+	t = tmpl_lib_get(j->x->lib, tname, e);
+	if (!t)
+		return -1;
+	if (strcmp(tmpl_sha256(t), tsha) != 0)
+		return err_set(e, ERR_TEMPLATE, "template \"%s\" changed since the task was planned: plan again", tname);
+	snprintf(name, name_cap, "%s", tname);
+	snprintf(sha, HASH_HEX_LEN, "%s", tsha);
+	return tmpl_render(t, j->input, &topts, out, e);
+}
+
+/* The finished task's row for the commit. */
+static int succeed(struct job *j, const char *generator, const char *generator_version,
+		   const char *content, size_t len, const char *provider, const char *model,
+		   const char *model_version, const char *request_id, const json_t *params,
+		   long long tokens_in, long long tokens_out, long long tokens_cached,
+		   long long tokens_reasoning, double cost, int calls, struct err *e)
+{
+	char content_sha[HASH_HEX_LEN], input_sha[HASH_HEX_LEN], started[48], ended[48];
+	double t1 = exec_now_ms();
+	json_t *row;
+
+	if (memchr(content, '\0', len) || !utf8_valid(content, len, NULL))
+		return err_set(e, ERR_GENERATE, "the answer is not valid UTF-8 text");
+	sha256_hex(content, len, content_sha);
+	sha256_hex(j->input_text, strlen(j->input_text), input_sha);
+	iso_time(j->t0, started);
+	iso_time(t1, ended);
+	row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s%, s:s, s:i, s:s, s:s, s:s*, s:s*,"
+			" s:s*, s:s*, s:O*, s:s, s:s, s:s*, s:s*, s:s, s:o*, s:s, s:I, s:I, s:I, s:I,"
+			" s:f, s:f, s:i, s:s*, s:s*, s:s, s:s}",
+			"task_id", (json_int_t)j->task_id, "sku", j->sku, "output", j->output,
+			"locale", j->locale, "channel", j->channel, "kind", j->kind,
+			"fingerprint", j->fingerprint, "content", content, len,
+			"content_sha256", content_sha, "attempt", j->attempt,
+			"generator", generator, "generator_version", generator_version,
+			"provider", provider, "model", model, "model_version", model_version,
+			"request_id", request_id, "params", params,
+			"template_name", j->template_name, "template_sha256", j->template_sha,
+			"system_template_name", j->system_name[0] ? j->system_name : NULL,
+			"system_template_sha256", j->system_name[0] ? j->system_sha : NULL,
+			"prompt_sha256", j->prompt_sha,
+			"input_fields", json_loads(j->input_fields, 0, NULL),
+			"input_sha256", input_sha, "tokens_in", (json_int_t)tokens_in,
+			"tokens_out", (json_int_t)tokens_out, "tokens_cached", (json_int_t)tokens_cached,
+			"tokens_reasoning", (json_int_t)tokens_reasoning, "cost", cost,
+			"latency_ms", t1 - j->t0, "calls", calls,
+			"fallback_from", j->fallback_from, "fallback_reason", j->fallback_reason,
+			"started_at", started, "ended_at", ended);
+	if (!row || json_array_append_new(j->x->done, row) < 0)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+static int fail(struct job *j, const char *message)
+{
+	struct buf msg = BUF_INIT;
+	json_t *row;
+	int rc = 0;
+
+	buf_printf(&msg, "sku \"%s\": output \"%s\" (%s): %s", j->sku, j->output, j->locale, message);
+	row = json_pack("{s:I, s:s}", "task_id", (json_int_t)j->task_id, "error", buf_str(&msg));
+	if (!row || json_array_append_new(j->x->failed, row) < 0)
+		rc = -1;
+	buf_free(&msg);
+	return rc;
+}
+
+/* Remember why the chain moved on; the first failing generator is the one
+ * provenance names. */
+static void fall_back(struct job *j, const char *generator, const char *reason)
+{
+	if (!j->fallback_from) {
+		j->fallback_from = strdup(generator);
+		j->fallback_reason = strdup(reason);
+	}
+	j->chain_pos++;
+}
+
+static int run_chain(struct job *j);
+
+/* A local template generator: render, tidy, done. */
+static int run_template(struct job *j, const char *name)
+{
+	struct exec *x = j->x;
+	struct gen *g = NULL;
+	json_t *gi = json_object_get(x->gens.index, name);
+	struct gen_result res;
+	struct buf prompt = BUF_INIT;
+	struct err e;
+	char role[96];
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	err_clear(&e);
+	snprintf(role, sizeof role, "gen:%s", name);
+	if (!json_object_get(j->templates, role))
+		snprintf(role, sizeof role, "prompt");
+	if (gi)
+		g = x->gens.gens[json_integer_value(gi)];
+	if (!g) {
+		err_set(&e, ERR_CONFIG, "generator \"%s\" is not configured any more", name);
+		goto next;
+	}
+	if (render_role(j, role, &prompt, j->template_name, sizeof j->template_name, j->template_sha, &e) < 0)
+		goto next;
+	sha256_hex(buf_str(&prompt), prompt.len, j->prompt_sha);
+	{
+		struct gen_request req = {
+			.sku = j->sku, .output = j->output, .kind = j->kind, .locale = j->locale,
+			.channel = j->channel, .prompt = buf_str(&prompt), .prompt_len = prompt.len,
+			.input = j->input,
+		};
+
+		if (g->ops->generate(g, &req, &res, &e) < 0)
+			goto next;
+	}
+	j->system_name[0] = '\0';
+	rc = succeed(j, g->ops->name, g->ops->version, buf_str(&res.content), res.content.len,
+		     res.provider, res.model, res.model_version, res.request_id, res.params,
+		     res.tokens_in, res.tokens_out, 0, 0, res.cost, 0, &e);
+	if (rc < 0 && e.code == ERR_NOMEM)
+		goto nomem;
+	if (rc < 0)
+		goto next;
+	buf_free(&prompt);
+	gen_result_clear(&res);
+	job_free(j);
+	return 0;
+next:
+	buf_free(&prompt);
+	gen_result_clear(&res);
+	fall_back(j, name, e.msg);
+	if (j->chain_pos < j->out->chain_len)
+		return run_chain(j);
+	rc = fail(j, e.msg);
+	job_free(j);
+	return rc;
+nomem:
+	buf_free(&prompt);
+	gen_result_clear(&res);
+	job_free(j);
+	return -1;
+}
+
+/* The ledger rows of one call's attempts. */
+static void add_ledger(struct job *j, const char *generator, const char *provider,
+		       const char *model, const json_t *attempts)
+{
+	size_t i;
+	json_t *a;
+
+	json_array_foreach(attempts, i, a) {
+		json_t *row = json_deep_copy(a);
+
+		json_object_set_new(row, "task_id", json_integer((json_int_t)j->task_id));
+		json_object_set_new(row, "task_attempt", json_integer(j->attempt));
+		json_object_set_new(row, "generator", json_string(generator));
+		json_object_set_new(row, "provider", json_string(provider));
+		json_object_set_new(row, "model", json_string(model));
+		if (json_array_append_new(j->x->ledger, row) < 0)
+			fatal(j->x, "recording the cost ledger");
+	}
+}
+
+static void llm_done(void *ctx, const struct prov_outcome *o)
+{
+	struct job *j = ctx;
+	struct exec *x = j->x;
+	const char *name = j->out->chain[j->chain_pos];
+	json_t *g = json_object_get(x->s->generators, name);
+	const char *provider = json_string_value(json_object_get(g, "provider"));
+	const char *model = json_string_value(json_object_get(g, "model"));
+	struct err e;
+
+	x->in_flight--;
+	x->reserved -= j->reserved;
+	x->spent += o->cost;
+	add_ledger(j, name, provider, model, o->attempts_log);
+	err_clear(&e);
+	if (o->ok) {
+		if (succeed(j, "llm", "1", o->content, o->content_len, provider, model, o->model_version,
+			    o->request_id, json_object_get(g, "params"), o->tokens_in, o->tokens_out,
+			    o->tokens_cached, o->tokens_reasoning, o->cost, o->attempts, &e) == 0) {
+			job_free(j);
+			return;
+		}
+		if (e.code == ERR_NOMEM) {
+			fatal(x, "storing an answer");
+			job_free(j);
+			return;
+		}
+	} else {
+		err_set(&e, ERR_GENERATE, "%s", o->message ? o->message : prov_error_name(o->error));
+	}
+	if (!o->ok && o->error == PROV_CANCELLED) {
+		/* Stopping, not failing: the task goes back to the queue. */
+		if (json_array_append_new(x->requeue, json_integer((json_int_t)j->task_id)) < 0)
+			fatal(x, "requeueing a cancelled task");
+		job_free(j);
+		return;
+	}
+	fall_back(j, name, e.msg);
+	if (j->chain_pos < j->out->chain_len) {
+		if (run_chain(j) < 0)
+			fatal(x, "falling back");
+		return;
+	}
+	if (fail(j, e.msg) < 0)
+		fatal(x, "recording a failure");
+	job_free(j);
+}
+
+/* Estimated cost of a call: the prompts' tokens in, max_tokens (or 512) out. */
+static double estimate(struct exec *x, const char *provider, const char *model, const json_t *params,
+		       const char *system, const char *user)
+{
+	json_t *max = json_object_get(params, "max_tokens");
+	long long out = json_is_integer(max) ? (long long)json_integer_value(max) : 512;
+	double cost = 0;
+
+	prov_price(x->prov, provider, model, prov_estimate_tokens(system) + prov_estimate_tokens(user),
+		   out, 0, 1, &cost, NULL);
+	return cost;
+}
+
+/* A remote llm generator: render both prompts, mind the budget, submit. */
+static int run_llm(struct job *j, const char *name)
+{
+	struct exec *x = j->x;
+	json_t *g = json_object_get(x->s->generators, name);
+	const char *provider = json_string_value(json_object_get(g, "provider"));
+	const char *model = json_string_value(json_object_get(g, "model"));
+	const json_t *params = json_object_get(g, "params");
+	struct buf user = BUF_INIT, system = BUF_INIT;
+	struct err e;
+	double cost;
+	int rc = 0;
+
+	err_clear(&e);
+	if (!x->prov || !prov_pool_available(x->prov, provider)) {
+		err_set(&e, ERR_GENERATE, "provider \"%s\" is unavailable (its circuit is open)", provider);
+		goto next;
+	}
+	if (render_role(j, "prompt", &user, j->template_name, sizeof j->template_name, j->template_sha, &e) < 0)
+		goto next;
+	j->system_name[0] = '\0';
+	if (json_object_get(j->templates, "system") &&
+	    render_role(j, "system", &system, j->system_name, sizeof j->system_name, j->system_sha, &e) < 0)
+		goto next;
+	{
+		struct hash_ctx *h = hash_new();
+
+		if (!h)
+			goto nomem;
+		hash_update_str(h, system.len ? buf_str(&system) : NULL);
+		hash_update_str(h, buf_str(&user));
+		hash_final_hex(h, j->prompt_sha);
+		hash_free(h);
+	}
+	cost = estimate(x, provider, model, params, buf_str(&system), buf_str(&user));
+	if (x->s->budget > 0 && x->spent + x->reserved + cost > x->s->budget) {
+		/* The next call could exceed the budget: put the task back. */
+		x->budget_stop = true;
+		json_array_append_new(x->requeue, json_integer((json_int_t)j->task_id));
+		goto done;
+	}
+	{
+		struct prov_call call = {
+			.provider = provider, .model = model,
+			.system = system.len ? buf_str(&system) : NULL, .user = buf_str(&user),
+			.schema = json_object_get(x->schemas, name), .params = params,
+			.done = llm_done, .ctx = j,
+		};
+
+		if (prov_submit(x->prov, &call, &e) < 0)
+			goto next;
+	}
+	j->reserved = cost;
+	x->reserved += cost;
+	x->in_flight++;
+	buf_free(&user);
+	buf_free(&system);
+	return 0;
+next:
+	buf_free(&user);
+	buf_free(&system);
+	fall_back(j, name, e.msg);
+	if (j->chain_pos < j->out->chain_len)
+		return run_chain(j);
+	rc = fail(j, e.msg);
+done:
+	buf_free(&user);
+	buf_free(&system);
+	job_free(j);
+	return rc;
+nomem:
+	buf_free(&user);
+	buf_free(&system);
+	job_free(j);
+	return -1;
+}
+
+static int run_chain(struct job *j)
+{
+	const char *name = j->out->chain[j->chain_pos];
+	json_t *g = json_object_get(j->x->s->generators, name);
+	const char *type = json_string_value(json_object_get(g, "type"));
+
+	if (type && strcmp(type, "llm") == 0)
+		return run_llm(j, name);
+	return run_template(j, name);
+}
+
+int exec_job_start(struct exec *x, PGresult *r, int i)
+{
+	struct job *j = calloc(1, sizeof *j);
+	json_error_t je;
+
+	if (!j)
+		return -1;
+	j->x = x;
+	j->t0 = exec_now_ms();
+	j->task_id = atoll(PQgetvalue(r, i, C_ID));
+	j->attempt = atoi(PQgetvalue(r, i, C_ATTEMPT));
+	j->sku = strdup(PQgetvalue(r, i, C_SKU));
+	j->output = strdup(PQgetvalue(r, i, C_OUTPUT));
+	j->locale = strdup(PQgetvalue(r, i, C_LOCALE));
+	j->channel = strdup(PQgetvalue(r, i, C_CHANNEL));
+	j->kind = strdup(PQgetvalue(r, i, C_KIND));
+	j->fingerprint = strdup(PQgetvalue(r, i, C_FP));
+	j->input_text = strdup(PQgetvalue(r, i, C_INPUT));
+	j->input_fields = strdup(PQgetvalue(r, i, C_FIELDS));
+	if (!j->sku || !j->output || !j->locale || !j->channel || !j->kind || !j->fingerprint ||
+	    !j->input_text || !j->input_fields) {
+		job_free(j);
+		return -1;
+	}
+	j->templates = json_loads(PQgetvalue(r, i, C_TEMPLATES), 0, &je);
+	j->input = json_loads(j->input_text, 0, &je);
+	j->out = find_output(x->s, j->output);
+	if (!j->out) {
+		int rc = fail(j, "the output is not in the configuration any more");
+
+		job_free(j);
+		return rc;
+	}
+	if (!j->templates || !j->input) {
+		int rc = fail(j, "the task's stored templates or input are not JSON");
+
+		job_free(j);
+		return rc;
+	}
+	return run_chain(j);
+}

@@ -129,6 +129,8 @@ static int openai_prepare(struct prov_req *r, const struct prov_call *c, struct 
 		rc |= buf_puts(b, "}}");
 	}
 	json_object_foreach((json_t *)c->params, k, v) {
+		const char *name = k; /* k itself drives the iteration: leave it be */
+
 		if (strcmp(k, "model") == 0 || strcmp(k, "messages") == 0 || strcmp(k, "stream") == 0 ||
 		    (c->schema && strcmp(k, "response_format") == 0))
 			continue;
@@ -136,10 +138,10 @@ static int openai_prepare(struct prov_req *r, const struct prov_call *c, struct 
 			if (!json_is_integer(v) || json_integer_value(v) < 1)
 				return err_set(e, ERR_INPUT, "%s: params.%s must be a positive integer", r->pv->name, k);
 			max_out = json_integer_value(v);
-			k = oc->max_tokens_field;
+			name = oc->max_tokens_field;
 		}
 		rc |= buf_putc(b, ',');
-		rc |= prov_json_str(b, k);
+		rc |= prov_json_str(b, name);
 		rc |= buf_putc(b, ':');
 		rc |= prov_json_dump(b, v);
 	}

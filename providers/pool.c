@@ -907,6 +907,15 @@ void prov_pool_cancel_all(struct prov_pool *p)
 			r->probe = false;
 		}
 		snprintf(msg, sizeof msg, "%s: cancelled", r->pv->name);
+		if (r->holds_slot) {
+			/* The attempt in progress gets its ledger row too. */
+			struct prov_attempt a;
+
+			prov_attempt_init(&a);
+			a.error = PROV_CANCELLED;
+			snprintf(a.msg, sizeof a.msg, "%s", msg);
+			log_attempt(r, &a, 0, http_now_ms());
+		}
 		finish(r, PROV_CANCELLED, msg);
 	}
 	deadline = http_now_ms() + CANCEL_WAIT_MS;

@@ -273,6 +273,7 @@ static void *waker(void *arg)
 struct req {
 	struct buf body;
 	bool too_big;
+	bool answered;               /* counted out of the concurrency */
 	int phase;                   /* 0 receiving, 1 answered (maybe delayed) */
 	struct MHD_Response *resp;
 	unsigned status;
@@ -1467,7 +1468,7 @@ static void stats(struct answer *a)
 		json_t *o = NULL;
 
 		for (int s = 0; s < 600; s++) {
-			char code[8];
+			char code[16];
 
 			if (!st.by_status[p][s])
 				continue;
@@ -1640,6 +1641,16 @@ static enum MHD_Result log_header(void *cls, enum MHD_ValueKind kind, const char
 	return MHD_YES;
 }
 
+static void answered(struct req *rq)
+{
+	if (rq->answered)
+		return;
+	rq->answered = true;
+	pthread_mutex_lock(&mu);
+	st.concurrency--;
+	pthread_mutex_unlock(&mu);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -1703,6 +1714,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	ret = MHD_queue_response(c, rq->status, rq->resp);
 	MHD_destroy_response(rq->resp);
 	rq->resp = NULL;
+	/* Answered: no longer concurrent, even though MHD has yet to send it
+	 * (a client may start its next request before the completion). */
+	answered(rq);
 	return ret;
 }
 
@@ -1717,12 +1731,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 		return;
 	if (rq->resp)
 		MHD_destroy_response(rq->resp);
+	answered(rq);
 	buf_free(&rq->body);
 	free(rq);
 	*con_cls = NULL;
-	pthread_mutex_lock(&mu);
-	st.concurrency--;
-	pthread_mutex_unlock(&mu);
 }
 
 int main(int argc, char **argv)

@@ -42,6 +42,7 @@ struct pg_conn {
 	/* source */
 	char *sql;             /* owned: the statement that streams the rows */
 	char *since;           /* owned: o->since when it applies (a watermark is set), or NULL */
+	char *wm_type_name;    /* owned: the watermark column's type, as format_type() names it */
 	char *key;             /* owned: the key column, as configured */
 	size_t fetch_rows;     /* most records per next() */
 	size_t max_field;
@@ -49,6 +50,9 @@ struct pg_conn {
 	char *wm_max;          /* owned: the highest watermark seen, as text, or NULL */
 	enum pg_state state;
 	size_t rows;           /* rows read so far */
+	char *cbuf;            /* libpq's: the COPY message being parsed, or NULL */
+	size_t cpos, clen;     /* where in it, and its length */
+	bool header_done;      /* the binary COPY header has been read */
 	struct err failure;    /* why the stream failed (state PG_FAILED) */
 
 	/* sink */

@@ -122,15 +122,20 @@ static int string_text(struct dec *d, const char **s, size_t *n)
 {
 	const char *q = ++d->p;
 
-	/* fast path: no escapes */
-	while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
-		q++;
-	if (q < d->end && *q == '"') {
+	/* fast path, a string without escapes, found with (vectorised)
+	 * memchr.  It does not look for raw control characters, which the
+	 * slow path refuses: Postgres never sends them (its json input
+	 * refuses them and its output escapes them) */
+	q = memchr(d->p, '"', (size_t)(d->end - d->p));
+	if (q && !memchr(d->p, '\\', (size_t)(q - d->p))) {
 		*s = d->p;
 		*n = (size_t)(q - d->p);
 		d->p = q + 1;
 		return 0;
 	}
+	q = d->p;
+	while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+		q++;
 	buf_reset(&d->scratch);
 	if (buf_append(&d->scratch, d->p, (size_t)(q - d->p)) < 0)
 		return nomem(d), -1;

@@ -410,6 +410,8 @@ static void pg_close(struct conn *c)
 	free(pc->name);
 	free(pc->sql);
 	free(pc->since);
+	free(pc->wm_type_name);
+	PQfreemem(pc->cbuf);
 	free(pc->key);
 	free(pc->wm_max);
 	free(pc);

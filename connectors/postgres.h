@@ -34,10 +34,11 @@
  * ERR_SOURCE naming the source ("public.products" or "query"), never the
  * DSN.  The rows are not read until the first next().
  *
- * Reading: one statement, streamed row by row (libpq single-row mode), so
- * memory stays at one row and one batch whatever the table's size; rows come
- * in the order the server produces them (no ORDER BY).  The since value is
- * a bind parameter; nothing from data is ever pasted into SQL.
+ * Reading: one statement, streamed row by row (a binary COPY of a SELECT),
+ * so memory stays at one row and one batch whatever the table's size; rows
+ * come in the order the server produces them (no ORDER BY).  The since value
+ * is a bind parameter (of set_config(), read back by the statement: COPY has
+ * none of its own); nothing from data is ever pasted into SQL.
  *
  * Incremental: with a watermark column and o->since, only rows whose
  * watermark is greater than since are read (since is cast to the column's

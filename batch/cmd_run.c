@@ -27,6 +27,8 @@ struct run_args {
 	const char *kind;     /* "run" or "regen" */
 	bool force;
 	bool full;            /* ignore the stored watermark: read everything */
+	bool dry_run;         /* plan and estimate, call nothing, keep nothing */
+	double budget;        /* --budget: overrides the configuration's (0: keep it) */
 	const char *since;    /* read only what changed after this (overrides the store) */
 	json_t *only;         /* regen's SKUs */
 	int batch_size;
@@ -86,8 +88,11 @@ static void print_errors(struct store *st, long run_id)
 
 static void print_summary(long run_id, const struct run_args *a, const struct run_counts *c, double secs)
 {
-	printf("%s %ld: %ld records (%ld bad), %ld tasks: %ld generated, %ld unchanged, %ld failed, in %.2f s\n",
+	printf("%s %ld: %ld records (%ld bad), %ld tasks: %ld generated, %ld unchanged, %ld failed, in %.2f s",
 	       a->kind, run_id, c->records, c->bad_records, c->tasks, c->done, c->skipped, c->failed, secs);
+	if (c->cost > 0)
+		printf(", cost %.4f", c->cost);
+	putchar('\n');
 	if (c->tasks > 0 && c->done == 0 && c->failed == 0)
 		printf("nothing new to generate: every task's inputs, template and generator are unchanged (--force to redo)\n");
 }
@@ -108,6 +113,7 @@ static int execute(const struct run_args *a)
 	char wm_key[WATERMARK_KEY_LEN];
 	char *since = NULL;
 	long publish_problems = 0;
+	char budget_msg[160] = "";
 	int code = EXIT_ALL_DONE;
 	bool run_open = false;
 
@@ -118,6 +124,8 @@ static int execute(const struct run_args *a)
 		return cli_fail(&e);
 	if (settings_require_pipeline(&s, &e) < 0)
 		goto fail;
+	if (a->budget > 0)
+		s.budget = a->budget;
 	lib = tmpl_lib_open_dir(s.templates_dir, &e);
 	if (!lib || check_templates(&s, lib, &e) < 0)
 		goto fail;
@@ -169,12 +177,29 @@ static int execute(const struct run_args *a)
 			a->kind, run_id, counts.tasks, counts.records, counts.queued, counts.skipped);
 	{
 		struct executor_opts eo = { .run_id = run_id, .force = a->force, .batch_size = a->batch_size,
+					    .dry_run = a->dry_run,
 					    .progress = (!cli.quiet && isatty(STDERR_FILENO)) ? progress_line : NULL };
 
 		if (executor_run(st, &s, lib, &eo, &counts, &e) < 0)
 			goto fail;
 		if (eo.progress)
 			fputc('\n', stderr);
+	}
+	if (a->dry_run) {
+		char id[32];
+
+		snprintf(id, sizeof id, "%ld", run_id);
+		printf("dry run: %ld records, %ld tasks: %ld unchanged, %ld to generate: %ld by local generators (free), %ld remote calls\n"
+		       "estimate: %lld tokens in, up to %lld tokens out, cost %.4f%s\n",
+		       counts.records, counts.tasks, counts.skipped, counts.queued, counts.est_local,
+		       counts.est_calls, counts.est_tokens_in, counts.est_tokens_out, counts.est_cost,
+		       s.budget > 0 ? (counts.est_cost > s.budget ? " (over the budget)" : " (within the budget)") : "");
+		/* Nothing of a dry run is kept. */
+		if (store_exec(st, "delete from skugen.runs where id = $1", 1, (const char *[]){ id }, &e) < 0)
+			goto fail;
+		run_open = false;
+		code = EXIT_ALL_DONE;
+		goto out;
 	}
 	if (a->only) {
 		json_t *missing = planner_unmatched(pl), *v;
@@ -199,7 +224,12 @@ static int execute(const struct run_args *a)
 			break;
 		}
 	}
-	if (run_finish(st, run_id, "done", NULL, &e) < 0)
+	if (counts.budget_stopped) {
+		snprintf(budget_msg, sizeof budget_msg, "budget reached: spent %.4f of %.4f; the remaining tasks stay queued",
+			 counts.cost, s.budget);
+		fprintf(stderr, "skugen: %s\n", budget_msg);
+	}
+	if (run_finish(st, run_id, "done", budget_msg[0] ? budget_msg : NULL, &e) < 0)
 		goto fail;
 	run_open = false;
 	/* Advance the watermark only when every task succeeded: a failed task
@@ -210,7 +240,8 @@ static int execute(const struct run_args *a)
 		goto fail;
 	print_errors(st, run_id);
 	print_summary(run_id, a, &counts, seconds_since(&t0));
-	code = (counts.failed || counts.bad_records || publish_problems) ? EXIT_SOME_FAILED : EXIT_ALL_DONE;
+	code = (counts.failed || counts.bad_records || publish_problems || counts.budget_stopped) ?
+		EXIT_SOME_FAILED : EXIT_ALL_DONE;
 	goto out;
 fail:
 	code = cli_fail(&e);
@@ -233,6 +264,8 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "full", no_argument, NULL, 'F' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "budget", required_argument, NULL, 'B' },
 		{ "since", required_argument, NULL, 's' },
 		{ "batch-size", required_argument, NULL, 'b' },
 		{ "config", required_argument, NULL, 'c' },
@@ -250,6 +283,19 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 		case 'F':
 			a->full = true;
 			break;
+		case 'n':
+			a->dry_run = true;
+			break;
+		case 'B': {
+			char *end;
+
+			a->budget = strtod(optarg, &end);
+			if (*end || !(a->budget > 0)) {
+				fprintf(stderr, "skugen: --budget must be a positive amount, got \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
 		case 's':
 			a->since = optarg;
 			break;
@@ -280,7 +326,8 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 int cmd_run(int argc, char **argv)
 {
 	static const char usage_text[] =
-		"usage: skugen run [--force] [--full | --since VALUE] [--batch-size N]\n"
+		"usage: skugen run [--force] [--full | --since VALUE] [--dry-run] [--budget AMOUNT]\n"
+		"                  [--batch-size N]\n"
 		"\n"
 		"Reads every record of the configured source, plans one task per SKU, output\n"
 		"and locale, skips tasks whose fingerprint (the fields the template reads,\n"
@@ -291,6 +338,9 @@ int cmd_run(int argc, char **argv)
 		"      --full          read the whole source, not only what changed since the\n"
 		"                      last successful run (sources with a watermark)\n"
 		"      --since VALUE   read only what changed after VALUE (e.g. a timestamp)\n"
+		"  -n, --dry-run       plan and estimate tokens and cost; call nothing, keep nothing\n"
+		"      --budget AMOUNT stop submitting when the next call could take the run's\n"
+		"                      cost past AMOUNT (overrides budget.max_cost)\n"
 		"  -b, --batch-size N  tasks per claim and per commit (default 64)\n"
 		"\n"
 		"exit codes: 0 all done; 1 some tasks or records failed; 2 configuration\n"

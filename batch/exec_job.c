@@ -322,7 +322,8 @@ static void llm_done(void *ctx, const struct prov_outcome *o)
 	job_free(j);
 }
 
-/* Estimated cost of a call: the prompts' tokens in, max_tokens (or 512) out. */
+/* Estimated cost of a call: the prompts' tokens in, max_tokens (or 512) out.
+ * Costs are estimated with the prompts actually rendered for the task. */
 static double estimate(struct exec *x, const char *provider, const char *model, const json_t *params,
 		       const char *system, const char *user)
 {
@@ -370,6 +371,16 @@ static int run_llm(struct job *j, const char *name)
 		hash_free(h);
 	}
 	cost = estimate(x, provider, model, params, buf_str(&system), buf_str(&user));
+	if (x->o->dry_run) {
+		json_t *max = json_object_get(params, "max_tokens");
+
+		x->counts->est_calls++;
+		x->counts->est_tokens_in += prov_estimate_tokens(buf_str(&system)) + prov_estimate_tokens(buf_str(&user));
+		x->counts->est_tokens_out += json_is_integer(max) ? (long long)json_integer_value(max) : 512;
+		x->counts->est_cost += cost;
+		json_array_append_new(x->requeue, json_integer((json_int_t)j->task_id));
+		goto done;
+	}
 	if (x->s->budget > 0 && x->spent + x->reserved + cost > x->s->budget) {
 		/* The next call could exceed the budget: put the task back. */
 		x->budget_stop = true;
@@ -420,6 +431,12 @@ static int run_chain(struct job *j)
 
 	if (type && strcmp(type, "llm") == 0)
 		return run_llm(j, name);
+	if (j->x->o->dry_run) {
+		j->x->counts->est_local++;
+		json_array_append_new(j->x->requeue, json_integer((json_int_t)j->task_id));
+		job_free(j);
+		return 0;
+	}
 	return run_template(j, name);
 }
 

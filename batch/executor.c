@@ -171,6 +171,12 @@ static const char *const ledger_sql =
 	"  provider text, model text, status text, error text, request_id text, tokens_in int,\n"
 	"  tokens_out int, tokens_cached int, units float8, cost numeric)";
 
+/* A dry run's tasks are only looked at: they end cancelled (the run is then
+ * deleted). */
+static const char *const dry_sql =
+	"update skugen.tasks set state = 'cancelled', lease_until = null\n"
+	"where id in (select (jsonb_array_elements_text($1::jsonb))::bigint)";
+
 /* Put tasks back in the queue untouched (claimed, then not started). */
 static const char *const requeue_sql =
 	"update skugen.tasks set state = 'queued', lease_until = null, worker = null,\n"
@@ -226,7 +232,8 @@ static int commit(struct exec *x, struct err *e)
 	}
 	if ((json_array_size(x->failed) && exec_json(x->st, fail_sql, x->failed, NULL, e) < 0) ||
 	    (json_array_size(x->ledger) && exec_json(x->st, ledger_sql, x->ledger, run_id, e) < 0) ||
-	    (json_array_size(x->requeue) && exec_json(x->st, requeue_sql, x->requeue, NULL, e) < 0) ||
+	    (json_array_size(x->requeue) &&
+	     exec_json(x->st, x->o->dry_run ? dry_sql : requeue_sql, x->requeue, NULL, e) < 0) ||
 	    store_commit(x->st, e) < 0)
 		goto rollback;
 	for (int i = 0; r && i < PQntuples(r); i++) {

@@ -22,6 +22,7 @@ struct executor_opts {
 	long run_id;
 	bool force;          /* supersede a live generation with the same fingerprint */
 	int batch_size;      /* tasks per claim and per commit */
+	bool dry_run;        /* estimate tokens and cost, call nothing, store nothing */
 	void (*progress)(const struct run_counts *c, void *ctx);  /* may be NULL */
 	void *progress_ctx;
 };

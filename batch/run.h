@@ -25,6 +25,11 @@ struct run_counts {
 	long failed;       /* tasks that failed */
 	double cost;       /* what the run has spent (the cost ledger) */
 	bool budget_stopped; /* the budget stopped new submissions: tasks are left queued */
+	/* Dry runs: what the queued tasks would cost. */
+	long est_calls;    /* remote calls */
+	long est_local;    /* tasks a local generator would make for free */
+	long long est_tokens_in, est_tokens_out;
+	double est_cost;
 };
 
 /* Mark dead runs interrupted; *reaped (may be NULL) counts them. */

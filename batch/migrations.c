@@ -185,5 +185,13 @@ const struct migration store_migrations[] = {
 	"alter table skugen.cost_ledger add column tokens_cached integer;\n"
 	"alter table skugen.cost_ledger add column units double precision;\n"
 	"alter table skugen.runs add column budget numeric(14, 6);\n" },
+	{ 4, "what reviewers see: the current value, the product's name and category",
+	"alter table skugen.tasks add column current_value text;\n"
+	"alter table skugen.tasks add column product_name text;\n"
+	"alter table skugen.generations add column current_value text;\n"
+	"alter table skugen.generations add column product_name text;\n"
+	"alter table skugen.generations add column category text;\n"
+	"-- the checks a generation passed or failed: [{name, ok, detail}]\n"
+	"alter table skugen.generations add column checks jsonb not null default '[]';\n" },
 	{ 0, NULL, NULL },
 };

@@ -211,6 +211,24 @@ static const char *category_of(struct planner *p, const json_t *fields)
 	return json_is_string(c) ? json_string_value(c) : NULL;
 }
 
+/* Today's value of the output in the record, as text, for reviewers: a
+ * string as it is, anything else as compact JSON.  Not part of the
+ * fingerprint: it is what the generation may replace, not an input. */
+static void add_current_value(json_t *row, const json_t *fields, const char *field)
+{
+	json_t *v = json_object_get(fields, field);
+
+	if (json_is_string(v))
+		json_object_set(row, "current_value", v);
+	else if (v && !json_is_null(v)) {
+		char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		if (text)
+			json_object_set_new(row, "current_value", json_string(text));
+		free(text);
+	}
+}
+
 /* The union of the roles' read paths, sorted and without repeats. */
 static json_t *union_read_paths(const struct role *roles, size_t n)
 {
@@ -270,10 +288,13 @@ static int add_task(struct planner *p, json_t *rows, const struct record *r, siz
 		if (!roles[k].sel->tmpl && !error)
 			error = roles[k].sel->error;
 	}
-	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s*}", "sku", r->sku, "output", o->name,
+	row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s*, s:s*}", "sku", r->sku, "output", o->name,
 			"locale", locale, "channel", o->channel, "kind", o->kind,
 			"origin", r->origin ? r->origin : "", "generator", o->chain[0],
-			"category", category);
+			"category", category,
+			"product_name", json_string_value(json_object_get(r->fields, p->s->name_field)));
+	if (row)
+		add_current_value(row, r->fields, o->current);
 	templates = json_object();
 	if (!row || !templates) {
 		json_decref(row);
@@ -322,10 +343,11 @@ static const char *const insert_tasks_sql =
 	"  select * from jsonb_to_recordset($2::jsonb) as x(\n"
 	"    sku text, output text, locale text, channel text, kind text, origin text,\n"
 	"    generator text, fingerprint text, template_name text, template_sha256 text,\n"
-	"    input jsonb, input_fields jsonb, error text, templates jsonb, category text))\n"
+	"    input jsonb, input_fields jsonb, error text, templates jsonb, category text,\n"
+	"    current_value text, product_name text))\n"
 	"insert into skugen.tasks (run_id, sku, output, locale, channel, kind, origin, generator,\n"
 	"  fingerprint, template_name, template_sha256, input, input_fields, priority, state,\n"
-	"  last_error, finished_at, templates, category)\n"
+	"  last_error, finished_at, templates, category, current_value, product_name)\n"
 	"select $1, sku, output, locale, channel, kind, origin, generator, fingerprint,\n"
 	"  template_name, template_sha256, input, input_fields, $4,\n"
 	"  case when error is not null then 'failed'\n"
@@ -333,7 +355,8 @@ static const char *const insert_tasks_sql =
 	"         where g.fingerprint = r.fingerprint and g.status <> 'superseded'\n"
 	"           and g.revises is null) then 'skipped'\n"
 	"       else 'queued' end,\n"
-	"  error, case when error is not null then now() end, templates, category\n"
+	"  error, case when error is not null then now() end, templates, category, current_value,\n"
+	"  product_name\n"
 	"from r\n"
 	"on conflict (run_id, sku, output, locale, channel) do nothing\n"
 	"returning sku, origin, state";

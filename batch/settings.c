@@ -12,14 +12,14 @@
 #include "providers/generator.h"
 
 static const char *const top_keys[] = {
-	"store", "source", "category_field", "templates", "locales", "generators", "outputs",
+	"store", "source", "category_field", "name_field", "templates", "locales", "generators", "outputs",
 	"providers", "budget", NULL,
 };
 static const char *const store_keys[] = { "dsn", "dsn_env", "home", NULL };
 static const char *const templates_keys[] = { "dir", "strict", "escape_html", NULL };
 static const char *const output_keys[] = {
 	"name", "kind", "template", "system", "generator", "fallback", "locales", "channel",
-	"target", "overwrite", "publish", NULL,
+	"target", "overwrite", "publish", "current", NULL,
 };
 
 static int load_store(struct settings *s, struct err *e)
@@ -92,6 +92,7 @@ static int load_outputs(struct settings *s, struct err *e)
 		    config_string(c, o, path, "overwrite", "if_generated", &out->overwrite, e) < 0 ||
 		    config_string(c, o, path, "publish", "review", &publish, e) < 0 ||
 		    config_string(c, o, path, "system", NULL, &out->system_base, e) < 0 ||
+		    config_string(c, o, path, "current", NULL, &out->current, e) < 0 ||
 		    config_string_array(c, o, path, "fallback", &fallback, e) < 0)
 			return -1;
 		out->chain = calloc(json_array_size(fallback) + 2, sizeof *out->chain);
@@ -127,6 +128,8 @@ static int load_outputs(struct settings *s, struct err *e)
 		}
 		if (!out->template_base)
 			out->template_base = out->name;
+		if (!out->current)
+			out->current = out->name;
 		if (!out->locales)
 			out->locales = default_locales;
 		if (!out->locales || json_array_size(out->locales) == 0)
@@ -163,6 +166,7 @@ int settings_load(struct settings *s, const char *path, bool optional, struct er
 	memset(s, 0, sizeof *s);
 	s->strict = true;
 	s->category_field = "category";
+	s->name_field = "name";
 	if (optional && access(path, F_OK) != 0)
 		return load_store(s, e);
 	if (config_load(&s->cfg, path, e) < 0)
@@ -173,6 +177,7 @@ int settings_load(struct settings *s, const char *path, bool optional, struct er
 	    load_store(s, e) < 0 ||
 	    config_object(c, c->root, "", "source", &s->source, e) < 0 ||
 	    config_string(c, c->root, "", "category_field", "category", &s->category_field, e) < 0 ||
+	    config_string(c, c->root, "", "name_field", "name", &s->name_field, e) < 0 ||
 	    config_object(c, c->root, "", "templates", &templates, e) < 0 ||
 	    config_check_keys(c, templates, "templates", templates_keys, e) < 0 ||
 	    config_string(c, templates, "templates", "dir", "templates", &dir, e) < 0 ||

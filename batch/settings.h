@@ -42,6 +42,7 @@ struct output_settings {
 				   "fallback", tried in order when one fails */
 	size_t chain_len;
 	const char *system_base;  /* template base of the system prompt, or NULL */
+	const char *current;      /* the record field holding today's value (for review) */
 	const char *channel;      /* "" when none */
 	json_t *locales;          /* borrowed array of strings */
 	json_t *target;           /* borrowed object, or NULL: where publish writes it */
@@ -56,6 +57,7 @@ struct settings {
 	char *home;               /* new: the embedded store's home */
 	json_t *source;           /* borrowed object, or NULL */
 	const char *category_field;
+	const char *name_field;   /* the record field holding the product's name ("name") */
 	char *templates_dir;      /* new */
 	bool strict, escape_html;
 	json_t *generators;       /* borrowed object: name -> { "type": ..., ... } */

@@ -17,15 +17,27 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_BYTES (64u << 20)
 #define MAX_EVENTS 256
 
+/* What epoll knows of a descriptor: the events it watches (0: not
+ * registered), and whether it is a connection socket curl opened (so that
+ * its close reaches us) and idle in curl's connection cache (parked: left
+ * registered, to spare two epoll_ctl calls per reuse). */
+#define FD_IN 1
+#define FD_OUT 2
+#define FD_OURS 4
+#define FD_PARKED 8
+
 struct http_engine {
 	CURLM *multi;
 	int epfd;
+	unsigned char *fds;        /* by descriptor */
+	size_t n_fds;
 	double deadline;           /* when curl wants its timeout call; < 0: none */
 	size_t active;
 	struct http_xfer *free_list;
@@ -41,34 +53,103 @@ double http_now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+static unsigned char *fd_state(struct http_engine *h, int fd)
+{
+	if (fd < 0)
+		return NULL;
+	if ((size_t)fd >= h->n_fds) {
+		size_t n = h->n_fds ? h->n_fds : 256;
+		unsigned char *v;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		v = realloc(h->fds, n);
+		if (!v)
+			return NULL;
+		memset(v + h->n_fds, 0, n - h->n_fds);
+		h->fds = v;
+		h->n_fds = n;
+	}
+	return &h->fds[fd];
+}
+
+/* Make epoll watch fd for mask (FD_IN|FD_OUT), or nothing (0). */
+static void watch(struct http_engine *h, int fd, unsigned char *st, unsigned mask)
+{
+	struct epoll_event ev;
+	unsigned cur = *st & (FD_IN | FD_OUT);
+
+	if (cur == mask)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.data.fd = fd;
+	ev.events = (mask & FD_IN ? EPOLLIN : 0) | (mask & FD_OUT ? EPOLLOUT : 0);
+	if (!mask) {
+		epoll_ctl(h->epfd, EPOLL_CTL_DEL, fd, NULL);
+	} else if (cur) {
+		if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 && errno == ENOENT)
+			epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev);
+	} else if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno == EEXIST) {
+		epoll_ctl(h->epfd, EPOLL_CTL_MOD, fd, &ev);
+	}
+	*st = (unsigned char)((*st & FD_OURS) | mask);
+}
+
 /* curl: watch s for what (or stop watching it). */
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct http_engine *h = userp;
-	struct epoll_event ev;
+	unsigned char *st = fd_state(h, s);
 
 	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (socketp)
+	(void)socketp;
+	if (!st) { /* no memory for the table: plain registration */
+		struct epoll_event ev = { .events = (what & CURL_POLL_IN ? EPOLLIN : 0) |
+						    (what & CURL_POLL_OUT ? EPOLLOUT : 0), .data.fd = s };
+
+		if (what == CURL_POLL_REMOVE)
 			epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
-		curl_multi_assign(h->multi, s, NULL);
+		else if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev) < 0)
+			epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev);
 		return 0;
 	}
-	memset(&ev, 0, sizeof ev);
-	ev.data.fd = s;
-	if (what & CURL_POLL_IN)
-		ev.events |= EPOLLIN;
-	if (what & CURL_POLL_OUT)
-		ev.events |= EPOLLOUT;
-	if (socketp) {
-		if (epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev) < 0 && errno == ENOENT)
-			epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev);
-	} else {
-		if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
-			epoll_ctl(h->epfd, EPOLL_CTL_MOD, s, &ev);
-		curl_multi_assign(h->multi, s, h); /* any non-NULL marks it watched */
+	if (what == CURL_POLL_REMOVE) {
+		/* A connection going idle stays registered: curl tells us when it
+		 * closes it.  Anything else (a resolver's pipe) goes. */
+		if ((*st & FD_OURS) && (*st & (FD_IN | FD_OUT)))
+			*st |= FD_PARKED;
+		else
+			watch(h, s, st, 0);
+		return 0;
 	}
+	*st &= (unsigned char)~FD_PARKED;
+	watch(h, s, st, (what & CURL_POLL_IN ? FD_IN : 0) | (what & CURL_POLL_OUT ? FD_OUT : 0));
 	return 0;
+}
+
+static curl_socket_t open_cb(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct http_engine *h = userp;
+	curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	unsigned char *st = s >= 0 ? fd_state(h, s) : NULL;
+
+	(void)purpose;
+	if (st)
+		*st = FD_OURS;
+	return s;
+}
+
+static int close_cb(void *userp, curl_socket_t s)
+{
+	struct http_engine *h = userp;
+	unsigned char *st = fd_state(h, s);
+
+	if (st) {
+		if (*st & (FD_IN | FD_OUT))
+			epoll_ctl(h->epfd, EPOLL_CTL_DEL, s, NULL);
+		*st = 0;
+	}
+	return close(s);
 }
 
 /* curl: call me back in timeout_ms (-1: never mind). */
@@ -139,7 +220,8 @@ void http_engine_free(struct http_engine *h)
 	}
 	free(h->all);
 	if (h->multi)
-		curl_multi_cleanup(h->multi);
+		curl_multi_cleanup(h->multi); /* closes the cached connections */
+	free(h->fds);
 	if (h->epfd >= 0)
 		close(h->epfd);
 	free(h);
@@ -257,8 +339,15 @@ struct http_xfer *http_xfer_get(struct http_engine *h)
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* Close connections idle a minute (curl's default is two): servers drop
+	 * them about then anyway, and curl checks every idle one each second. */
+	curl_easy_setopt(x->easy, CURLOPT_MAXAGE_CONN, 60L);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "skugen/" SKUGEN_VERSION);
+	curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, open_cb);
+	curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, h);
+	curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+	curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETDATA, h);
 	h->all[h->n_all++] = x;
 	return x;
 }
@@ -421,7 +510,16 @@ int http_engine_step(struct http_engine *h, long timeout_ms)
 		n = 0;
 	}
 	for (int i = 0; i < n; i++) {
+		unsigned char *st = (size_t)ev[i].data.fd < h->n_fds ? &h->fds[ev[i].data.fd] : NULL;
 		int flags = 0;
+
+		if (st && (*st & FD_PARKED)) {
+			/* An idle connection stirred (the server closed it): stop
+			 * watching; curl finds out when it next looks at it. */
+			*st &= (unsigned char)~FD_PARKED;
+			watch(h, ev[i].data.fd, st, 0);
+			continue;
+		}
 
 		if (ev[i].events & (EPOLLIN | EPOLLHUP))
 			flags |= CURL_CSELECT_IN;

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/utf8.h"
+
 struct openai_conf {
 	char max_tokens_field[32];
 };
@@ -231,13 +233,6 @@ static void http_error(struct prov_req *r, struct http_xfer *x, struct prov_atte
 	json_decref(root);
 }
 
-static long long usage_int(const json_t *o, const char *k)
-{
-	const json_t *v = json_object_get(o, k);
-
-	return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
-}
-
 static void bad_answer(struct prov_req *r, struct prov_attempt *a, const char *what, const char *detail)
 {
 	a->error = PROV_BAD_ANSWER;
@@ -246,83 +241,228 @@ static void bad_answer(struct prov_req *r, struct prov_attempt *a, const char *w
 		 detail ? detail : "");
 }
 
+/* What a Chat Completions answer says, read with jscan. */
+struct answer {
+	bool usage, message;
+	long long prompt, completion, cached, reasoning;
+	bool content_is_string, refusal_is_string;
+	struct buf content, refusal, fingerprint, model;
+	char finish[32];
+};
+
+/* A string member into b, anything else skipped. */
+static int string_or_skip(struct jscan *s, struct buf *b, bool *is_string)
+{
+	if (jscan_peek(s) != '"')
+		return jscan_skip(s);
+	if (is_string)
+		*is_string = true;
+	return jscan_string(s, b);
+}
+
+/* {"<want>": n, ...} or null */
+static int scan_detail(struct jscan *s, const char *want, long long *out)
+{
+	char k[32];
+	int rc;
+
+	if (jscan_peek(s) != '{')
+		return jscan_skip(s);
+	if (jscan_object(s) < 0)
+		return -1;
+	while ((rc = jscan_key(s, k, sizeof k)) == 1)
+		if ((strcmp(k, want) == 0 ? jscan_int(s, out) : jscan_skip(s)) < 0)
+			return -1;
+	return rc;
+}
+
+static int scan_usage(struct jscan *s, struct answer *an)
+{
+	char k[40];
+	int rc;
+
+	if (jscan_peek(s) != '{')
+		return jscan_skip(s);
+	an->usage = true;
+	if (jscan_object(s) < 0)
+		return -1;
+	while ((rc = jscan_key(s, k, sizeof k)) == 1) {
+		if (strcmp(k, "prompt_tokens") == 0)
+			rc = jscan_int(s, &an->prompt);
+		else if (strcmp(k, "completion_tokens") == 0)
+			rc = jscan_int(s, &an->completion);
+		else if (strcmp(k, "prompt_tokens_details") == 0)
+			rc = scan_detail(s, "cached_tokens", &an->cached);
+		else if (strcmp(k, "completion_tokens_details") == 0)
+			rc = scan_detail(s, "reasoning_tokens", &an->reasoning);
+		else
+			rc = jscan_skip(s);
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
+static int scan_choice(struct jscan *s, struct answer *an)
+{
+	char k[32];
+	int rc;
+
+	if (jscan_object(s) < 0)
+		return -1;
+	while ((rc = jscan_key(s, k, sizeof k)) == 1) {
+		if (strcmp(k, "message") == 0 && jscan_peek(s) == '{') {
+			char mk[16];
+
+			an->message = true;
+			if (jscan_object(s) < 0)
+				return -1;
+			while ((rc = jscan_key(s, mk, sizeof mk)) == 1) {
+				if (strcmp(mk, "content") == 0)
+					rc = string_or_skip(s, &an->content, &an->content_is_string);
+				else if (strcmp(mk, "refusal") == 0)
+					rc = string_or_skip(s, &an->refusal, &an->refusal_is_string);
+				else
+					rc = jscan_skip(s);
+				if (rc < 0)
+					return -1;
+			}
+		} else if (strcmp(k, "finish_reason") == 0 && jscan_peek(s) == '"') {
+			struct buf f = BUF_INIT;
+
+			rc = jscan_string(s, &f);
+			snprintf(an->finish, sizeof an->finish, "%s", buf_str(&f));
+			buf_free(&f);
+		} else {
+			rc = jscan_skip(s);
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return rc;
+}
+
+static int scan_answer(const char *text, size_t len, struct answer *an)
+{
+	struct jscan s;
+	char k[32];
+	int rc;
+
+	jscan_init(&s, text, len);
+	if (jscan_object(&s) < 0)
+		return -1;
+	while ((rc = jscan_key(&s, k, sizeof k)) == 1) {
+		if (strcmp(k, "choices") == 0 && jscan_peek(&s) == '[') {
+			bool first = true;
+
+			if (jscan_array(&s) < 0)
+				return -1;
+			while ((rc = jscan_next(&s)) == 1) {
+				rc = first && jscan_peek(&s) == '{' ? scan_choice(&s, an) : jscan_skip(&s);
+				first = false;
+				if (rc < 0)
+					return -1;
+			}
+		} else if (strcmp(k, "usage") == 0) {
+			rc = scan_usage(&s, an);
+		} else if (strcmp(k, "system_fingerprint") == 0) {
+			rc = string_or_skip(&s, &an->fingerprint, NULL);
+		} else if (strcmp(k, "model") == 0) {
+			rc = string_or_skip(&s, &an->model, NULL);
+		} else {
+			rc = jscan_skip(&s);
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return rc < 0 ? -1 : jscan_end(&s);
+}
+
+static void answer_free(struct answer *an)
+{
+	buf_free(&an->content);
+	buf_free(&an->refusal);
+	buf_free(&an->fingerprint);
+	buf_free(&an->model);
+}
+
+static long long nonneg(long long v)
+{
+	return v > 0 ? v : 0;
+}
+
 static void parse_answer(struct prov_req *r, struct http_xfer *x, struct prov_attempt *a)
 {
-	json_error_t je;
-	json_t *root, *usage, *choice, *msg, *content, *refusal;
-	const char *finish, *fp;
+	struct answer an;
+	const char *fp;
 
+	memset(&an, 0, sizeof an);
 	a->status = x->status;
-	root = json_loadb(x->resp.data ? x->resp.data : "", x->resp.len, 0, &je);
-	if (!json_is_object(root)) {
-		json_decref(root);
-		bad_answer(r, a, "the response is not a JSON object", root ? NULL : je.text);
-		return;
+	if (scan_answer(x->resp.data ? x->resp.data : "", x->resp.len, &an) < 0) {
+		bad_answer(r, a, "the response is not a JSON object", NULL);
+		goto out;
 	}
-	usage = json_object_get(root, "usage");
-	if (json_is_object(usage)) {
+	if (an.usage) {
 		a->billed = true;
-		a->tin = usage_int(usage, "prompt_tokens");
-		a->tout = usage_int(usage, "completion_tokens");
-		a->tcached = usage_int(json_object_get(usage, "prompt_tokens_details"), "cached_tokens");
-		a->treason = usage_int(json_object_get(usage, "completion_tokens_details"), "reasoning_tokens");
+		a->tin = nonneg(an.prompt);
+		a->tout = nonneg(an.completion);
+		a->tcached = nonneg(an.cached);
+		a->treason = nonneg(an.reasoning);
 	}
-	fp = json_string_value(json_object_get(root, "system_fingerprint"));
-	if (!fp)
-		fp = json_string_value(json_object_get(root, "model"));
+	fp = an.fingerprint.len ? an.fingerprint.data : an.model.len ? an.model.data : NULL;
 	free(r->model_version);
 	r->model_version = fp ? strdup(fp) : NULL;
-	choice = json_array_get(json_object_get(root, "choices"), 0);
-	msg = json_object_get(choice, "message");
-	if (!json_is_object(msg)) {
+	if (!an.message) {
 		bad_answer(r, a, "no choices[0].message", NULL);
-		goto fail;
+		goto out;
 	}
-	finish = json_string_value(json_object_get(choice, "finish_reason"));
-	refusal = json_object_get(msg, "refusal");
-	content = json_object_get(msg, "content");
-	if (json_is_string(refusal) && json_string_length(refusal) > 0) {
+	if (an.refusal_is_string && an.refusal.len > 0) {
 		a->error = PROV_REFUSED;
-		snprintf(a->msg, sizeof a->msg, "%s: refused: %s", r->pv->name, json_string_value(refusal));
-		goto fail;
+		snprintf(a->msg, sizeof a->msg, "%s: refused: %s", r->pv->name, an.refusal.data);
+		goto out;
 	}
-	if (finish && strcmp(finish, "length") == 0) {
+	if (strcmp(an.finish, "length") == 0) {
 		a->error = PROV_TRUNCATED;
 		snprintf(a->msg, sizeof a->msg, "%s: truncated: finish_reason length after %lld output tokens",
 			 r->pv->name, a->tout);
-		goto fail;
+		goto out;
 	}
-	if (finish && strcmp(finish, "content_filter") == 0) {
+	if (strcmp(an.finish, "content_filter") == 0) {
 		a->error = PROV_REFUSED;
 		snprintf(a->msg, sizeof a->msg, "%s: refused: finish_reason content_filter", r->pv->name);
-		goto fail;
+		goto out;
 	}
-	if (!json_is_string(content)) {
+	if (!an.content_is_string) {
 		bad_answer(r, a, "choices[0].message.content is not a string", NULL);
-		goto fail;
+		goto out;
+	}
+	if (!utf8_valid(buf_str(&an.content), an.content.len, NULL)) {
+		bad_answer(r, a, "the content is not valid UTF-8", NULL);
+		goto out;
 	}
 	if (r->schema) {
-		json_t *doc = json_loadb(json_string_value(content), json_string_length(content), 0, &je);
+		json_error_t je;
+		json_t *doc = json_loadb(buf_str(&an.content), an.content.len, 0, &je);
 		char why[400];
 
 		if (!doc) {
 			bad_answer(r, a, "the content is not JSON", je.text);
-			goto fail;
+			goto out;
 		}
 		if (prov_schema_check(r->schema, doc, why, sizeof why) < 0) {
 			json_decref(doc);
 			bad_answer(r, a, "the content does not match the schema", why);
-			goto fail;
+			goto out;
 		}
 		json_decref(doc);
 	}
 	a->error = PROV_OK;
-	r->answer = root;
-	r->content = json_string_value(content);
-	r->content_len = json_string_length(content);
-	return;
-fail:
-	json_decref(root);
+	r->content_len = an.content.len;
+	r->content = r->content_owned = buf_steal(&an.content);
+	if (!r->content_owned)
+		bad_answer(r, a, "out of memory", NULL);
+out:
+	answer_free(&an);
 }
 
 static void on_done(struct http_xfer *x)

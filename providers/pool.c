@@ -813,6 +813,9 @@ static double dispatch(struct prov_pool *p, double now)
 					break;
 				w = prov_bucket_wait(b, r->est_tokens, now);
 				if (w > 0) {
+					/* Let a few tokens gather: one wake-up admits several
+					 * calls, and completions often wake us before it. */
+					w = fmax(w, prov_bucket_slack(b));
 					if (next < 0 || w < next)
 						next = w;
 					break;

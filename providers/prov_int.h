@@ -114,6 +114,31 @@ int prov_json_str(struct buf *b, const char *s);
 /* Append v as compact JSON. */
 int prov_json_dump(struct buf *b, const json_t *v);
 
+/* A strict JSON scanner over text (jscan.c): walk objects and arrays, decode
+ * only the strings wanted, skip (and still validate) the rest.  Every
+ * function returns -1 on malformed JSON (and sets bad). */
+struct jscan {
+	const char *p, *end;
+	int depth;
+	bool first;                     /* in a container, before its first member */
+	bool bad;
+};
+
+void jscan_init(struct jscan *s, const char *p, size_t len);
+/* The next value's first character ('{', '[', '"', 't', 'f', 'n', a digit,
+ * '-'), '\0' at the end. */
+char jscan_peek(struct jscan *s);
+int jscan_object(struct jscan *s);      /* enter '{' */
+/* The next member: 1 with its key in key (truncated to "" when longer than
+ * keylen - 1 or escaped) and the scanner at its value; 0 at '}'. */
+int jscan_key(struct jscan *s, char *key, size_t keylen);
+int jscan_array(struct jscan *s);       /* enter '[' */
+int jscan_next(struct jscan *s);        /* 1 at the next element, 0 at ']' */
+int jscan_skip(struct jscan *s);        /* over any value */
+int jscan_string(struct jscan *s, struct buf *out); /* decode (out NULL: skip) */
+int jscan_int(struct jscan *s, long long *v);       /* a number (null: 0) */
+int jscan_end(struct jscan *s);         /* only whitespace left, all closed */
+
 /* 0 when inst satisfies schema, else -1 with a reason in why ("$.a[2]:
  * expected string, got integer").  The subset: type (incl. arrays of types,
  * "integer"), properties, required, additionalProperties (bool or schema),

@@ -77,6 +77,19 @@ double prov_bucket_wait(struct prov_bucket *b, long long tokens, double now)
 	return w;
 }
 
+double prov_bucket_slack(const struct prov_bucket *b)
+{
+	double slack = 20.0;
+
+	/* Only as long as the bucket can hold what refills meanwhile, or the
+	 * wait would cost rate. */
+	if (b->rate_req > 0)
+		slack = fmin(slack, (b->cap_req - 1.0) / b->rate_req);
+	if (b->rate_tok > 0)
+		slack = 0; /* token costs vary: do not guess */
+	return slack > 0 ? slack : 0;
+}
+
 void prov_bucket_take(struct prov_bucket *b, long long tokens)
 {
 	if (b->rate_req > 0)

@@ -45,6 +45,11 @@ void prov_bucket_init(struct prov_bucket *b, double rpm, double tpm, double burs
  * full (and leaves it in debt). */
 double prov_bucket_wait(struct prov_bucket *b, long long tokens, double now_ms);
 
+/* How much longer than needed a wait may be (ms) so that one wake-up admits
+ * several calls without losing rate: up to 20 ms, while the bucket can hold
+ * what refills meanwhile; 0 with a token limit. */
+double prov_bucket_slack(const struct prov_bucket *b);
+
 /* Admit one call costing tokens. */
 void prov_bucket_take(struct prov_bucket *b, long long tokens);
 

@@ -435,6 +435,77 @@ static void test_scrub_and_escape(void **state)
 	buf_free(&b);
 }
 
+/* Walk text with jscan, skipping every value: 0 when it is valid JSON. */
+static int jscan_valid(const char *text)
+{
+	struct jscan s;
+
+	jscan_init(&s, text, strlen(text));
+	if (jscan_skip(&s) < 0)
+		return -1;
+	return jscan_end(&s);
+}
+
+static void test_jscan(void **state)
+{
+	const char *doc = "{\"a\": [1, -2.5e3, true, false, null, {\"x\": []}], \"s\": \"q\\\"\\u00e9\\ud83d\\ude00\\n\","
+			  " \"n\": 42, \"long_key_that_is_truncated\": 1, \"e\\u0073c\": 2}";
+	struct jscan s;
+	struct buf b = BUF_INIT;
+	char key[8];
+	long long n = 0;
+	int rc, members = 0;
+
+	(void)state;
+	assert_int_equal(jscan_valid(doc), 0);
+	jscan_init(&s, doc, strlen(doc));
+	assert_int_equal(jscan_object(&s), 0);
+	while ((rc = jscan_key(&s, key, sizeof key)) == 1) {
+		members++;
+		if (strcmp(key, "s") == 0)
+			assert_int_equal(jscan_string(&s, &b), 0);
+		else if (strcmp(key, "n") == 0)
+			assert_int_equal(jscan_int(&s, &n), 0);
+		else
+			assert_int_equal(jscan_skip(&s), 0);
+		if (members >= 4)
+			assert_string_equal(key, ""); /* too long, or escaped: matches nothing */
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(members, 5);
+	assert_int_equal(jscan_end(&s), 0);
+	assert_string_equal(b.data, "q\"\xc3\xa9\xf0\x9f\x98\x80\n");
+	assert_int_equal(n, 42);
+	buf_free(&b);
+
+	assert_int_equal(jscan_valid("[]"), 0);
+	assert_int_equal(jscan_valid(" {} "), 0);
+	assert_int_equal(jscan_valid("[1,]"), -1);
+	assert_int_equal(jscan_valid("{\"a\":1,}"), -1);
+	assert_int_equal(jscan_valid("{\"a\" 1}"), -1);
+	assert_int_equal(jscan_valid("[01]"), -1);
+	assert_int_equal(jscan_valid("[1.]"), -1);
+	assert_int_equal(jscan_valid("[\"tab\there\"]"), -1);
+	assert_int_equal(jscan_valid("[\"\\ud800\"]"), -1);
+	assert_int_equal(jscan_valid("[\"\\x\"]"), -1);
+	assert_int_equal(jscan_valid("[\"open"), -1);
+	assert_int_equal(jscan_valid("{} x"), -1);
+	assert_int_equal(jscan_valid("[tru]"), -1);
+	assert_int_equal(jscan_valid("[1 2]"), -1);
+	assert_int_equal(jscan_valid(""), -1);
+	{
+		char deep[300];
+
+		memset(deep, '[', 200);
+		deep[200] = '\0';
+		assert_int_equal(jscan_valid(deep), -1); /* too deep (and unclosed) */
+		memset(deep, '[', 100);
+		memset(deep + 100, ']', 100);
+		deep[200] = '\0';
+		assert_int_equal(jscan_valid(deep), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors_name_the_key),
 		cmocka_unit_test(test_submit_refuses_bad_calls),
 		cmocka_unit_test(test_scrub_and_escape),
+		cmocka_unit_test(test_jscan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,17 +59,25 @@ void conn_pg_show(char *dst, const char *s, size_t n)
 const char *conn_pg_message(PGconn *pg, const PGresult *r)
 {
 	static _Thread_local char clean[ERR_MSG_MAX];
-	const char *msg = r ? PQresultErrorMessage(r) : NULL;
+	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *msg;
 	size_t n;
 
-	if (!msg || !*msg)
-		msg = pg ? PQerrorMessage(pg) : "";
-	/* "ERROR:  " adds nothing to a message that says what failed */
-	if (strncmp(msg, "ERROR:  ", 8) == 0)
-		msg += 8;
-	else if (strncmp(msg, "FATAL:  ", 8) == 0)
-		msg += 8;
-	snprintf(clean, sizeof clean, "%s", msg);
+	if (primary) {
+		/* the server's own words, without the "LINE 1: <our SQL>" and
+		 * caret that the full message adds */
+		snprintf(clean, sizeof clean, "%s%s%s", primary, detail ? " (" : "", detail ? detail : "");
+		if (detail && strlen(clean) + 1 < sizeof clean)
+			strcat(clean, ")");
+	} else {
+		msg = r ? PQresultErrorMessage(r) : NULL;
+		if (!msg || !*msg)
+			msg = pg ? PQerrorMessage(pg) : "";
+		if (strncmp(msg, "ERROR:  ", 8) == 0 || strncmp(msg, "FATAL:  ", 8) == 0)
+			msg += 8;
+		snprintf(clean, sizeof clean, "%s", msg);
+	}
 	n = strlen(clean);
 	while (n && (clean[n - 1] == '\n' || clean[n - 1] == ' '))
 		clean[--n] = '\0';

@@ -76,7 +76,9 @@
  * e.g. "outputs[2].target.column"):
  *
  *   table     "products" or "schema.products"
- *   key       the column matched against the item's SKU
+ *   key       the column matched against the item's SKU (a key of another
+ *             type than text is compared with the SKU cast to it: a SKU
+ *             that does not cast fails the whole batch)
  *   column    the column to write: a text (string-type) column; or, with
  *   json_key  a key inside that column, which must be jsonb: the value is set
  *             as a JSON string with jsonb_set, the object created when the

@@ -332,7 +332,16 @@ static void test_open_errors(void **state)
 	expect_open_error(PRODUCTS ",\"columns\":{\"title\":\"titel\"}}", NULL, ERR_CONFIG,
 			  "source.columns.title: no column \"titel\" in public.products");
 	expect_open_error(PRODUCTS ",\"where\":\"status = \"}", NULL, ERR_CONFIG,
-			  "source.where: syntax error");
+			  "source.where: syntax error at or near \")\"");
+	{
+		struct conn *c = NULL;
+		struct err e;
+
+		/* the server's words, not our statement echoed back */
+		assert_int_equal(open_cfg(&c, PRODUCTS ",\"where\":\"statsu = 1\"}", NULL, &e), -1);
+		assert_null(strstr(e.msg, "LINE 1"));
+		assert_null(strstr(e.msg, "SELECT"));
+	}
 	expect_open_error(PRODUCTS ",\"where\":\"statsu = 'x'\"}", NULL, ERR_CONFIG,
 			  "source.where: column \"statsu\" does not exist");
 	expect_open_error(PRODUCTS ",\"where\":\"true; drop table products\"}", NULL, ERR_CONFIG,
@@ -407,6 +416,15 @@ static void test_table_mode(void **state)
 	assert_true(json_is_false(json_object_get(find_ok(&g, "A-2")->fields, "active")));
 	got_free(&g);
 
+	/* the DSN in the file (no password), rather than in the environment */
+	{
+		char cfg[sizeof db_dsn + 128];
+
+		snprintf(cfg, sizeof cfg, "{\"dsn\":\"%s\",\"table\":\"products\"}", db_dsn);
+		read_ok(cfg, NULL, 10, &g);
+		assert_int_equal(g.n, 5);
+		got_free(&g);
+	}
 	/* a table name without its schema */
 	read_ok("{\"dsn_env\":\"" DSN_ENV "\",\"table\":\"products\",\"fetch_rows\":1}", NULL, 10, &g);
 	assert_int_equal(g.n, 5);

@@ -340,10 +340,15 @@ int executor_run(struct store *st, const struct settings *s, struct tmpl_lib *li
 			if (got == 0)
 				drained = true;
 		}
-		if (x.prov && x.in_flight > 0 &&
-		    prov_pool_run(x.prov, waiting(&x) ? 0 : (int)COMMIT_EVERY_MS) < 0) {
-			err_set(e, ERR_GENERATE, "the HTTP engine failed");
-			goto out;
+		if (x.prov && x.in_flight > 0) {
+			/* Wait for answers, but not past the next commit. */
+			double until_commit = COMMIT_EVERY_MS - (exec_now_ms() - last_commit);
+			int wait = waiting(&x) ? (until_commit > 0 ? (int)until_commit : 0) : (int)COMMIT_EVERY_MS;
+
+			if (prov_pool_run(x.prov, wait) < 0) {
+				err_set(e, ERR_GENERATE, "the HTTP engine failed");
+				goto out;
+			}
 		}
 		if (x.has_fatal) {
 			*e = x.fatal;

@@ -106,6 +106,7 @@ struct tnode {
 struct tprefetch {
 	const struct tname *name;
 	int32_t parent;
+	bool money;       /* formatted with money: warm its amount and currency */
 };
 
 #define TMPL_MAX_PREFETCH 64

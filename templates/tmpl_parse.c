@@ -1107,15 +1107,29 @@ static bool is_lookup(const struct tnode *n)
 	       n->name && n->name->nseg > 0;
 }
 
-static int pf_add(struct tprefetch *pf, uint32_t *n, const struct tname *nm, int32_t parent)
+static bool uses_money(const struct tnode *n)
 {
-	for (uint32_t i = 0; i < *n; i++)
-		if (pf[i].parent == parent && !strcmp(pf[i].name->full, nm->full))
+	for (unsigned i = 0; n->kind == TN_VAR && i < n->nfmt; i++)
+		if (n->fmt[i].kind == FMT_MONEY)
+			return true;
+	return false;
+}
+
+static int pf_add(struct tprefetch *pf, uint32_t *n, const struct tnode *nd, int32_t parent)
+{
+	const struct tname *nm = nd->name;
+
+	for (uint32_t i = 0; i < *n; i++) {
+		if (pf[i].parent == parent && !strcmp(pf[i].name->full, nm->full)) {
+			pf[i].money |= uses_money(nd);
 			return (int)i;
+		}
+	}
 	if (*n == TMPL_MAX_PREFETCH)
 		return -1;
 	pf[*n].name = nm;
 	pf[*n].parent = parent;
+	pf[*n].money = uses_money(nd);
 	return (int)(*n)++;
 }
 
@@ -1135,12 +1149,12 @@ static int collect_prefetch(struct parser *p)
 			parts[np++] = i;
 		if (!is_lookup(nd))
 			continue;
-		self = pf_add(pf, &n, nd->name, -1);
+		self = pf_add(pf, &n, nd, -1);
 		if (nd->kind != TN_SECTION || self < 0)
 			continue;
 		for (uint32_t c = i + 1; c < nd->end; c = p->nodes[c].end)
 			if (is_lookup(&p->nodes[c]))
-				pf_add(pf, &n, p->nodes[c].name, self);
+				pf_add(pf, &n, &p->nodes[c], self);
 	}
 	if (np) {
 		p->t->pf_partials = arena_alloc(&p->t->arena, np * sizeof *parts);

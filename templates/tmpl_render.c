@@ -528,6 +528,13 @@ static void prefetch(struct rstate *st, const struct tmpl *t, const json_t *data
 		} else if (v && json_is_array(v)) {
 			for (size_t i = 0; i < json_array_size(v) && i < 8; i++)
 				__builtin_prefetch(json_array_get(v, i));
+		} else if (v && json_is_object(v) && t->pf[k].money) {
+			const json_t *a = json_object_get(v, "amount"), *c = json_object_get(v, "currency");
+
+			if (a)
+				__builtin_prefetch(a);
+			if (c)
+				__builtin_prefetch(c);
 		}
 	}
 	for (uint32_t k = 0; k < t->npf; k++) {

@@ -193,5 +193,25 @@ const struct migration store_migrations[] = {
 	"alter table skugen.generations add column category text;\n"
 	"-- the checks a generation passed or failed: [{name, ok, detail}]\n"
 	"alter table skugen.generations add column checks jsonb not null default '[]';\n" },
+	{ 5, "review: when a generation last changed, where each decision came from",
+	"-- `export --since`: made, decided, superseded or published since; a trigger keeps it\n"
+	"alter table skugen.generations add column updated_at timestamptz;\n"
+	"update skugen.generations set updated_at = greatest(created_at, published_at);\n"
+	"alter table skugen.generations alter column updated_at set default now(),\n"
+	"  alter column updated_at set not null;\n"
+	"create function skugen.generations_touch() returns trigger language plpgsql as $$\n"
+	"begin\n"
+	"  new.updated_at := now();\n"
+	"  return new;\n"
+	"end $$;\n"
+	"create trigger generations_touch before update on skugen.generations for each row\n"
+	"  when (old.status is distinct from new.status or old.content is distinct from new.content)\n"
+	"  execute function skugen.generations_touch();\n"
+	"create index generations_updated on skugen.generations (updated_at);\n"
+	"-- the versions a review made, and the last decision on each generation\n"
+	"create index generations_revises on skugen.generations (revises) where revises is not null;\n"
+	"create index reviews_generation on skugen.reviews (generation_id, id);\n"
+	"-- where a decision came from: the imported file and its line\n"
+	"alter table skugen.reviews add column source text;\n" },
 	{ 0, NULL, NULL },
 };

@@ -91,7 +91,7 @@ t_is "status exits 0" "$RC" 0
 t_match "status lists the runs" "$OUT" "regen +done"
 t_match "status counts generations by status" "$OUT" "generations: .*draft"
 
-run_skugen export --format csv --out export.csv
+run_skugen export --provenance --format csv --out export.csv
 t_is "export csv exits 0" "$RC" 0
 t_is "the CSV has a header and one row per live generation" "$(grep -c $'\r$' export.csv)" 10
 t_match "the CSV header carries provenance" "$(head -n 1 export.csv)" "^generation_id,sku,output,locale,.*template_sha256,prompt_sha256"

@@ -51,6 +51,7 @@ int cmd_run(int argc, char **argv);
 int cmd_regen(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_publish(int argc, char **argv);

@@ -685,29 +685,42 @@ static void settle(struct pipe *p, size_t from)
 
 static int step_case(struct pipe *p, bool upper)
 {
-	size_t from = p->out->len, i = p->base;
+	size_t from = p->out->len, i = p->base, o = from;
+	char *d;
 
+	/* no mapping more than doubles a character's bytes (ß -> SS) */
 	if (buf_reserve(p->out, (from - p->base) * 2 + 8) < 0)
 		return pipe_nomem(p);
+	d = p->out->data;
 	while (i < from) {
-		char enc[8];
+		unsigned char b = (unsigned char)d[i];
 		uint32_t c, m;
-		size_t l = tmpl_utf8_decode(p->out->data + i, from - i, &c), el;
+		size_t l;
 
+		if (b < 0x80) {
+			if (upper && b >= 'a' && b <= 'z')
+				b = (unsigned char)(b - 32);
+			else if (!upper && b >= 'A' && b <= 'Z')
+				b = (unsigned char)(b + 32);
+			d[o++] = (char)b;
+			i++;
+			continue;
+		}
+		l = tmpl_utf8_decode(d + i, from - i, &c);
 		m = upper ? to_upper(c) : to_lower(c);
 		if (upper && c == 0xdf) {
-			if (buf_append(p->out, "SS", 2) < 0)
-				return pipe_nomem(p);
+			d[o++] = 'S';
+			d[o++] = 'S';
 		} else if (m == c) {
-			if (buf_append(p->out, p->out->data + i, l) < 0)
-				return pipe_nomem(p);
+			memcpy(d + o, d + i, l);
+			o += l;
 		} else {
-			el = utf8_encode(m, enc);
-			if (buf_append(p->out, enc, el) < 0)
-				return pipe_nomem(p);
+			o += utf8_encode(m, d + o);
 		}
 		i += l;
 	}
+	p->out->len = o;
+	d[o] = '\0';
 	settle(p, from);
 	return 0;
 }

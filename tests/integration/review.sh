@@ -232,6 +232,10 @@ t_ok "a Content-Security-Policy allows only the page's own script" \
 	grep -qE "script-src 'sha256-[A-Za-z0-9+/]{43}='; style-src 'sha256-" page/review.html
 t_ok "the asset link is relative to the page" grep -qF '"a":"../assets/thumb.png"' page/review.html
 
+# playwright-core (pinned in package-lock.json) is fetched once from npm.
+if command -v npm >/dev/null 2>&1 && [ -x /usr/bin/chromium ] && [ ! -d "$PAGE_TOOL/node_modules/playwright-core" ]; then
+	(cd "$PAGE_TOOL" && npm ci --no-audit --no-fund --loglevel=error) >npm.log 2>&1 || sed 's/^/# npm: /' npm.log
+fi
 if command -v node >/dev/null 2>&1 && [ -x /usr/bin/chromium ] && [ -d "$PAGE_TOOL/node_modules/playwright-core" ]; then
 	EDIT_TEXT='Edited in the browser: <b>not bold</b>' \
 		node "$PAGE_TOOL/review_page.mjs" check page/review.html page 2 >page.json 2>page.err

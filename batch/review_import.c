@@ -60,15 +60,14 @@ static const char check_sql[] =
 	"    min(i.seq) over (partition by i.generation_id) as first_seq,\n"
 	"    min(i.line) over (partition by i.generation_id) as first_line\n"
 	"  from review_in i left join skugen.generations g on g.id = i.generation_id),\n"
-	"y as (\n"
+	"y as materialized (\n"
 	"  select x.*,\n"
 	"    coalesce(lr.decision = x.decision and (x.decision <> 'edit' or le.content = x.edited_text),\n"
 	"      false) as same,\n"
 	"    (select n.id from skugen.generations n\n"
 	"      where n.sku = x.gsku and n.output = x.gout and n.locale = x.gloc and n.channel = x.gchan\n"
 	"        and n.id > x.gid and n.status not in ('superseded', 'rejected')\n"
-	"      order by n.id limit 1) as newer,\n"
-	"    (select max(r.id) from skugen.generations r where r.revises = x.gid) as revised_by\n"
+	"      order by n.id limit 1) as newer\n"
 	"  from x\n"
 	"  left join lateral (select r.decision, r.edited_generation_id from skugen.reviews r\n"
 	"    where r.generation_id = x.gid order by r.id desc limit 1) lr on true\n"
@@ -91,7 +90,8 @@ static const char check_sql[] =
 	"    when y.status = 'superseded' or y.newer is not null then\n"
 	"      format('generation %s was superseded%s since the export: export again and decide on the '\n"
 	"        'newest version', y.gid,\n"
-	"        coalesce(' by generation ' || coalesce(y.newer, y.revised_by), ''))\n"
+	"        coalesce(' by generation ' || coalesce(y.newer,\n"
+	"          (select max(r.id) from skugen.generations r where r.revises = y.gid)), ''))\n"
 	"    when y.decision = 'reject' and y.status = 'published' then\n"
 	"      format('generation %s is already published: reject cannot take it back; edit it instead', y.gid)\n"
 	"    when y.decision = 'edit' and y.kind <> 'text' then\n"
@@ -688,7 +688,9 @@ int review_import(struct store *st, const struct review_import_opts *o,
 	if (store_begin(st, e) < 0)
 		goto out;
 	in_tx = true;
+	/* JIT compiling these set-based statements costs more than it saves */
 	if (store_exec(st, "select pg_advisory_xact_lock(" IMPORT_LOCK_KEY ")", 0, NULL, e) < 0 ||
+	    store_exec(st, "set local jit = off", 0, NULL, e) < 0 ||
 	    store_exec(st, create_sql, 0, NULL, e) < 0)
 		goto out;
 	r = PQexec(st->pg, copy_sql);
@@ -723,7 +725,9 @@ int review_import(struct store *st, const struct review_import_opts *o,
 	PQclear(r);
 	while ((r = PQgetResult(st->pg)) != NULL)
 		PQclear(r);
-	if (store_exec(st, check_sql, 0, NULL, e) < 0 || store_problems(&im, e) < 0)
+	/* the joins below need to know how many rows came */
+	if (store_exec(st, "analyze review_in", 0, NULL, e) < 0 ||
+	    store_exec(st, check_sql, 0, NULL, e) < 0 || store_problems(&im, e) < 0)
 		goto out;
 	if (rep->bad == 0 || o->partial) {
 		if (apply(&im, e) < 0 || store_commit(st, e) < 0)

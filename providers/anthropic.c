@@ -47,22 +47,21 @@ static int anthropic_configure(struct prov_provider *pv, const json_t *cfg, cons
 	pv->conf = ac;
 	if (asprintf(&pv->url, "%s/v1/messages", pv->base_url) < 0) {
 		pv->url = NULL;
-		goto nomem;
+		goto out;
 	}
 	if (!(pv->headers = curl_slist_append(NULL, "Content-Type: application/json")) ||
 	    !curl_slist_append(pv->headers, "Accept: application/json") ||
 	    !curl_slist_append(pv->headers, "Expect:"))
-		goto nomem;
+		goto out;
 	if (buf_printf(&h, "anthropic-version: %s", version) < 0 || !curl_slist_append(pv->headers, h.data))
-		goto nomem;
+		goto out;
 	buf_reset(&h);
 	if (buf_printf(&h, "x-api-key: %s", pv->key) < 0 || !curl_slist_append(pv->headers, h.data))
-		goto nomem;
+		goto out;
 	rc = 0;
-	goto out;
-nomem:
-	rc = err_set(e, ERR_NOMEM, "out of memory");
 out:
+	if (rc < 0)
+		err_set(e, ERR_NOMEM, "out of memory");
 	if (h.data)
 		explicit_bzero(h.data, h.len);
 	buf_free(&h);
@@ -96,6 +95,8 @@ static int anthropic_prepare(struct prov_req *r, const struct prov_call *c, stru
 	}
 	if (c->schema && !json_is_string(json_object_get(c->schema, "type")))
 		return err_set(e, ERR_INPUT, "%s: a schema must have a type", r->pv->name);
+	/* One allocation for the usual body: prompts, framing, a little JSON. */
+	rc |= buf_reserve(b, strlen(c->model) + (c->system ? strlen(c->system) : 0) + strlen(c->user) + 384);
 	rc |= buf_puts(b, "{\"model\":");
 	rc |= prov_json_str(b, c->model);
 	rc |= buf_printf(b, ",\"max_tokens\":%lld", max_out);

@@ -145,14 +145,13 @@ static int fal_configure(struct prov_provider *pv, const json_t *cfg, const char
 	if (!(pv->headers = curl_slist_append(NULL, "Content-Type: application/json")) ||
 	    !curl_slist_append(pv->headers, "Accept: application/json") ||
 	    !curl_slist_append(pv->headers, "Expect:"))
-		goto nomem;
+		goto out;
 	if (buf_printf(&h, "Authorization: Key %s", pv->key) < 0 || !curl_slist_append(pv->headers, h.data))
-		goto nomem;
+		goto out;
 	rc = 0;
-	goto out;
-nomem:
-	rc = err_set(e, ERR_NOMEM, "out of memory");
 out:
+	if (rc < 0)
+		err_set(e, ERR_NOMEM, "out of memory");
 	if (h.data)
 		explicit_bzero(h.data, h.len);
 	buf_free(&h);

@@ -38,6 +38,7 @@ struct http_engine {
 	int epfd;
 	unsigned char *fds;        /* by descriptor */
 	size_t n_fds;
+	bool env_proxy;            /* a proxy variable is set: libcurl reads them */
 	double deadline;           /* when curl wants its timeout call; < 0: none */
 	size_t active;
 	struct http_xfer *free_list;
@@ -162,6 +163,10 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 	return 0;
 }
 
+static const char *const proxy_vars[] = {
+	"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+};
+
 int http_engine_new(struct http_engine **out, struct err *e)
 {
 	static bool curl_ready;
@@ -176,6 +181,14 @@ int http_engine_new(struct http_engine **out, struct err *e)
 	if (!h)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	h->deadline = -1.0;
+	/* libcurl looks the proxy variables up for every transfer; when none is
+	 * set (the usual case) tell it so once, and spare it the lookups. */
+	for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {
+		const char *v = getenv(proxy_vars[i]);
+
+		if (v && *v)
+			h->env_proxy = true;
+	}
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (h->epfd < 0) {
 		err_set(e, ERR_IO, "epoll_create1: %s", strerror(errno));
@@ -344,6 +357,10 @@ struct http_xfer *http_xfer_get(struct http_engine *h)
 	curl_easy_setopt(x->easy, CURLOPT_MAXAGE_CONN, 60L);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "skugen/" SKUGEN_VERSION);
+	if (!h->env_proxy) {
+		curl_easy_setopt(x->easy, CURLOPT_PROXY, "");
+		curl_easy_setopt(x->easy, CURLOPT_NOPROXY, "");
+	}
 	curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETFUNCTION, open_cb);
 	curl_easy_setopt(x->easy, CURLOPT_OPENSOCKETDATA, h);
 	curl_easy_setopt(x->easy, CURLOPT_CLOSESOCKETFUNCTION, close_cb);

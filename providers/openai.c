@@ -51,27 +51,28 @@ static int openai_configure(struct prov_provider *pv, const json_t *cfg, const c
 	pv->conf = oc;
 	if (asprintf(&pv->url, "%s/chat/completions", pv->base_url) < 0) {
 		pv->url = NULL;
-		goto nomem;
+		goto out;
 	}
 	if (!(l = curl_slist_append(NULL, "Content-Type: application/json")))
-		goto nomem;
+		goto out;
 	pv->headers = l;
 	if (!(l = curl_slist_append(pv->headers, "Accept: application/json")) ||
 	    !(l = curl_slist_append(pv->headers, "Expect:")))
-		goto nomem;
+		goto out;
 	if (pv->key) {
 		if (strcasecmp(hname, "Authorization") == 0)
 			rc = buf_printf(&h, "Authorization: Bearer %s", pv->key);
 		else
 			rc = buf_printf(&h, "%s: %s", hname, pv->key);
-		if (rc < 0 || !curl_slist_append(pv->headers, h.data))
-			goto nomem;
+		if (rc < 0 || !curl_slist_append(pv->headers, h.data)) {
+			rc = -1;
+			goto out;
+		}
 	}
 	rc = 0;
-	goto out;
-nomem:
-	rc = err_set(e, ERR_NOMEM, "out of memory");
 out:
+	if (rc < 0)
+		err_set(e, ERR_NOMEM, "out of memory");
 	if (h.data)
 		explicit_bzero(h.data, h.len);
 	buf_free(&h);
@@ -112,6 +113,8 @@ static int openai_prepare(struct prov_req *r, const struct prov_call *c, struct 
 		return err_set(e, ERR_INPUT, "%s: a call needs a user prompt", r->pv->name);
 	if (json_is_true(json_object_get(c->params, "stream")))
 		return err_set(e, ERR_INPUT, "%s: params.stream is not supported", r->pv->name);
+	/* One allocation for the usual body: prompts, framing, a little JSON. */
+	rc |= buf_reserve(b, strlen(c->model) + (c->system ? strlen(c->system) : 0) + strlen(c->user) + 384);
 	rc |= buf_puts(b, "{\"model\":");
 	rc |= prov_json_str(b, c->model);
 	rc |= buf_puts(b, ",\"messages\":[");

@@ -708,6 +708,8 @@ int prov_submit(struct prov_pool *p, const struct prov_call *c, struct err *e)
 
 	if (!c || !c->done)
 		return err_set(e, ERR_INPUT, "a call needs a done callback");
+	if (p->stopping)
+		return err_set(e, ERR_INPUT, "the provider pool is cancelling its calls");
 	pv = find_provider(p, c->provider);
 	if (!pv)
 		return err_set(e, ERR_INPUT, "no provider \"%s\" is configured", c->provider ? c->provider : "(null)");
@@ -792,8 +794,12 @@ static double dispatch(struct prov_pool *p, double now)
 
 		for (size_t j = 0; j < pv->n_buckets; j++) {
 			struct prov_bucket *b = pv->buckets[j];
+			/* Calls that done() queues while this runs wait for the next
+			 * turn: a caller resubmitting on PROV_CIRCUIT_OPEN must not
+			 * spin here. */
+			unsigned long budget = b->queued;
 
-			while (b->head) {
+			while (b->head && budget-- > 0) {
 				struct prov_req *r = b->head;
 				enum prov_cb_admit admit;
 				double w;
@@ -891,6 +897,7 @@ void prov_pool_cancel_all(struct prov_pool *p)
 
 	if (!p)
 		return;
+	p->stopping = true;
 	while (p->all) {
 		struct prov_req *r = p->all;
 		char msg[300];
@@ -928,6 +935,7 @@ void prov_pool_cancel_all(struct prov_pool *p)
 		if (left <= 0 || http_engine_step(p->http, left > 100 ? 100 : (long)ceil(left)) < 0)
 			break;
 	}
+	p->stopping = false;
 }
 
 void prov_pool_free(struct prov_pool *p)

@@ -221,6 +221,7 @@ struct prov_pool {
 	struct prov_req *all;           /* every pending call */
 	size_t pending;
 	size_t detached;                /* transfers no call waits for (fal cancels) */
+	bool stopping;                  /* in prov_pool_cancel_all: no new calls */
 	unsigned long long rng;
 };
 

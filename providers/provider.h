@@ -141,8 +141,9 @@ struct prov_call {
 int prov_pool_open(struct prov_pool **out, const json_t *providers_cfg, struct err *e);
 
 /* Queue a call.  Never blocks and never calls done() itself.  On -1
- * (ERR_INPUT: unknown provider, no model, invalid UTF-8, unpriced model...)
- * nothing was queued and done() will not be called. */
+ * (ERR_INPUT: unknown provider, no model, invalid UTF-8, unpriced model, or
+ * a done() of prov_pool_cancel_all resubmitting) nothing was queued and
+ * done() will not be called. */
 int prov_submit(struct prov_pool *p, const struct prov_call *c, struct err *e);
 
 /* Drive the engine: admit queued calls as limits allow, wait up to timeout_ms

@@ -37,6 +37,7 @@
  *   POST /_fake/config   change knobs at run time: any of latency_ms,
  *                        jitter_ms, rpm, tpm, burst_s, answer_words,
  *                        cached_tokens, reasoning_tokens, fal_job_ms,
+ *                        fal_submit_ms (delay of submit answers),
  *                        fal_file_bytes, fal_file_type, hang_ms; "faults":
  *                        [{kind, next: N | rate: R, path, retry_after_ms,
  *                        retry_after_s, retry_after_date_s}] (appended),
@@ -51,7 +52,7 @@
  * applies to the generation endpoints (chat, messages, fal submit) unless
  * "path" gives another path prefix.
  *
- * Usage: fake_llm [--port N] [--threads N] [--latency-ms M] [--jitter-ms J]
+ * Usage: fake_llm [--port N] [--threads N (>= 2)] [--latency-ms M] [--jitter-ms J]
  *   [--rpm N] [--tpm N] [--burst-s S] [--answer-words N] [--log FILE]
  *   [--openai-key K] [--anthropic-key K] [--fal-key K] [--fault KIND[:RATE]]
  *   [--fal-job-ms N] [--fal-file-bytes N] [--hang-ms N]
@@ -113,7 +114,7 @@ static struct {
 	double rpm, tpm, burst_s;
 	long answer_words;
 	long long cached_tokens, reasoning_tokens;
-	double fal_job_ms;
+	double fal_job_ms, fal_submit_ms;
 	long fal_file_bytes;
 	char fal_file_type[64];
 	double hang_ms;
@@ -1331,6 +1332,7 @@ static void fal_submit(struct MHD_Connection *c, const char *model, struct req *
 	j->seed = (long)(rnd() * 1e9);
 	n_jobs++;
 	st.fal_jobs++;
+	a->delay_ms = k.fal_submit_ms; /* the job exists before its submitter hears of it */
 	snprintf(url, sizeof url, "%s/fal/%s/requests/%s", base_url, j->app, j->id);
 	body_json(a, 200, json_pack("{s:s, s:s, s:s+, s:s+, s:s, s:i}", "status", "IN_QUEUE", "request_id", j->id,
 				    "status_url", url, "/status", "cancel_url", url, "/cancel", "response_url", url,
@@ -1556,6 +1558,7 @@ static void configure(struct req *rq, struct answer *a)
 	k.cached_tokens = (long long)num(j, "cached_tokens", (double)k.cached_tokens);
 	k.reasoning_tokens = (long long)num(j, "reasoning_tokens", (double)k.reasoning_tokens);
 	k.fal_job_ms = num(j, "fal_job_ms", k.fal_job_ms);
+	k.fal_submit_ms = num(j, "fal_submit_ms", k.fal_submit_ms);
 	k.fal_file_bytes = (long)num(j, "fal_file_bytes", (double)k.fal_file_bytes);
 	k.hang_ms = num(j, "hang_ms", k.hang_ms);
 	if (json_is_string(json_object_get(j, "fal_file_type")))
@@ -1800,8 +1803,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (threads < 1)
-		threads = 1;
+	/* At least two: with one epoll thread (pool or not), libmicrohttpd
+	 * 0.9.75 leaves part of a burst of new connections unserved (seen with
+	 * 128 clients connecting at once). */
+	if (threads < 2)
+		threads = 2;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);

@@ -152,7 +152,7 @@ static void fake_reset(void)
 {
 	fake_config("{\"clear_faults\":true,\"reset_stats\":true,\"latency_ms\":0,\"jitter_ms\":0,\"rpm\":0,"
 		    "\"tpm\":0,\"answer_words\":24,\"cached_tokens\":0,\"reasoning_tokens\":0,\"fal_job_ms\":200,"
-		    "\"fal_file_bytes\":20000,\"fal_file_type\":\"\",\"hang_ms\":600000}");
+		    "\"fal_file_bytes\":20000,\"fal_file_type\":\"\",\"hang_ms\":600000,\"fal_submit_ms\":0}");
 }
 
 static long long stat_int(const char *key)
@@ -625,6 +625,35 @@ static void test_limits_learnt_from_headers(void **state)
 	prov_pool_free(q);
 }
 
+static void test_token_limits(void **state)
+{
+	/* 12,000 tokens a minute (200 a second) on both sides; each call asks
+	 * for about 30 (prompt + max_tokens): 20 calls take about 3 s. */
+	struct prov_pool *p = pool_open(OPENAI(",\"tpm\":12000,\"max_in_flight\":8"));
+	json_t *params = json_pack("{s:i}", "max_tokens", 10);
+	struct result r[20];
+	double t0;
+	long long n429;
+
+	(void)state;
+	memset(r, 0, sizeof r);
+	fake_config("{\"tpm\":12000,\"burst_s\":1,\"answer_words\":5}");
+	t0 = http_now_ms();
+	for (int i = 0; i < 20; i++)
+		submit(p, "openai", "gpt-4o-mini", "tokens", NULL, params, NULL, &r[i]);
+	run_all(p, 30000);
+	for (int i = 0; i < 20; i++) {
+		assert_true(r[i].ok);
+		result_clear(&r[i]);
+	}
+	n429 = stat_status("/v1/chat/completions", "429");
+	print_message("# 20 calls under a token limit in %.0f ms, %lld 429s\n", http_now_ms() - t0, n429);
+	assert_true(n429 <= 2);
+	assert_true(http_now_ms() - t0 >= 1500);
+	json_decref(params);
+	prov_pool_free(p);
+}
+
 static void test_circuit_breaker(void **state)
 {
 	struct prov_pool *p = pool_open(OPENAI(",\"max_attempts\":1,\"circuit\":{\"failures\":3,\"cooldown_s\":0.5}"));
@@ -929,6 +958,23 @@ static void test_cancel_all(void **state)
 	assert_int_equal(prov_pool_pending(p), 0);
 	assert_int_equal(stat_int("fal_cancels"), 3);
 
+	/* Submits still unanswered when the pool stops: their jobs exist at fal
+	 * already; the answers are awaited and the jobs cancelled. */
+	fake_config("{\"fal_submit_ms\":400,\"reset_stats\":true}");
+	for (int i = 0; i < 2; i++) {
+		result_clear(&r[i]);
+		submit(p, "fal", "fal-ai/flux/dev", "slow submit", NULL, NULL, NULL, &r[i]);
+	}
+	for (int i = 0; i < 5; i++)
+		prov_pool_run(p, 20);
+	assert_int_equal(r[0].calls + r[1].calls, 0);
+	prov_pool_cancel_all(p);
+	assert_int_equal(r[0].error, PROV_CANCELLED);
+	assert_int_equal(r[1].error, PROV_CANCELLED);
+	assert_int_equal(stat_int("fal_jobs"), 2);
+	assert_int_equal(stat_int("fal_cancels"), 2);
+	fake_config("{\"fal_submit_ms\":0}");
+
 	/* LLM calls in flight end at once, too. */
 	for (int i = 3; i < 6; i++)
 		submit(q, "openai", "gpt-4o-mini", "slow", NULL, NULL, NULL, &r[i]);
@@ -1032,6 +1078,7 @@ int main(void)
 		cmocka_unit_test_setup(test_truncation_and_refusal_are_not_successes, each_setup),
 		cmocka_unit_test_setup(test_retry_after_honoured, each_setup),
 		cmocka_unit_test_setup(test_limits_learnt_from_headers, each_setup),
+		cmocka_unit_test_setup(test_token_limits, each_setup),
 		cmocka_unit_test_setup(test_circuit_breaker, each_setup),
 		cmocka_unit_test_setup(test_structured_output, each_setup),
 		cmocka_unit_test_setup(test_anthropic, each_setup),

@@ -735,7 +735,8 @@ int review_import(struct store *st, const struct review_import_opts *o,
 		in_tx = false;
 		rep->applied = true;
 	}
-	qsort(rep->problems, rep->n_problems, sizeof *rep->problems, by_line);
+	if (rep->n_problems > 1)
+		qsort(rep->problems, rep->n_problems, sizeof *rep->problems, by_line);
 	rc = 0;
 out:
 	if (copying) {

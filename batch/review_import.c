@@ -51,6 +51,9 @@ static const char copy_sql[] =
 	"copy review_in (seq, line, generation_id, sku, output, locale, decision, edited_text, comment)\n"
 	"from stdin";
 
+/* A value quoted in a message: at most 40 characters, no control characters. */
+#define SHOWN(x) "regexp_replace(left(" x ", 40), '[[:cntrl:]]', '?', 'g')"
+
 /* Each row against the store: set problem (why it cannot be applied) or
  * applied (the store has this decision already). */
 static const char check_sql[] =
@@ -76,14 +79,14 @@ static const char check_sql[] =
 	"  select y.seq, y.same, case\n"
 	"    when y.gid is null then format('generation %s is not in the store', y.generation_id)\n"
 	"    when y.sku is not null and y.sku <> y.gsku then\n"
-	"      format('the sku here is \"%s\" but generation %s is sku \"%s\"%s', y.sku, y.gid, y.gsku,\n"
+	"      format('the sku here is \"%s\" but generation %s is sku \"%s\"%s', " SHOWN("y.sku") ", y.gid, " SHOWN("y.gsku") ",\n"
 	"        case when ltrim(y.gsku, '0') = y.sku and y.gsku <> y.sku\n"
 	"          then ' (the spreadsheet read it as a number: open the CSV with quoted fields as text)'\n"
 	"          else '' end)\n"
 	"    when y.output is not null and y.output <> y.gout then\n"
-	"      format('the output here is \"%s\" but generation %s is output \"%s\"', y.output, y.gid, y.gout)\n"
+	"      format('the output here is \"%s\" but generation %s is output \"%s\"', " SHOWN("y.output") ", y.gid, " SHOWN("y.gout") ")\n"
 	"    when y.locale is not null and y.locale <> y.gloc then\n"
-	"      format('the locale here is \"%s\" but generation %s is locale \"%s\"', y.locale, y.gid, y.gloc)\n"
+	"      format('the locale here is \"%s\" but generation %s is locale \"%s\"', " SHOWN("y.locale") ", y.gid, " SHOWN("y.gloc") ")\n"
 	"    when y.seq <> y.first_seq then\n"
 	"      format('generation %s is decided twice in this file (first on line %s)', y.gid, y.first_line)\n"
 	"    when y.same then null\n"
@@ -267,6 +270,32 @@ static bool id_of(const char *s, char out[20])
 	return true;
 }
 
+/* A value from the file, fit to quote in a message on a terminal: at most
+ * 40 bytes (not cutting a UTF-8 sequence), control characters as '?'. */
+static const char *shown(const char *s, char out[48])
+{
+	size_t n = 0;
+
+	for (; s && *s && n < 40; s++)
+		out[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+	if (s && *s) {
+		/* cut short: drop a last sequence that lost its tail */
+		size_t k = n;
+
+		while (k > 0 && ((unsigned char)out[k - 1] & 0xc0) == 0x80)
+			k--;
+		if (k > 0 && (unsigned char)out[k - 1] >= 0xc0) {
+			unsigned char lead = (unsigned char)out[k - 1];
+			size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+
+			if (n - (k - 1) < want)
+				n = k - 1;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
 static bool text_ok(const char *s)
 {
 	return !s || utf8_valid(s, strlen(s), NULL);
@@ -278,19 +307,18 @@ static int take_row(struct importer *im, const struct in_row *r, struct err *e)
 	struct review_import_report *rep = im->rep;
 	const char *decision = decision_of(r->decision);
 	const char *const texts[] = { r->id, r->sku, r->output, r->locale, r->decision, r->edited, r->comment };
-	char id[20], seq[24], line[24];
-	int bad = 0;
+	char id[20], seq[24], line[24], quoted[48];
+	int bad;
 
 	im->seq++;
 	rep->rows++;
 	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
 		if (!text_ok(texts[i]))
-			bad = add_problem(rep, r->line, r->entry, "not UTF-8 text: save the file as \"CSV UTF-8\"") - 1;
-	if (bad)
-		return bad < -1 ? err_set(e, ERR_NOMEM, "out of memory") : 0;
+			return add_problem(rep, r->line, r->entry, "not UTF-8 text: save the file as \"CSV UTF-8\"") < 0 ?
+			       err_set(e, ERR_NOMEM, "out of memory") : 0;
 	if (!decision)
 		bad = add_problem(rep, r->line, r->entry, "decision \"%s\" is not understood: write approve, "
-				  "reject, edit or nothing", r->decision);
+				  "reject, edit or nothing", shown(r->decision, quoted));
 	else if (!*decision && (!blank(r->edited) || !blank(r->comment)))
 		bad = add_problem(rep, r->line, r->entry, "%s but no decision: write approve, reject or edit",
 				  !blank(r->edited) ? "edited_text" : "a comment");
@@ -299,7 +327,7 @@ static int take_row(struct importer *im, const struct in_row *r, struct err *e)
 		return 0;
 	} else if (!id_of(r->id, id))
 		bad = add_problem(rep, r->line, r->entry, "generation_id \"%s\" is not a generation number",
-				  r->id ? r->id : "");
+				  shown(r->id, quoted));
 	else if (strcmp(decision, "edit") == 0 && blank(r->edited))
 		bad = add_problem(rep, r->line, r->entry, "decision edit but edited_text is empty");
 	else if (strcmp(decision, "edit") != 0 && !blank(r->edited))
@@ -511,6 +539,10 @@ static int json_rows(struct importer *im, const struct buf *text, struct err *e)
 	    *json_string_value(json_object_get(root, "reviewer")) && !im->o->reviewer) {
 		free(im->rep->reviewer);
 		im->rep->reviewer = strdup(json_string_value(json_object_get(root, "reviewer")));
+		if (!im->rep->reviewer) {
+			err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
 	}
 	lines = entry_lines(text->data, text->len, im->rep->bare_array, json_array_size(list));
 	if (!lines) {
@@ -565,10 +597,9 @@ static bool looks_json(const struct buf *b)
 	return p < end && (*p == '{' || *p == '[');
 }
 
-static int long_at(PGresult *r, int col, long *out)
+static void long_at(PGresult *r, int col, long *out)
 {
 	*out = atol(PQgetvalue(r, 0, col));
-	return 0;
 }
 
 /* The rows the store refused, into the report. */

@@ -215,6 +215,13 @@ t_match "semicolons are read; an edit without text is refused" "$ERR" 'partial\.
 t_match "the good row is applied" "$OUT" '1 approved'
 t_is "and is in the store" "$(sql "select status from skugen.generations where id = $NEWU1")" approved
 
+# What a file says is quoted in messages without its control characters.
+printf 'generation_id,decision,sku\n%s,approve,"X\033[31mY"\n%s,\033[2Jnope,U-1\n' "$NEWU1" "$NEWU1" >escape.csv
+run_skugen import escape.csv
+t_match "no terminal escape from a cell reaches the terminal (store check)" "$ERR" 'escape\.csv:2: the sku here is "X\?\[31mY"'
+t_match "nor from a row check" "$ERR" 'escape\.csv:3: decision "\?\[2Jnope"'
+t_is "not one ESC byte in the messages" "$(printf '%s' "$ERR" | grep -c $'\033')" 0
+
 # --- the HTML page ------------------------------------------------------
 # One generation with an image beside the page, checks that passed and failed.
 mkdir -p assets page

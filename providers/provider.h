@@ -26,6 +26,10 @@
  *                                       providers enforce per-minute limits in
  *                                       short quanta)
  *     "max_attempts": 5, "timeout_s": 120, "connect_timeout_s": 10,
+ *                                       timeout_s bounds each request (an LLM
+ *                                       answers nothing until it is done, so no
+ *                                       low-speed limit there); fal downloads
+ *                                       also abort below 1 KB/s for 30 s
  *     "max_in_flight": 512,
  *     "backoff_ms": 500, "backoff_max_ms": 30000, "max_retry_after_s": 120,
  *     "circuit": {"failures": 5, "cooldown_s": 30},
@@ -147,9 +151,11 @@ int prov_pool_open(struct prov_pool **out, const json_t *providers_cfg, struct e
 int prov_submit(struct prov_pool *p, const struct prov_call *c, struct err *e);
 
 /* Drive the engine: admit queued calls as limits allow, wait up to timeout_ms
- * for network activity or the next timer, complete transfers, fire done()
- * callbacks.  Returns the number of calls still pending (0: idle, returns at
- * once), or -1 on a fatal engine error (epoll or curl multi failed). */
+ * (< 0: until something happens) for network activity or the next timer,
+ * complete transfers, fire done() callbacks.  One wait per call: loop on it
+ * while it returns > 0.  Returns the number of calls still pending (0: idle,
+ * returns at once), or -1 on a fatal engine error (epoll or curl multi
+ * failed). */
 int prov_pool_run(struct prov_pool *p, int timeout_ms);
 
 /* Calls submitted whose done() has not fired yet. */

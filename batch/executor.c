@@ -325,7 +325,7 @@ int executor_run(struct store *st, const struct settings *s, struct tmpl_lib *li
 	if (gens_open(&x, &remote, e) < 0 || load_spent(&x, e) < 0)
 		goto out;
 	if (remote) {
-		if (prov_pool_open(&x.prov, s->providers ? s->providers : json_object(), e) < 0)
+		if (prov_pool_open(&x.prov, s->providers, e) < 0)
 			goto out;
 		window = REMOTE_WINDOW > window ? REMOTE_WINDOW : window;
 	}

@@ -97,6 +97,57 @@ static void print_summary(long run_id, const struct run_args *a, const struct ru
 		printf("nothing new to generate: every task's inputs, template and generator are unchanged (--force to redo)\n");
 }
 
+/* Print what a dry run would cost, then delete the run: nothing is kept. */
+static int report_dry_run(struct store *st, long run_id, const struct run_counts *c, double budget,
+			  struct err *e)
+{
+	char id[32];
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	printf("dry run: %ld records, %ld tasks: %ld unchanged, %ld to generate: %ld by local generators (free), %ld remote calls\n"
+	       "estimate: %lld tokens in, up to %lld tokens out, cost %.4f%s\n",
+	       c->records, c->tasks, c->skipped, c->queued, c->est_local, c->est_calls,
+	       c->est_tokens_in, c->est_tokens_out, c->est_cost,
+	       budget > 0 ? (c->est_cost > budget ? " (over the budget)" : " (within the budget)") : "");
+	return store_exec(st, "delete from skugen.runs where id = $1", 1, (const char *[]){ id }, e);
+}
+
+/* Outputs set to "publish": "auto" go out at the end of the run. */
+static int publish_auto(struct store *st, const struct settings *s, struct conn *sink,
+			long *problems, struct err *e)
+{
+	struct publish_opts po = { .auto_only = true };
+	struct publish_counts pc = { 0 };
+	bool any = false;
+
+	for (size_t i = 0; i < s->n_outputs; i++)
+		any |= s->outputs[i].auto_publish && s->outputs[i].target;
+	if (!any)
+		return 0;
+	if (publish_outputs(st, s, sink, &po, &pc, e) < 0)
+		return -1;
+	cli_print_publish(&pc);
+	*problems = pc.failed + pc.refused;
+	return 0;
+}
+
+/* The budget stopped new calls: the tasks it left are cancelled with the
+ * reason (the next run plans them again, since nothing was made for their
+ * fingerprints), and the run's message says what was spent. */
+static int cancel_unstarted(struct store *st, long run_id, const struct run_counts *c, double budget,
+			    char *msg, size_t cap, struct err *e)
+{
+	char id[32];
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	snprintf(msg, cap, "budget reached: spent %.4f of %.4f; the tasks not started are left for the next run",
+		 c->cost, budget);
+	fprintf(stderr, "skugen: %s\n", msg);
+	return store_exec(st, "update skugen.tasks set state = 'cancelled', finished_at = now(),"
+			      " last_error = 'budget reached before it started'"
+			      " where run_id = $1 and state = 'queued'", 1, (const char *[]){ id }, e);
+}
+
 static int execute(const struct run_args *a)
 {
 	struct settings s;
@@ -186,16 +237,7 @@ static int execute(const struct run_args *a)
 			fputc('\n', stderr);
 	}
 	if (a->dry_run) {
-		char id[32];
-
-		snprintf(id, sizeof id, "%ld", run_id);
-		printf("dry run: %ld records, %ld tasks: %ld unchanged, %ld to generate: %ld by local generators (free), %ld remote calls\n"
-		       "estimate: %lld tokens in, up to %lld tokens out, cost %.4f%s\n",
-		       counts.records, counts.tasks, counts.skipped, counts.queued, counts.est_local,
-		       counts.est_calls, counts.est_tokens_in, counts.est_tokens_out, counts.est_cost,
-		       s.budget > 0 ? (counts.est_cost > s.budget ? " (over the budget)" : " (within the budget)") : "");
-		/* Nothing of a dry run is kept. */
-		if (store_exec(st, "delete from skugen.runs where id = $1", 1, (const char *[]){ id }, &e) < 0)
+		if (report_dry_run(st, run_id, &counts, s.budget, &e) < 0)
 			goto fail;
 		run_open = false;
 		code = EXIT_ALL_DONE;
@@ -211,31 +253,18 @@ static int execute(const struct run_args *a)
 		}
 		json_decref(missing);
 	}
-	/* Outputs set to publish without review go out now. */
-	for (size_t i = 0; i < s.n_outputs; i++) {
-		if (s.outputs[i].auto_publish && s.outputs[i].target) {
-			struct publish_opts po = { .auto_only = true };
-			struct publish_counts pc = { 0 };
-
-			if (publish_outputs(st, &s, src, &po, &pc, &e) < 0)
-				goto fail;
-			cli_print_publish(&pc);
-			publish_problems = pc.failed + pc.refused;
-			break;
-		}
-	}
-	if (counts.budget_stopped) {
-		snprintf(budget_msg, sizeof budget_msg, "budget reached: spent %.4f of %.4f; the remaining tasks stay queued",
-			 counts.cost, s.budget);
-		fprintf(stderr, "skugen: %s\n", budget_msg);
-	}
+	if (publish_auto(st, &s, src, &publish_problems, &e) < 0)
+		goto fail;
+	if (counts.budget_stopped && cancel_unstarted(st, run_id, &counts, s.budget, budget_msg,
+						      sizeof budget_msg, &e) < 0)
+		goto fail;
 	if (run_finish(st, run_id, "done", budget_msg[0] ? budget_msg : NULL, &e) < 0)
 		goto fail;
 	run_open = false;
-	/* Advance the watermark only when every task succeeded: a failed task
-	 * must be read again next time.  (A bad record is read again when it is
-	 * fixed, since fixing it moves its watermark.) */
-	if (!a->only && counts.failed == 0 && ops->watermark && ops->watermark(src) &&
+	/* Advance the watermark only when every task was made: a failed task,
+	 * or one the budget left, must be read again next time.  (A bad record
+	 * is read again when it is fixed, since fixing it moves its watermark.) */
+	if (!a->only && counts.failed == 0 && !counts.budget_stopped && ops->watermark && ops->watermark(src) &&
 	    watermark_set(st, wm_key, ops->name, ops->watermark(src), run_id, &e) < 0)
 		goto fail;
 	print_errors(st, run_id);

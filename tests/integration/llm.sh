@@ -96,8 +96,10 @@ t_is "a run stopped by its budget exits 1" "$RC" 1
 t_match "it says the budget stopped it" "$ERR" "budget reached: spent 0\.000[0-9]+ of 0\.0005"
 t_is "what it spent stays within the budget" \
 	"$(sql "select sum(cost) <= 0.0005 from skugen.cost_ledger where run_id = (select max(id) from skugen.runs)")" t
-t_is "the rest stays queued for the next run" \
-	"$(sql "select count(*) > 0 from skugen.tasks where run_id = (select max(id) from skugen.runs) and state = 'queued'")" t
+t_is "the tasks it did not start are cancelled with the reason" \
+	"$(sql "select count(*) > 0 and bool_and(last_error = 'budget reached before it started') from skugen.tasks where run_id = (select max(id) from skugen.runs) and state = 'cancelled'")" t
+run_skugen run
+t_match "the next run makes what the budget left, and only that" "$OUT" "[1-9] generated, [1-9] unchanged, 0 failed"
 
 # Secrets: the keys appear nowhere skugen writes.
 run_skugen export --format json --out export.json

@@ -318,7 +318,9 @@ void settings_free(struct settings *s)
 	free(s->dsn);
 	free(s->home);
 	free(s->templates_dir);
-	for (size_t i = 0; s->outputs && i < s->n_outputs; i++)
+	/* The array has a zeroed entry past the last; an output that failed
+	 * validation may own a chain without being counted yet. */
+	for (size_t i = 0; s->outputs && (i < s->n_outputs || s->outputs[i].chain); i++)
 		free(s->outputs[i].chain);
 	free(s->outputs);
 	memset(s, 0, sizeof *s);

@@ -24,7 +24,7 @@ struct planner {
 	struct planner_opts o;
 	struct run_counts counts;
 	json_t *selection_index;   /* key -> integer index into sel */
-	struct selection *sel;
+	struct selection **sel;    /* each allocated alone: callers keep pointers */
 	size_t n_sel, cap_sel;
 	char **generator_hashes;   /* per output: sha256 of generator type + config */
 	json_t *only_seen;         /* SKU -> true, for regen */
@@ -96,19 +96,21 @@ static const struct selection *select_template(struct planner *p, const char *ba
 	idx = json_object_get(p->selection_index, buf_str(&key));
 	if (idx) {
 		buf_free(&key);
-		return &p->sel[json_integer_value(idx)];
+		return p->sel[json_integer_value(idx)];
 	}
 	if (p->n_sel == p->cap_sel) {
 		size_t cap = p->cap_sel ? p->cap_sel * 2 : 16;
-		struct selection *n = realloc(p->sel, cap * sizeof *n);
+		struct selection **n = realloc(p->sel, cap * sizeof *n);
 
 		if (!n)
 			goto out;
 		p->sel = n;
 		p->cap_sel = cap;
 	}
-	sel = &p->sel[p->n_sel];
-	memset(sel, 0, sizeof *sel);
+	sel = calloc(1, sizeof *sel);
+	if (!sel)
+		goto out;
+	p->sel[p->n_sel] = sel;
 	err_clear(&e);
 	sel->tmpl = tmpl_lib_select(p->lib, base, category, locale, &e);
 	if (sel->tmpl) {
@@ -159,13 +161,16 @@ static size_t task_roles(struct planner *p, size_t out_i, struct role roles[MAX_
 	return n;
 }
 
-static void fingerprint(struct planner *p, size_t out_i, const char *locale,
+static void fingerprint(struct planner *p, const char *sku, size_t out_i, const char *locale,
 			const struct role *roles, size_t n_roles, const char *input,
 			char hex[HASH_HEX_LEN])
 {
 	const struct output_settings *o = &p->s->outputs[out_i];
 
-	hash_update_str(p->hash, "skugen-task-v2");
+	/* The SKU is part of it: two products whose read fields are equal
+	 * (colour variants a title does not mention) still get one each. */
+	hash_update_str(p->hash, "skugen-task-v3");
+	hash_update_str(p->hash, sku);
 	hash_update_str(p->hash, o->name);
 	hash_update_str(p->hash, o->kind);
 	hash_update_str(p->hash, locale);
@@ -326,7 +331,7 @@ static int add_task(struct planner *p, json_t *rows, const struct record *r, siz
 		json_decref(row);
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}
-	fingerprint(p, out_i, locale, roles, n_roles, input, fp);
+	fingerprint(p, r->sku, out_i, locale, roles, n_roles, input, fp);
 	json_object_set_new(row, "fingerprint", json_string(fp));
 	json_object_set_new(row, "template_name", json_string(tmpl_name(roles[0].sel->tmpl)));
 	json_object_set_new(row, "template_sha256", json_string(tmpl_sha256(roles[0].sel->tmpl)));
@@ -352,8 +357,8 @@ static const char *const insert_tasks_sql =
 	"  template_name, template_sha256, input, input_fields, $4,\n"
 	"  case when error is not null then 'failed'\n"
 	"       when not $3::boolean and exists (select 1 from skugen.generations g\n"
-	"         where g.fingerprint = r.fingerprint and g.status <> 'superseded'\n"
-	"           and g.revises is null) then 'skipped'\n"
+	"         where g.fingerprint = r.fingerprint and g.status <> 'superseded')\n"
+	"         then 'skipped'\n"
 	"       else 'queued' end,\n"
 	"  error, case when error is not null then now() end, templates, category, current_value,\n"
 	"  product_name\n"
@@ -485,8 +490,9 @@ void planner_free(struct planner *p)
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->n_sel; i++) {
-		free(p->sel[i].read_paths);
-		free(p->sel[i].error);
+		free(p->sel[i]->read_paths);
+		free(p->sel[i]->error);
+		free(p->sel[i]);
 	}
 	free(p->sel);
 	if (p->generator_hashes)

@@ -110,7 +110,7 @@ static const char *const supersede_sql =
 	"from jsonb_to_recordset($1::jsonb) as r(sku text, output text, locale text,\n"
 	"  channel text, fingerprint text)\n"
 	"where g.sku = r.sku and g.output = r.output and g.locale = r.locale\n"
-	"  and g.channel = r.channel and g.revises is null and g.status <> 'superseded'\n"
+	"  and g.channel = r.channel and g.status <> 'superseded'\n"
 	"  and ((g.fingerprint <> r.fingerprint and g.status in ('draft', 'rejected'))\n"
 	"       or (g.fingerprint = r.fingerprint and $2::boolean))";
 
@@ -258,6 +258,20 @@ out:
 	return rc;
 }
 
+/* Commit, and when the connection to the store broke, reconnect and commit
+ * once more: answers already paid for must not be lost to a blip. */
+static int commit_or_retry(struct exec *x, struct err *e)
+{
+	if (commit(x, e) == 0)
+		return 0;
+	if (PQstatus(x->st->pg) != CONNECTION_BAD)
+		return -1;
+	PQreset(x->st->pg);
+	if (PQstatus(x->st->pg) != CONNECTION_OK)
+		return -1;
+	return commit(x, e);
+}
+
 /* Claim up to n queued tasks and start them.  Returns how many were claimed. */
 static int claim(struct exec *x, int n, struct err *e)
 {
@@ -356,7 +370,7 @@ int executor_run(struct store *st, const struct settings *s, struct tmpl_lib *li
 		}
 		if (waiting(&x) && (x.in_flight == 0 || json_array_size(x.done) >= (size_t)batch ||
 				    exec_now_ms() - last_commit >= COMMIT_EVERY_MS)) {
-			if (commit(&x, e) < 0 || run_heartbeat(st, o->run_id, e) < 0)
+			if (commit_or_retry(&x, e) < 0 || run_heartbeat(st, o->run_id, e) < 0)
 				goto out;
 			last_commit = exec_now_ms();
 			if (o->progress)
@@ -374,7 +388,7 @@ out:
 	 * and whatever arrived is stored, even when the loop failed. */
 	prov_pool_free(x.prov);
 	if (rc < 0 && waiting(&x))
-		commit(&x, NULL);
+		commit_or_retry(&x, NULL);
 	gens_free(&x.gens);
 	json_decref(x.done);
 	json_decref(x.failed);

@@ -18,6 +18,11 @@ static const char *const page_sql =
 	"from skugen.generations g\n"
 	"where g.output = $1 and g.id > $2\n"
 	"  and (g.status = 'approved' or ($3::boolean and g.status = 'draft'))\n"
+	"  -- only the newest of a slot: an older approval must not overwrite it\n"
+	"  and not exists (select 1 from skugen.generations n\n"
+	"    where n.sku = g.sku and n.output = g.output and n.locale = g.locale\n"
+	"      and n.channel = g.channel and n.id > g.id\n"
+	"      and (n.status in ('approved', 'published') or ($3::boolean and n.status = 'draft')))\n"
 	"order by g.id limit $4";
 
 enum { P_ID, P_SKU, P_LOCALE, P_CHANNEL, P_CONTENT, P_ASSET, P_PRIOR };

@@ -219,7 +219,7 @@ static int execute(const struct run_args *a)
 			goto fail;
 		if (batch.len == 0)
 			break;
-		if (planner_add(pl, &batch, &e) < 0)
+		if (planner_add(pl, &batch, &e) < 0 || run_heartbeat(st, run_id, &e) < 0)
 			goto fail;
 	}
 	counts = *planner_counts(pl);

@@ -106,8 +106,24 @@ int run_finish(struct store *st, long run_id, const char *status, const char *me
 {
 	char id[32];
 	const char *params[3] = { id, status, message };
+	PGresult *r;
+	int n;
 
 	snprintf(id, sizeof id, "%ld", run_id);
-	return store_exec(st, "update skugen.runs set status = $2, message = $3, finished_at = now(),"
-			      " heartbeat_at = now() where id = $1", 3, params, e);
+	/* Only a run still marked running: another process may have found it
+	 * dead (no heartbeat) and cancelled its tasks; then it did not finish. */
+	r = store_query(st, "update skugen.runs set status = $2, message = $3, finished_at = now(),"
+			    " heartbeat_at = now() where id = $1 and status = 'running'", 3, params, e);
+	if (!r)
+		return -1;
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (n == 0)
+		return err_set(e, ERR_STORE, "run %ld was marked interrupted by another process while it ran (no heartbeat): its unfinished tasks were cancelled; run again", run_id);
+	if (strcmp(status, "failed") == 0 &&
+	    store_exec(st, "update skugen.tasks set state = 'cancelled', lease_until = null,"
+			   " last_error = 'the run failed', finished_at = now()"
+			   " where run_id = $1 and state in ('queued', 'running')", 1, params, e) < 0)
+		return -1;
+	return 0;
 }

@@ -42,7 +42,9 @@ int run_begin(struct store *st, const char *kind, const char *source, const char
 /* Prove the run is alive (workers of other processes see it). */
 int run_heartbeat(struct store *st, long run_id, struct err *e);
 
-/* End it with status "done", "failed" or "cancelled" and a short message. */
+/* End it with status "done", "failed" or "cancelled" and a short message.
+ * A failed run's unfinished tasks are cancelled.  ERR_STORE when the run is
+ * no longer running (another process reaped it as dead). */
 int run_finish(struct store *st, long run_id, const char *status, const char *message,
 	       struct err *e);
 

@@ -150,11 +150,22 @@ static char *socket_dir(const char *home)
 	return buf_steal(&b);
 }
 
+/* Create path (or accept it as it is) and give it to the server's user.
+ * The socket directory may be under /tmp, where anyone can plant a symlink
+ * or a directory of their own: refuse anything but a real directory owned by
+ * us or the server's user, and never follow a link when changing owner. */
 static int make_dir(const char *path, const struct pg_user *u, mode_t mode, struct err *e)
 {
+	struct stat st;
+
 	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		return err_set(e, ERR_STORE, "cannot create %s: %s", path, strerror(errno));
-	if (geteuid() == 0 && chown(path, u->uid, u->gid) < 0)
+	if (lstat(path, &st) < 0)
+		return err_set(e, ERR_STORE, "cannot inspect %s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != u->uid))
+		return err_set(e, ERR_STORE, "%s is not a directory of ours (a symlink, or owned by uid %u): refusing to use it",
+			       path, (unsigned)st.st_uid);
+	if (geteuid() == 0 && lchown(path, u->uid, u->gid) < 0)
 		return err_set(e, ERR_STORE, "cannot give %s to %s: %s", path, u->name, strerror(errno));
 	return 0;
 }
@@ -210,8 +221,9 @@ static int run_as(const struct pg_user *u, char *const argv[], const char *logpa
 			if (setgroups(0, NULL) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
 				_exit(126);
 		}
-		setenv("LC_ALL", "C", 1);
-		execv(argv[0], argv);
+		/* A minimal environment: the server must not inherit skugen's
+		 * (API keys live there). */
+		execve(argv[0], argv, (char *const[]){ "PATH=/usr/bin:/bin", "LC_ALL=C", "TZ=UTC", NULL });
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -352,8 +364,9 @@ out:
 	return rc;
 }
 
-/* Create the database "skugen" in a fresh cluster, over libpq. */
-static int create_database(const struct layout *l, struct err *e)
+/* Create the database "skugen" unless it exists (a first start that was
+ * interrupted after initdb leaves a cluster without it), over libpq. */
+static int ensure_database(const struct layout *l, struct err *e)
 {
 	struct buf dsn = BUF_INIT;
 	PGconn *pg;
@@ -364,13 +377,19 @@ static int create_database(const struct layout *l, struct err *e)
 	pg = PQconnectdb(buf_str(&dsn));
 	buf_free(&dsn);
 	if (PQstatus(pg) != CONNECTION_OK) {
-		rc = err_set(e, ERR_STORE, "cannot connect to the new embedded Postgres: %s", PQerrorMessage(pg));
+		rc = err_set(e, ERR_STORE, "cannot connect to the embedded Postgres: %s", PQerrorMessage(pg));
 		PQfinish(pg);
 		return rc;
 	}
-	r = PQexec(pg, "create database skugen");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
-		rc = err_set(e, ERR_STORE, "cannot create the database skugen: %s", PQresultErrorMessage(r));
+	r = PQexec(pg, "select 1 from pg_database where datname = 'skugen'");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 0) {
+		PQclear(r);
+		r = PQexec(pg, "create database skugen");
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = err_set(e, ERR_STORE, "cannot create the database skugen: %s", PQresultErrorMessage(r));
+	} else if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		rc = err_set(e, ERR_STORE, "cannot list the embedded Postgres's databases: %s", PQresultErrorMessage(r));
+	}
 	PQclear(r);
 	PQfinish(pg);
 	return rc;
@@ -380,7 +399,6 @@ int pg_embedded_start(const char *home, char **dsn, struct err *e)
 {
 	struct layout l;
 	int lockfd = -1, rc = -1;
-	bool fresh = false;
 	char tail[600];
 
 	if (mkdir(home, 0755) < 0 && errno != EEXIST)
@@ -399,7 +417,6 @@ int pg_embedded_start(const char *home, char **dsn, struct err *e)
 	if (!cluster_exists(&l)) {
 		if (initdb(&l, e) < 0)
 			goto out;
-		fresh = true;
 	}
 	{
 		/* Make sure the log is writable by the server's user. */
@@ -425,7 +442,7 @@ int pg_embedded_start(const char *home, char **dsn, struct err *e)
 			goto out;
 		}
 	}
-	if (fresh && create_database(&l, e) < 0)
+	if (ensure_database(&l, e) < 0)
 		goto out;
 	*dsn = dsn_for(&l);
 	rc = *dsn ? 0 : err_set(e, ERR_NOMEM, "out of memory");

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "common/buf.h"
 #include "common/hash.h"
 #include "connectors/connector.h"
@@ -22,6 +24,21 @@ static const char *const output_keys[] = {
 	"target", "overwrite", "publish", "current", NULL,
 };
 
+/* Whether a libpq connection string (key=value or URI) carries a password. */
+static bool dsn_has_password(const char *dsn)
+{
+	PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+	bool found = false;
+
+	if (!opts)
+		return strstr(dsn, "password") != NULL;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+			found = true;
+	PQconninfoFree(opts);
+	return found;
+}
+
 static int load_store(struct settings *s, struct err *e)
 {
 	const struct config *c = &s->cfg;
@@ -36,7 +53,7 @@ static int load_store(struct settings *s, struct err *e)
 		    config_string(c, store, "store", "dsn_env", "SKUGEN_DSN", &dsn_env, e) < 0 ||
 		    config_string(c, store, "store", "home", NULL, &home, e) < 0)
 			return -1;
-		if (dsn && strstr(dsn, "password"))
+		if (dsn && dsn_has_password(dsn))
 			return config_error(c, e, "store.dsn", "holds a password: keep it in the environment (PGPASSWORD, ~/.pgpass, or a DSN in the variable named by store.dsn_env)");
 	}
 	/* The environment wins over the file, as deployments expect. */

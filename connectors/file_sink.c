@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -79,6 +81,7 @@ static int save_results(const char *path, json_t *rows, struct err *e)
 	const char *sku;
 	json_t *obj;
 	FILE *fp;
+	bool bad = false;
 	int rc = -1;
 
 	buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -88,10 +91,12 @@ static int save_results(const char *path, json_t *rows, struct err *e)
 		goto out;
 	}
 	json_object_foreach(rows, sku, obj) {
-		if (json_dumpf(obj, fp, JSON_COMPACT) < 0 || fputc('\n', fp) == EOF)
+		if (json_dumpf(obj, fp, JSON_COMPACT) < 0 || fputc('\n', fp) == EOF) {
+			bad = true;
 			break;
+		}
 	}
-	if (fflush(fp) != 0 || fsync(fileno(fp)) != 0 || ferror(fp)) {
+	if (bad || fflush(fp) != 0 || fsync(fileno(fp)) != 0 || ferror(fp)) {
 		err_set(e, ERR_IO, "cannot write %s: %s", buf_str(&tmp), strerror(errno));
 		fclose(fp);
 		unlink(buf_str(&tmp));
@@ -153,6 +158,25 @@ static void apply(json_t *rows, const char *key, struct conn_write_item *it)
 	free(field);
 }
 
+/* An exclusive lock on PATH.lock, held until the fd is closed. */
+static int open_lock(const char *path, struct err *e)
+{
+	char *lock = NULL;
+	int fd;
+
+	if (asprintf(&lock, "%s.lock", path) < 0)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		err_set(e, ERR_IO, "cannot lock %s: %s", lock, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	free(lock);
+	return fd;
+}
+
 int conn_file_write(struct conn *c, struct conn_write_item *items, size_t n, struct err *e)
 {
 	const char *key = conn_file_key(c);
@@ -163,7 +187,7 @@ int conn_file_write(struct conn *c, struct conn_write_item *items, size_t n, str
 		const char *rel = NULL;
 		char *path = NULL;
 		json_t *rows = json_object();
-		int rc;
+		int lockfd = -1, rc;
 
 		for (size_t i = 0; i < n; i++)
 			if (items[i].status == CONN_WRITE_PENDING) {
@@ -178,7 +202,11 @@ int conn_file_write(struct conn *c, struct conn_write_item *items, size_t n, str
 			path = strdup(rel);
 		else if (asprintf(&path, "%s/%s", conn_file_base_dir(c), rel) < 0)
 			path = NULL;
-		rc = path ? load_results(path, key, rows, e) : err_set(e, ERR_NOMEM, "out of memory");
+		/* Two publishers at once (a run's auto-publish and skugen publish)
+		 * must not both read the old file and each replace it. */
+		lockfd = path ? open_lock(path, e) : -1;
+		rc = path ? (lockfd < 0 ? -1 : load_results(path, key, rows, e))
+			  : err_set(e, ERR_NOMEM, "out of memory");
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			const char *p = json_string_value(json_object_get(items[i].target, "path"));
 
@@ -189,6 +217,8 @@ int conn_file_write(struct conn *c, struct conn_write_item *items, size_t n, str
 		}
 		if (rc == 0)
 			rc = save_results(path, rows, e);
+		if (lockfd >= 0)
+			close(lockfd);
 		json_decref(rows);
 		free(path);
 		if (rc < 0) {

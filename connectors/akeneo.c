@@ -14,6 +14,7 @@
 
 #include "common/buf.h"
 #include "common/hash.h"
+#include "common/show.h"
 #include "common/utf8.h"
 #include "connectors/akeneo_int.h"
 
@@ -23,8 +24,6 @@
 #define LINE_MAX_CHARS 1000000   /* Akeneo's limit on one line of a PATCH */
 #define LOOKUP_MAX 100
 #define LOOKUP_URL_BYTES 6000    /* keep lookup URLs well under servers' 8 KiB */
-#define SHOW_MAX 80
-#define SHOW_CAP (SHOW_MAX * 4 + 8)
 #define PRODUCTS_PATH "/api/rest/v1/products-uuid"
 
 struct ak_conn {
@@ -49,33 +48,6 @@ struct ak_conn {
 
 /* ---- messages ------------------------------------------------------------ */
 
-/* s as it may appear inside quotes in a message: '"', '\\' and control
- * bytes escaped, bytes of invalid UTF-8 as \xNN (SKUs come from anywhere),
- * cut after SHOW_MAX bytes. */
-static void show(char *dst, const char *s)
-{
-	bool valid = utf8_valid(s, strlen(s), NULL);
-	size_t o = 0;
-
-	for (size_t i = 0; s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (i >= SHOW_MAX && (!valid || (c & 0xc0) != 0x80)) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !valid)) {
-			o += (size_t)sprintf(dst + o, "\\x%02x", c);
-		} else {
-			dst[o++] = (char)c;
-		}
-	}
-	dst[o] = '\0';
-}
 
 static void describe(char *dst, const json_t *v)
 {
@@ -83,7 +55,7 @@ static void describe(char *dst, const json_t *v)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		show(shown, json_string_value(v));
+		show_quoted(shown, json_string_value(v), strlen(json_string_value(v)));
 		snprintf(dst, SHOW_CAP + 8, "\"%s\"", shown);
 		return;
 	case JSON_INTEGER:
@@ -184,7 +156,7 @@ static int cfg_secret(const json_t *cfg, const char *key, const char *def, const
 		*var = def;
 	v = getenv(*var);
 	if (!v || !*v) {
-		show(shown, *var);
+		show_quoted(shown, *var, strlen(*var));
 		return err_set(e, ERR_CONFIG, "source.%s: environment variable \"%s\" is %s (it holds "
 			       "the akeneo %s)", key, shown, v ? "empty" : "not set", what);
 	}
@@ -200,7 +172,7 @@ static int check_url(const char *url, struct err *e)
 		if (!strpbrk(url, "?# \t\r\n"))
 			return 0;
 	}
-	show(shown, url);
+	show_quoted(shown, url, strlen(url));
 	return err_set(e, ERR_CONFIG, "source.base_url: expected an http:// or https:// URL without "
 		       "query, got \"%s\"", shown);
 }
@@ -219,7 +191,7 @@ static int check_attributes(const json_t *v, struct err *e)
 			       "to akeneo attribute codes, got %s", got);
 	}
 	json_object_foreach((json_t *)v, field, attr) {
-		show(shown, field);
+		show_quoted(shown, field, strlen(field));
 		if (!*field)
 			return err_set(e, ERR_CONFIG, "source.attributes: a field name is empty");
 		for (size_t i = 0; reserved_fields[i]; i++)
@@ -246,7 +218,7 @@ static int since_filter(const char *since, char out[32], struct err *e)
 	struct tm tm;
 
 	if (ak_parse_time(since, &t) < 0) {
-		show(shown, since);
+		show_quoted(shown, since, strlen(since));
 		return err_set(e, ERR_USAGE, "since: expected a date such as \"2024-05-01 12:00:00\" "
 			       "(UTC) or \"2024-05-01T12:00:00+02:00\", got \"%s\"", shown);
 	}
@@ -306,7 +278,7 @@ static int parse_config(struct ak_conn *ac, const json_t *cfg, struct ak_http_op
 			if (strcmp(key, cfg_keys[i]) == 0)
 				break;
 		if (!cfg_keys[i]) {
-			show(shown, key);
+			show_quoted(shown, key, strlen(key));
 			return err_set(e, ERR_CONFIG, "source.%s: unknown key (expected type, base_url, "
 				       "client_id_env, secret_env, username_env, password_env, locale, "
 				       "scope, identifier, attributes, page_size, timeout_s or "
@@ -316,7 +288,7 @@ static int parse_config(struct ak_conn *ac, const json_t *cfg, struct ak_http_op
 	if (cfg_string(cfg, "type", &type, e) < 0)
 		return -1;
 	if (type && strcmp(type, "akeneo") != 0) {
-		show(shown, type);
+		show_quoted(shown, type, strlen(type));
 		return err_set(e, ERR_CONFIG, "source.type: expected \"akeneo\", got \"%s\"", shown);
 	}
 	if (cfg_string(cfg, "base_url", &base, e) < 0)
@@ -349,7 +321,7 @@ static int parse_config(struct ak_conn *ac, const json_t *cfg, struct ak_http_op
 	if (cfg_string(cfg, "identifier", &s, e) < 0)
 		return -1;
 	if (s && strpbrk(s, ", ")) {
-		show(shown, s);
+		show_quoted(shown, s, strlen(s));
 		return err_set(e, ERR_CONFIG, "source.identifier: expected an attribute code, got "
 			       "\"%s\"", shown);
 	}
@@ -703,7 +675,7 @@ static int parse_target(const json_t *t, const char *path, struct target *out, s
 			if (strcmp(key, target_keys[i]) == 0)
 				break;
 		if (!target_keys[i]) {
-			show(shown, key);
+			show_quoted(shown, key, strlen(key));
 			return err_set(e, ERR_CONFIG, "%s.%s: unknown key (expected attribute, locale, "
 				       "scope or media)", path, shown);
 		}
@@ -835,9 +807,9 @@ static void slot_name(char *dst, size_t cap, const struct witem *w)
 {
 	char a[SHOW_CAP], l[SHOW_CAP], s[SHOW_CAP];
 
-	show(a, w->t.attr);
-	show(l, w->locale ? w->locale : "null");
-	show(s, w->scope ? w->scope : "null");
+	show_quoted(a, w->t.attr, strlen(w->t.attr));
+	show_quoted(l, w->locale ? w->locale : "null", strlen(w->locale ? w->locale : "null"));
+	show_quoted(s, w->scope ? w->scope : "null", strlen(w->scope ? w->scope : "null"));
 	snprintf(dst, cap, "attribute \"%s\" (locale %s, scope %s)", a, l, s);
 }
 
@@ -1031,7 +1003,7 @@ static int decide(struct ak_conn *ac, struct conn_write_item *items, struct wite
 			continue;
 		w[i].product = json_object_get(found, it->sku);
 		if (!w[i].product) {
-			show(sku, it->sku);
+			show_quoted(sku, it->sku, strlen(it->sku));
 			if (set_item(it, CONN_WRITE_FAILED, "no product with identifier \"%s\" in akeneo",
 				     sku) < 0)
 				goto nomem;

@@ -1,6 +1,7 @@
 /* akeneo_values.c: Akeneo products to skugen records: the identifier, the
  * values picked by locale and scope, and the per-record errors (see
  * akeneo.h for the rules and the messages). */
+#include "common/show.h"
 #include "connectors/akeneo_int.h"
 
 #include <stdarg.h>
@@ -9,34 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SHOW_MAX 80
-#define SHOW_CAP (SHOW_MAX * 4 + 8)
 
-/* s as it may appear inside quotes in a message: '"', '\' and control
- * bytes escaped, cut after SHOW_MAX bytes (s is UTF-8: it came as JSON). */
-static void show(char *dst, const char *s)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (i >= SHOW_MAX && (c & 0xc0) != 0x80) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t)sprintf(dst + o, "\\x%02x", c);
-		} else {
-			dst[o++] = (char)c;
-		}
-	}
-	dst[o] = '\0';
-}
 
 static const char *kind(const json_t *v)
 {
@@ -194,12 +168,12 @@ static int put_field(const struct ak_map *m, struct record *r, const char *field
 	size_t size = value_size(data, &nul);
 
 	if (size > m->max_field) {
-		show(name, attr);
+		show_quoted(name, attr, strlen(attr));
 		return fail(r, "attribute \"%s\" is %zu bytes, limit %zu", name, size,
 			    m->max_field) < 0 ? -1 : 1;
 	}
 	if (nul) {
-		show(name, attr);
+		show_quoted(name, attr, strlen(attr));
 		return fail(r, "attribute \"%s\": NUL character (\\u0000) in the value",
 			    name) < 0 ? -1 : 1;
 	}
@@ -221,15 +195,15 @@ static int map_attr(const struct ak_map *m, struct record *r, const json_t *valu
 	case PICK_NO_LOCALE:
 		if (!required)
 			return 0;
-		show(name, attr);
-		show(loc, m->locale);
+		show_quoted(name, attr, strlen(attr));
+		show_quoted(loc, m->locale, strlen(m->locale));
 		return fail(r, "attribute \"%s\": no value for locale \"%s\"", name, loc) < 0 ? -1 : 1;
 	case PICK_NO_SCOPE:
 		if (!required)
 			return 0;
-		show(name, attr);
-		show(loc, m->locale);
-		show(sc, m->scope);
+		show_quoted(name, attr, strlen(attr));
+		show_quoted(loc, m->locale, strlen(m->locale));
+		show_quoted(sc, m->scope, strlen(m->scope));
 		return fail(r, "attribute \"%s\": no value for scope \"%s\" (locale \"%s\")", name,
 			    sc, loc) < 0 ? -1 : 1;
 	}
@@ -267,7 +241,7 @@ int ak_product_record(const struct ak_map *m, const json_t *p, struct record *r)
 	}
 	id = ak_product_identifier(p, m->identifier, &id_attr);
 	if (id_attr)
-		show(name, id_attr);
+		show_quoted(name, id_attr, strlen(id_attr));
 	if (!id || json_is_null(id)) {
 		if (id_attr)
 			rc = fail(r, "product has no identifier (attribute \"%s\")", name);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/show.h"
 #include "common/utf8.h"
 #include "connectors/csv_reader.h"
 #include "connectors/line_reader.h"
@@ -22,8 +23,6 @@
 #define DEFAULT_MAX_RECORD ((size_t)8 << 20)
 #define MAX_LIMIT ((json_int_t)1 << 30)
 #define CSV_MAX_COLUMNS ((size_t)65536)
-#define SHOW_MAX 80   /* bytes of a name or value quoted in a message */
-#define SHOW_CAP (SHOW_MAX * 4 + 8)
 
 enum file_format { FMT_JSONL, FMT_CSV };
 
@@ -46,48 +45,9 @@ struct file_conn {
 
 /* ---- messages ---------------------------------------------------------- */
 
-/* Write s[0..n) into dst (SHOW_CAP bytes) as it may appear inside quotes in
- * a message: '"', '\' and control bytes escaped, bytes of invalid UTF-8 as
- * \xNN, cut after SHOW_MAX bytes of input with "...".  The result is always
- * valid UTF-8, so that messages can be stored as Postgres text. */
-static void show(char *dst, const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	bool valid = utf8_valid(s, n, NULL);
-	size_t i = 0, o = 0;
-
-	while (i < n) {
-		unsigned c = p[i];
-		size_t len = 1;
-
-		if (i >= SHOW_MAX) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !valid)) {
-			o += (size_t)sprintf(dst + o, "\\x%02x", c);
-		} else {
-			if (c >= 0xf0)
-				len = 4;
-			else if (c >= 0xe0)
-				len = 3;
-			else if (c >= 0xc0)
-				len = 2;
-			memcpy(dst + o, p + i, len);
-			o += len;
-		}
-		i += len;
-	}
-	dst[o] = '\0';
-}
-
 static void show_str(char *dst, const char *s)
 {
-	show(dst, s, strlen(s));
+	show_quoted(dst, s, strlen(s));
 }
 
 /* Replace every byte of msg that is not part of valid UTF-8 with '?'. */
@@ -108,7 +68,7 @@ static void describe(char *dst, const json_t *v)
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		show(shown, json_string_value(v), json_string_length(v));
+		show_quoted(shown, json_string_value(v), json_string_length(v));
 		snprintf(dst, SHOW_CAP + 8, "\"%s\"", shown);
 		return;
 	case JSON_INTEGER:
@@ -424,7 +384,7 @@ static bool key_at(const char *p, size_t n, size_t off, char *name)
 	}
 	if (!have_key || depth == 0 || (in_str && is_key) || (depth == 1 && expect_key))
 		return false;
-	show(name, p + key_start, key_len);
+	show_quoted(name, p + key_start, key_len);
 	return true;
 }
 

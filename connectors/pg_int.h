@@ -11,10 +11,9 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "common/show.h"
 #include "connectors/connector.h"
 
-#define PG_SHOW_MAX 80                      /* bytes of a name or value quoted in a message */
-#define PG_SHOW_CAP (PG_SHOW_MAX * 4 + 8)
 
 /* How the highest watermark is found (pg_source.c). */
 enum pg_wm_kind {
@@ -61,10 +60,6 @@ struct pg_conn {
 	struct pg_target_meta *meta;   /* owned list: targets already looked up */
 };
 
-/* Write s[0..n) into dst (PG_SHOW_CAP bytes) as it may appear inside quotes
- * in a message: '"', '\' and control bytes escaped, invalid UTF-8 as \xNN,
- * cut after PG_SHOW_MAX bytes with "...". */
-void conn_pg_show(char *dst, const char *s, size_t n);
 
 /* libpq's message for r (or for pg when r is NULL) on one line, without the
  * trailing newline, in a static thread-local buffer. */

@@ -32,7 +32,7 @@ static json_t *bad(struct dec *d, const char *fmt, ...) __attribute__((format(pr
 
 static json_t *bad(struct dec *d, const char *fmt, ...)
 {
-	char what[256], name[PG_SHOW_CAP];
+	char what[256], name[SHOW_CAP];
 	va_list ap;
 
 	if (d->msg[0] || d->nomem)
@@ -41,7 +41,7 @@ static json_t *bad(struct dec *d, const char *fmt, ...)
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	if (d->field) {
-		conn_pg_show(name, d->field, d->field_len);
+		show_quoted(name, d->field, d->field_len);
 		snprintf(d->msg, d->cap, "field \"%s\": %s", name, what);
 	} else {
 		snprintf(d->msg, d->cap, "%s", what);
@@ -360,7 +360,7 @@ static json_t *object(struct dec *d, int depth, size_t max_field)
 {
 	json_t *o = json_object(), *v;
 	const char *key;
-	char *owned = NULL, name[PG_SHOW_CAP];
+	char *owned = NULL, name[SHOW_CAP];
 	size_t n;
 
 	if (!o)
@@ -405,7 +405,7 @@ static json_t *object(struct dec *d, int depth, size_t max_field)
 
 			if (size > max_field) {
 				json_decref(v);
-				conn_pg_show(name, key, n);
+				show_quoted(name, key, n);
 				snprintf(d->msg, d->cap, "field \"%s\" is %zu bytes, limit %zu", name,
 					 size, max_field);
 				goto fail;

@@ -95,7 +95,7 @@ static int target_string(const json_t *t, const char *path, const char *name, bo
 int conn_pg_check_target(const json_t *target, const char *path, struct err *e)
 {
 	const char *key, *table, *s;
-	char shown[PG_SHOW_CAP];
+	char shown[SHOW_CAP];
 	json_t *v;
 
 	if (!json_is_object(target))
@@ -107,7 +107,7 @@ int conn_pg_check_target(const json_t *target, const char *path, struct err *e)
 			if (strcmp(key, target_keys[i]) == 0)
 				break;
 		if (!target_keys[i]) {
-			conn_pg_show(shown, key, strlen(key));
+			show_quoted(shown, key, strlen(key));
 			return err_set(e, ERR_CONFIG, "%s.%s: unknown key (expected table, key, column, "
 				       "json_key or upsert)", path, shown);
 		}
@@ -121,7 +121,7 @@ int conn_pg_check_target(const json_t *target, const char *path, struct err *e)
 		const char *dot = strchr(table, '.');
 
 		if (dot == table || (dot && (!dot[1] || strchr(dot + 1, '.')))) {
-			conn_pg_show(shown, table, strlen(table));
+			show_quoted(shown, table, strlen(table));
 			return err_set(e, ERR_CONFIG, "%s.table: expected \"table\" or \"schema.table\", "
 				       "got \"%s\"", path, shown);
 		}
@@ -129,7 +129,7 @@ int conn_pg_check_target(const json_t *target, const char *path, struct err *e)
 	/* json_key: the only placeholder is {locale} */
 	for (const char *p = s; p && (p = strchr(p, '{')); p++) {
 		if (strncmp(p, "{locale}", 8) != 0) {
-			conn_pg_show(shown, s, strlen(s));
+			show_quoted(shown, s, strlen(s));
 			return err_set(e, ERR_CONFIG, "%s.json_key: \"%s\": the only placeholder is "
 				       "{locale}", path, shown);
 		}
@@ -223,7 +223,7 @@ static const char *const META_SQL =
 static int meta_lookup(struct pg_conn *pc, PGconn *pg, struct group *g, struct err *e)
 {
 	struct pg_target_meta *m;
-	char t[PG_SHOW_CAP], k[PG_SHOW_CAP], col[PG_SHOW_CAP], *qt = NULL;
+	char t[SHOW_CAP], k[SHOW_CAP], col[SHOW_CAP], *qt = NULL;
 	const char *vals[3];
 	PGresult *r = NULL;
 	int rc = -1;
@@ -252,9 +252,9 @@ static int meta_lookup(struct pg_conn *pc, PGconn *pg, struct group *g, struct e
 		conn_pg_meta_free(m);
 		goto out;
 	}
-	conn_pg_show(t, g->table, strlen(g->table));
-	conn_pg_show(k, g->key, strlen(g->key));
-	conn_pg_show(col, g->column, strlen(g->column));
+	show_quoted(t, g->table, strlen(g->table));
+	show_quoted(k, g->key, strlen(g->key));
+	show_quoted(col, g->column, strlen(g->column));
 	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
 		if (asprintf(&m->problem, "no table %s", t) < 0)
 			goto nomem_m;
@@ -526,7 +526,7 @@ static int run_group(struct pg_conn *pc, PGconn *pg, struct group *g, int gi,
 		     struct conn_write_item *items, size_t n, const int *item_group, struct err *e)
 {
 	static const Oid types[2] = { INT4OID, TEXTOID };
-	char gnum[16], t[PG_SHOW_CAP], col[PG_SHOW_CAP];
+	char gnum[16], t[SHOW_CAP], col[SHOW_CAP];
 	const char *vals[2] = { gnum, g->json_key };
 	char *sql = group_sql(pg, g);
 	PGresult *r = NULL;
@@ -538,8 +538,8 @@ static int run_group(struct pg_conn *pc, PGconn *pg, struct group *g, int gi,
 	snprintf(gnum, sizeof gnum, "%d", gi);
 	r = PQexecParams(pg, sql, g->json_key ? 2 : 1, types, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		conn_pg_show(t, g->table, strlen(g->table));
-		conn_pg_show(col, g->column, strlen(g->column));
+		show_quoted(t, g->table, strlen(g->table));
+		show_quoted(col, g->column, strlen(g->column));
 		err_set(e, ERR_SOURCE, "postgres sink: writing %s.%s: %s", t, col,
 			conn_pg_message(pg, r));
 		goto out;
@@ -548,12 +548,12 @@ static int run_group(struct pg_conn *pc, PGconn *pg, struct group *g, int gi,
 	for (size_t i = 0; i < n; i++)
 		if (item_group[i] == gi)
 			items[i].status = CONN_WRITE_WRITTEN;
-	conn_pg_show(t, g->table, strlen(g->table));
-	conn_pg_show(col, g->column, strlen(g->column));
+	show_quoted(t, g->table, strlen(g->table));
+	show_quoted(col, g->column, strlen(g->column));
 	for (int row = 0; row < PQntuples(r); row++) {
 		long idx = strtol(PQgetvalue(r, row, 0), NULL, 10);
 		struct conn_write_item *it;
-		char sku[PG_SHOW_CAP];
+		char sku[SHOW_CAP];
 		int got;
 
 		if (idx < 0 || (size_t)idx >= n || item_group[idx] != gi) {
@@ -561,7 +561,7 @@ static int run_group(struct pg_conn *pc, PGconn *pg, struct group *g, int gi,
 			goto out;
 		}
 		it = &items[idx];
-		conn_pg_show(sku, it->sku, strlen(it->sku));
+		show_quoted(sku, it->sku, strlen(it->sku));
 		if (PQgetisnull(r, row, 1))
 			got = item_fail(it, CONN_WRITE_FAILED, "no row with sku \"%s\" in %s", sku, t);
 		else if (strcmp(PQgetvalue(r, row, 2), "t") == 0)
@@ -616,7 +616,7 @@ static int drop_superseded(struct conn_write_item *items, size_t n, int *item_gr
 		slots[i] = SIZE_MAX;
 	for (size_t i = n; i-- > 0;) {
 		size_t h;
-		char sku[PG_SHOW_CAP];
+		char sku[SHOW_CAP];
 
 		if (item_group[i] < 0)
 			continue;
@@ -629,7 +629,7 @@ static int drop_superseded(struct conn_write_item *items, size_t n, int *item_gr
 			slots[h] = i;
 			continue;
 		}
-		conn_pg_show(sku, items[i].sku, strlen(items[i].sku));
+		show_quoted(sku, items[i].sku, strlen(items[i].sku));
 		if (item_fail(&items[i], CONN_WRITE_FAILED, "superseded by a later value for sku "
 			      "\"%s\" and the same target in this batch", sku) < 0) {
 			free(slots);

@@ -272,10 +272,10 @@ static enum pg_wm_kind wm_kind_of(Oid type)
  * database refused is something the configuration names. */
 static int db_error(struct pg_conn *pc, PGresult *r, const char *keypath, struct err *e)
 {
-	char name[PG_SHOW_CAP];
+	char name[SHOW_CAP];
 
 	if (PQstatus(pc->pg) == CONNECTION_BAD) {
-		conn_pg_show(name, pc->name, strlen(pc->name));
+		show_quoted(name, pc->name, strlen(pc->name));
 		return err_set(e, ERR_SOURCE, "postgres source \"%s\": lost the connection: %s", name,
 			       conn_pg_message(pc->pg, r));
 	}
@@ -293,12 +293,12 @@ static int find_column(const PGresult *r, const char *name)
 
 static int no_column(struct pg_conn *pc, const char *keypath, const char *col, struct err *e)
 {
-	char c[PG_SHOW_CAP], name[PG_SHOW_CAP];
+	char c[SHOW_CAP], name[SHOW_CAP];
 
-	conn_pg_show(c, col, strlen(col));
+	show_quoted(c, col, strlen(col));
 	if (pc->query_mode)
 		return err_set(e, ERR_CONFIG, "%s: no column \"%s\" in the query's result", keypath, c);
-	conn_pg_show(name, pc->name, strlen(pc->name));
+	show_quoted(name, pc->name, strlen(pc->name));
 	return err_set(e, ERR_CONFIG, "%s: no column \"%s\" in %s", keypath, c, name);
 }
 
@@ -436,9 +436,9 @@ int conn_pg_source_prepare(struct pg_conn *pc, const json_t *cfg, const char *si
 
 		json_object_foreach((json_t *)columns, field, col) {
 			if (find_column(r, json_string_value(col)) < 0) {
-				char path[PG_SHOW_CAP + 32], f[PG_SHOW_CAP];
+				char path[SHOW_CAP + 32], f[SHOW_CAP];
 
-				conn_pg_show(f, field, strlen(field));
+				show_quoted(f, field, strlen(field));
 				snprintf(path, sizeof path, "source.columns.%s", f);
 				no_column(pc, path, json_string_value(col), e);
 				goto out;
@@ -450,7 +450,7 @@ int conn_pg_source_prepare(struct pg_conn *pc, const json_t *cfg, const char *si
 	 * server reads it as the column's type; its type's name, for the cast
 	 * in the statement */
 	if (since && wm) {
-		char oid[16], s[PG_SHOW_CAP], w[PG_SHOW_CAP];
+		char oid[16], s[SHOW_CAP], w[SHOW_CAP];
 		const char *vals[2] = { since, oid };
 		const Oid types[2] = { wm_type, 0 };
 
@@ -458,8 +458,8 @@ int conn_pg_source_prepare(struct pg_conn *pc, const json_t *cfg, const char *si
 		r2 = PQexecParams(pc->pg, "SELECT $1, format_type($2::oid, NULL)", 2, types, vals,
 				  NULL, NULL, 0);
 		if (PQresultStatus(r2) != PGRES_TUPLES_OK) {
-			conn_pg_show(s, since, strlen(since));
-			conn_pg_show(w, wm, strlen(wm));
+			show_quoted(s, since, strlen(since));
+			show_quoted(w, wm, strlen(wm));
 			if (PQstatus(pc->pg) == CONNECTION_BAD)
 				db_error(pc, r2, "", e);
 			else
@@ -538,7 +538,7 @@ struct row {
 /* Turn one row into r: -1 only when memory runs out. */
 static int make_record(struct pg_conn *pc, const struct row *row, struct record *r)
 {
-	char msg[ERR_MSG_MAX], key[PG_SHOW_CAP];
+	char msg[ERR_MSG_MAX], key[SHOW_CAP];
 	int got;
 
 	pc->rows++;
@@ -555,7 +555,7 @@ static int make_record(struct pg_conn *pc, const struct row *row, struct record 
 			r->origin = NULL;
 			return -1;
 		}
-		conn_pg_show(key, pc->key, strlen(pc->key));
+		show_quoted(key, pc->key, strlen(pc->key));
 		snprintf(msg, sizeof msg, !row->v[0] ? "missing key column \"%s\"" :
 			 "key column \"%s\" is empty", key);
 		return fail_record(r, msg);
@@ -667,9 +667,9 @@ static bool connection_lost(PGconn *pg, const PGresult *r)
 
 static int stream_failed(struct pg_conn *pc, PGresult *r, struct err *e)
 {
-	char name[PG_SHOW_CAP];
+	char name[SHOW_CAP];
 
-	conn_pg_show(name, pc->name, strlen(pc->name));
+	show_quoted(name, pc->name, strlen(pc->name));
 	if (connection_lost(pc->pg, r))
 		err_set(&pc->failure, ERR_SOURCE, "postgres source \"%s\": lost the connection after "
 			"%zu rows: %s", name, pc->rows, conn_pg_message(pc->pg, r));
@@ -762,9 +762,9 @@ int conn_pg_next(struct conn *c, struct record_batch *b, struct err *e)
 		if (pc->cbuf)
 			got = parse_row(pc, &row, &end);
 		if (got < 0) {
-			char name[PG_SHOW_CAP];
+			char name[SHOW_CAP];
 
-			conn_pg_show(name, pc->name, strlen(pc->name));
+			show_quoted(name, pc->name, strlen(pc->name));
 			err_set(&pc->failure, ERR_SOURCE, "postgres source \"%s\": the server's COPY "
 				"data does not parse after %zu rows", name, pc->rows);
 			pc->state = PG_FAILED;

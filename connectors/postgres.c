@@ -19,42 +19,6 @@
 
 /* ---- messages ---------------------------------------------------------- */
 
-void conn_pg_show(char *dst, const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	bool valid = utf8_valid(s, n, NULL);
-	size_t i = 0, o = 0;
-
-	while (i < n) {
-		unsigned c = p[i];
-		size_t len = 1;
-
-		if (i >= PG_SHOW_MAX) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f || (c >= 0x80 && !valid)) {
-			o += (size_t)sprintf(dst + o, "\\x%02x", c);
-		} else {
-			if (c >= 0xf0)
-				len = 4;
-			else if (c >= 0xe0)
-				len = 3;
-			else if (c >= 0xc0)
-				len = 2;
-			if (len > n - i)
-				len = n - i;
-			memcpy(dst + o, p + i, len);
-			o += len;
-		}
-		i += len;
-	}
-	dst[o] = '\0';
-}
 
 const char *conn_pg_message(PGconn *pg, const PGresult *r)
 {
@@ -124,13 +88,13 @@ int conn_pg_connect(struct pg_conn *pc, PGconn **out, struct err *e)
 	 * keywords after it override what it says */
 	const char *const keys[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
 	const char *const vals[] = { pc->dsn, "skugen", "UTF8", NULL };
-	char name[PG_SHOW_CAP];
+	char name[SHOW_CAP];
 	PGconn *pg;
 	PGresult *r;
 	int rc = -1;
 
 	*out = NULL;
-	conn_pg_show(name, pc->name, strlen(pc->name));
+	show_quoted(name, pc->name, strlen(pc->name));
 	pg = PQconnectdbParams(keys, vals, 1);
 	if (!pg) {
 		err_set(e, ERR_NOMEM, "out of memory connecting to the postgres source \"%s\"", name);
@@ -172,11 +136,11 @@ static const char *const cfg_keys[] = {
 /* Describe a JSON value for "got ..." in a message. */
 static void describe(char *dst, size_t cap, const json_t *v)
 {
-	char shown[PG_SHOW_CAP];
+	char shown[SHOW_CAP];
 
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		conn_pg_show(shown, json_string_value(v), json_string_length(v));
+		show_quoted(shown, json_string_value(v), json_string_length(v));
 		snprintf(dst, cap, "\"%s\"", shown);
 		return;
 	case JSON_INTEGER:
@@ -198,7 +162,7 @@ static void describe(char *dst, size_t cap, const json_t *v)
 static int cfg_string(const json_t *cfg, const char *name, const char **out, struct err *e)
 {
 	const json_t *v = json_object_get(cfg, name);
-	char got[PG_SHOW_CAP + 8];
+	char got[SHOW_CAP + 8];
 
 	*out = NULL;
 	if (!v)
@@ -217,7 +181,7 @@ static int cfg_int(const json_t *cfg, const char *name, long long def, long long
 		   size_t *out, struct err *e)
 {
 	const json_t *v = json_object_get(cfg, name);
-	char got[PG_SHOW_CAP + 8];
+	char got[SHOW_CAP + 8];
 
 	*out = (size_t)def;
 	if (!v)
@@ -251,7 +215,7 @@ static bool has_password(const char *dsn)
 static int parse_config(struct pg_conn *pc, const json_t *cfg, struct err *e)
 {
 	const char *key, *type, *dsn, *dsn_env, *table, *query, *field;
-	char shown[PG_SHOW_CAP], *perr = NULL;
+	char shown[SHOW_CAP], *perr = NULL;
 	PQconninfoOption *opts = NULL;
 	const json_t *columns;
 	json_t *v;
@@ -268,7 +232,7 @@ static int parse_config(struct pg_conn *pc, const json_t *cfg, struct err *e)
 			if (strcmp(key, cfg_keys[i]) == 0)
 				break;
 		if (!cfg_keys[i]) {
-			conn_pg_show(shown, key, strlen(key));
+			show_quoted(shown, key, strlen(key));
 			err_set(e, ERR_CONFIG, "source.%s: unknown key (expected type, dsn, dsn_env, "
 				"table, query, key, columns, watermark, where, fetch_rows or "
 				"max_field_bytes)", shown);
@@ -278,7 +242,7 @@ static int parse_config(struct pg_conn *pc, const json_t *cfg, struct err *e)
 	if (cfg_string(cfg, "type", &type, e) < 0)
 		goto out;
 	if (type && strcmp(type, "postgres") != 0) {
-		conn_pg_show(shown, type, strlen(type));
+		show_quoted(shown, type, strlen(type));
 		err_set(e, ERR_CONFIG, "source.type: expected \"postgres\", got \"%s\"", shown);
 		goto out;
 	}
@@ -313,7 +277,7 @@ static int parse_config(struct pg_conn *pc, const json_t *cfg, struct err *e)
 			goto out;
 		}
 	} else {
-		conn_pg_show(shown, dsn_env, strlen(dsn_env));
+		show_quoted(shown, dsn_env, strlen(dsn_env));
 		dsn = getenv(dsn_env);
 		if (!dsn || !dsn[0]) {
 			err_set(e, ERR_CONFIG, "source.dsn_env: the environment variable %s is not set",
@@ -345,7 +309,7 @@ static int parse_config(struct pg_conn *pc, const json_t *cfg, struct err *e)
 		const char *dot = strchr(table, '.');
 
 		if (dot == table || (dot && (!dot[1] || strchr(dot + 1, '.')))) {
-			conn_pg_show(shown, table, strlen(table));
+			show_quoted(shown, table, strlen(table));
 			err_set(e, ERR_CONFIG, "source.table: expected \"table\" or \"schema.table\", "
 				"got \"%s\"", shown);
 			goto out;
@@ -367,7 +331,7 @@ static int parse_config(struct pg_conn *pc, const json_t *cfg, struct err *e)
 		json_t *to;
 
 		if (!json_is_object(columns) || json_object_size(columns) == 0) {
-			char got[PG_SHOW_CAP + 8];
+			char got[SHOW_CAP + 8];
 
 			describe(got, sizeof got, columns);
 			err_set(e, ERR_CONFIG, "source.columns: expected an object mapping field names "
@@ -377,10 +341,10 @@ static int parse_config(struct pg_conn *pc, const json_t *cfg, struct err *e)
 		json_object_foreach((json_t *)columns, from, to) {
 			if (!from[0] || !json_is_string(to) || json_string_length(to) == 0 ||
 			    strlen(json_string_value(to)) != json_string_length(to)) {
-				char got[PG_SHOW_CAP + 8];
+				char got[SHOW_CAP + 8];
 
 				describe(got, sizeof got, to);
-				conn_pg_show(shown, from, strlen(from));
+				show_quoted(shown, from, strlen(from));
 				err_set(e, ERR_CONFIG, "source.columns.%s: expected a non-empty field "
 					"name mapped to a column name, got %s", shown, got);
 				goto out;

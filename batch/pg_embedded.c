@@ -170,15 +170,15 @@ static int make_dir(const char *path, const struct pg_user *u, mode_t mode, stru
 	return 0;
 }
 
-/* When the server runs as another user, every directory above home must let
- * it through; say so plainly instead of letting initdb fail obscurely. */
-static int check_reachable(const char *home, const struct pg_user *u, struct err *e)
+/* Whether the server's user can walk down to home: when skugen runs as root
+ * from, say, /root/shop, the unprivileged server cannot. */
+static bool reachable(const char *home, const struct pg_user *u)
 {
 	char path[PATH_MAX];
 	char *slash;
 
 	if (geteuid() != 0)
-		return 0;
+		return true;
 	snprintf(path, sizeof path, "%s", home);
 	while ((slash = strrchr(path, '/')) != NULL) {
 		struct stat st;
@@ -188,12 +188,11 @@ static int check_reachable(const char *home, const struct pg_user *u, struct err
 		else
 			*slash = '\0';
 		if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH) && st.st_uid != u->uid)
-			return err_set(e, ERR_STORE, "the embedded Postgres runs as %s, who cannot enter %s (mode %03o): set SKUGEN_HOME to a directory it can reach (e.g. /var/tmp/skugen) or configure store.dsn",
-				       u->name, path, (unsigned)(st.st_mode & 0777));
+			return false;
 		if (slash == path)
 			break;
 	}
-	return 0;
+	return true;
 }
 
 /* Run argv as the server's user, output appended to logpath.  Returns the
@@ -257,6 +256,7 @@ static void log_tail(const char *logpath, char *out, size_t cap)
 
 struct layout {
 	char *home, *data, *sock, *log, *lock, *bindir;
+	char *server_dir;   /* NULL, or where the server's files live when home is out of its reach */
 	struct pg_user user;
 };
 
@@ -268,6 +268,7 @@ static void layout_free(struct layout *l)
 	free(l->log);
 	free(l->lock);
 	free(l->bindir);
+	free(l->server_dir);
 	memset(l, 0, sizeof *l);
 }
 
@@ -287,6 +288,24 @@ static int layout_init(struct layout *l, const char *home, bool need_binaries, s
 		goto nomem;
 	if (find_pg_user(&l->user, e) < 0)
 		goto fail;
+	if (!reachable(l->home, &l->user)) {
+		/* The server's files move to a directory of its own under /var/tmp,
+		 * named after home, so that the same home always finds them. */
+		char hex[HASH_HEX_LEN];
+		struct buf dir = BUF_INIT;
+
+		sha256_hex(l->home, strlen(l->home), hex);
+		buf_printf(&dir, "/var/tmp/skugen-%.16s", hex);
+		l->server_dir = buf_steal(&dir);
+		free(l->data);
+		free(l->log);
+		free(l->sock);
+		l->data = l->server_dir ? join(l->server_dir, "pgdata") : NULL;
+		l->log = l->server_dir ? join(l->server_dir, "postgres.log") : NULL;
+		l->sock = l->server_dir ? join(l->server_dir, "run") : NULL;
+		if (!l->data || !l->log || !l->sock)
+			goto nomem;
+	}
 	if (need_binaries && find_pg_bindir(&l->bindir, e) < 0)
 		goto fail;
 	return 0;
@@ -405,16 +424,19 @@ int pg_embedded_start(const char *home, char **dsn, struct err *e)
 		return err_set(e, ERR_STORE, "cannot create SKUGEN_HOME %s: %s", home, strerror(errno));
 	if (layout_init(&l, home, true, e) < 0)
 		return -1;
-	if (check_reachable(l.home, &l.user, e) < 0)
-		goto out;
 	lockfd = open(l.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
 		err_set(e, ERR_STORE, "cannot lock %s: %s", l.lock, strerror(errno));
 		goto out;
 	}
+	if (l.server_dir && make_dir(l.server_dir, &l.user, 0700, e) < 0)
+		goto out;
 	if (make_dir(l.sock, &l.user, 0700, e) < 0)
 		goto out;
 	if (!cluster_exists(&l)) {
+		if (l.server_dir)
+			fprintf(stderr, "skugen: the embedded store's server runs as %s, who cannot enter %s: its data lives in %s\n",
+				l.user.name, l.home, l.server_dir);
 		if (initdb(&l, e) < 0)
 			goto out;
 	}

@@ -43,3 +43,27 @@ void show_quoted(char *dst, const char *s, size_t n)
 	}
 	dst[o] = '\0';
 }
+
+void show_json(char *dst, const json_t *v)
+{
+	char shown[SHOW_CAP];
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		show_quoted(shown, json_string_value(v), json_string_length(v));
+		snprintf(dst, SHOW_JSON_CAP, "\"%s\"", shown);
+		return;
+	case JSON_INTEGER:
+		snprintf(dst, SHOW_JSON_CAP, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return;
+	case JSON_REAL:
+		snprintf(dst, SHOW_JSON_CAP, "%g", json_real_value(v));
+		return;
+	case JSON_OBJECT: strcpy(dst, "an object"); return;
+	case JSON_ARRAY: strcpy(dst, "an array"); return;
+	case JSON_TRUE: strcpy(dst, "true"); return;
+	case JSON_FALSE: strcpy(dst, "false"); return;
+	case JSON_NULL: strcpy(dst, "null"); return;
+	}
+	strcpy(dst, "something else");
+}

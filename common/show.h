@@ -8,6 +8,7 @@
 #define SKUGEN_SHOW_H
 
 #include <stddef.h>
+#include <jansson.h>
 
 #define SHOW_MAX 80                  /* bytes of the input quoted at most */
 #define SHOW_CAP (SHOW_MAX * 4 + 8)  /* room the result may need, NUL included */
@@ -16,5 +17,11 @@
  * '"' and '\' escaped, control bytes and bytes of invalid UTF-8 as \xNN, cut
  * at a character boundary after SHOW_MAX bytes with "...". */
 void show_quoted(char *dst, const char *s, size_t n);
+
+/* A JSON value for "got ..." in a message, into dst (SHOW_CAP + 8 bytes):
+ * a string quoted with show_quoted, a number as written, else its kind
+ * ("an object", "an array", "true", "null"). */
+#define SHOW_JSON_CAP (SHOW_CAP + 8)
+void show_json(char *dst, const json_t *v);
 
 #endif

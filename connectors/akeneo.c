@@ -48,31 +48,6 @@ struct ak_conn {
 
 /* ---- messages ------------------------------------------------------------ */
 
-
-static void describe(char *dst, const json_t *v)
-{
-	char shown[SHOW_CAP];
-
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		show_quoted(shown, json_string_value(v), strlen(json_string_value(v)));
-		snprintf(dst, SHOW_CAP + 8, "\"%s\"", shown);
-		return;
-	case JSON_INTEGER:
-		snprintf(dst, SHOW_CAP, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return;
-	case JSON_REAL:
-		snprintf(dst, SHOW_CAP, "%g", json_real_value(v));
-		return;
-	case JSON_OBJECT: strcpy(dst, "an object"); return;
-	case JSON_ARRAY: strcpy(dst, "an array"); return;
-	case JSON_TRUE: strcpy(dst, "true"); return;
-	case JSON_FALSE: strcpy(dst, "false"); return;
-	case JSON_NULL: strcpy(dst, "null"); return;
-	}
-	strcpy(dst, "something else");
-}
-
 /* Set an item's status and message (printf); -1 only on no memory. */
 static int set_item(struct conn_write_item *it, enum conn_write_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -109,14 +84,14 @@ static const char *const cfg_keys[] = {
 static int cfg_string(const json_t *cfg, const char *name, const char **out, struct err *e)
 {
 	const json_t *v = json_object_get(cfg, name);
-	char got[SHOW_CAP + 8];
+	char got[SHOW_JSON_CAP];
 
 	*out = NULL;
 	if (!v)
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
-		describe(got, v);
+		show_json(got, v);
 		return err_set(e, ERR_CONFIG, "source.%s: expected a non-empty string, got %s",
 			       name, got);
 	}
@@ -128,13 +103,13 @@ static int cfg_int(const json_t *cfg, const char *name, json_int_t def, json_int
 		   json_int_t max, json_int_t *out, struct err *e)
 {
 	const json_t *v = json_object_get(cfg, name);
-	char got[SHOW_CAP + 8];
+	char got[SHOW_JSON_CAP];
 
 	*out = def;
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-		describe(got, v);
+		show_json(got, v);
 		return err_set(e, ERR_CONFIG, "source.%s: expected an integer from %" JSON_INTEGER_FORMAT
 			       " to %" JSON_INTEGER_FORMAT ", got %s", name, min, max, got);
 	}
@@ -183,10 +158,10 @@ static int check_attributes(const json_t *v, struct err *e)
 {
 	const char *field;
 	json_t *attr;
-	char got[SHOW_CAP + 8], shown[SHOW_CAP];
+	char got[SHOW_JSON_CAP], shown[SHOW_CAP];
 
 	if (!json_is_object(v)) {
-		describe(got, v);
+		show_json(got, v);
 		return err_set(e, ERR_CONFIG, "source.attributes: expected an object mapping field names "
 			       "to akeneo attribute codes, got %s", got);
 	}
@@ -201,7 +176,7 @@ static int check_attributes(const json_t *v, struct err *e)
 		if (!json_is_string(attr) || json_string_length(attr) == 0 ||
 		    strlen(json_string_value(attr)) != json_string_length(attr) ||
 		    strpbrk(json_string_value(attr), ", ")) {
-			describe(got, attr);
+			show_json(got, attr);
 			return err_set(e, ERR_CONFIG, "source.attributes.\"%s\": expected an akeneo "
 				       "attribute code, got %s", shown, got);
 		}
@@ -659,11 +634,11 @@ static int parse_target(const json_t *t, const char *path, struct target *out, s
 {
 	const char *key;
 	json_t *v;
-	char got[SHOW_CAP + 8], shown[SHOW_CAP];
+	char got[SHOW_JSON_CAP], shown[SHOW_CAP];
 
 	memset(out, 0, sizeof *out);
 	if (!json_is_object(t)) {
-		describe(got, t);
+		show_json(got, t);
 		return err_set(e, ERR_CONFIG, "%s: expected an object such as {\"attribute\": "
 			       "\"description\", \"locale\": \"{locale}\", \"scope\": \"ecommerce\"}, "
 			       "got %s", path, got);
@@ -687,7 +662,7 @@ static int parse_target(const json_t *t, const char *path, struct target *out, s
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    strlen(json_string_value(v)) != json_string_length(v) ||
 	    strpbrk(json_string_value(v), ", {}")) {
-		describe(got, v);
+		show_json(got, v);
 		return err_set(e, ERR_CONFIG, "%s.attribute: expected an akeneo attribute code, got %s",
 			       path, got);
 	}
@@ -698,7 +673,7 @@ static int parse_target(const json_t *t, const char *path, struct target *out, s
 
 		if (!s || !*s || strlen(s) != json_string_length(v) ||
 		    (strchr(s, '{') && strcmp(s, "{locale}") != 0)) {
-			describe(got, v);
+			show_json(got, v);
 			return err_set(e, ERR_CONFIG, "%s.locale: expected a locale code, \"{locale}\" "
 				       "or null, got %s", path, got);
 		}
@@ -711,7 +686,7 @@ static int parse_target(const json_t *t, const char *path, struct target *out, s
 
 		if (!s || !*s || strlen(s) != json_string_length(v) ||
 		    (strchr(s, '{') && strcmp(s, "{channel}") != 0)) {
-			describe(got, v);
+			show_json(got, v);
 			return err_set(e, ERR_CONFIG, "%s.scope: expected a channel code, \"{channel}\" "
 				       "or null, got %s", path, got);
 		}
@@ -720,7 +695,7 @@ static int parse_target(const json_t *t, const char *path, struct target *out, s
 	}
 	v = json_object_get(t, "media");
 	if (v && !json_is_boolean(v)) {
-		describe(got, v);
+		show_json(got, v);
 		return err_set(e, ERR_CONFIG, "%s.media: expected true or false, got %s", path, got);
 	}
 	out->media = json_is_true(v);

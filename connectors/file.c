@@ -61,30 +61,6 @@ static void sanitize(char *msg)
 	}
 }
 
-/* Describe a JSON value for "got ..." in a message. */
-static void describe(char *dst, const json_t *v)
-{
-	char shown[SHOW_CAP];
-
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		show_quoted(shown, json_string_value(v), json_string_length(v));
-		snprintf(dst, SHOW_CAP + 8, "\"%s\"", shown);
-		return;
-	case JSON_INTEGER:
-		snprintf(dst, SHOW_CAP, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return;
-	case JSON_REAL:
-		snprintf(dst, SHOW_CAP, "%g", json_real_value(v));
-		return;
-	case JSON_OBJECT: strcpy(dst, "an object"); return;
-	case JSON_ARRAY: strcpy(dst, "an array"); return;
-	case JSON_TRUE: strcpy(dst, "true"); return;
-	case JSON_FALSE: strcpy(dst, "false"); return;
-	case JSON_NULL: strcpy(dst, "null"); return;
-	}
-	strcpy(dst, "something else");
-}
 
 /* The kind of a JSON value, for "got ...". */
 static const char *kind(const json_t *v)
@@ -151,14 +127,14 @@ static int cfg_size(const json_t *cfg, const char *name, size_t def, size_t *out
 		    struct err *e)
 {
 	const json_t *v = json_object_get(cfg, name);
-	char got[SHOW_CAP + 8];
+	char got[SHOW_JSON_CAP];
 
 	*out = def;
 	if (!v)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 	    json_integer_value(v) > MAX_LIMIT) {
-		describe(got, v);
+		show_json(got, v);
 		return err_set(e, ERR_CONFIG, "source.%s: expected an integer from 1 to %"
 			       JSON_INTEGER_FORMAT ", got %s", name, MAX_LIMIT, got);
 	}
@@ -170,13 +146,13 @@ static int cfg_size(const json_t *cfg, const char *name, size_t def, size_t *out
 static int cfg_string(const json_t *cfg, const char *name, const char **out, struct err *e)
 {
 	const json_t *v = json_object_get(cfg, name);
-	char got[SHOW_CAP + 8];
+	char got[SHOW_JSON_CAP];
 
 	*out = NULL;
 	if (!v)
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) == 0) {
-		describe(got, v);
+		show_json(got, v);
 		return err_set(e, ERR_CONFIG, "source.%s: expected a non-empty string, got %s",
 			       name, got);
 	}
@@ -242,9 +218,9 @@ static int parse_config(struct file_conn *fc, const json_t *cfg, const char *bas
 	v = json_object_get(cfg, "format");
 	format = json_string_value(v);
 	if (v && !(format && (strcmp(format, "jsonl") == 0 || strcmp(format, "csv") == 0))) {
-		char got[SHOW_CAP + 8];
+		char got[SHOW_JSON_CAP];
 
-		describe(got, v);
+		show_json(got, v);
 		err_set(e, ERR_CONFIG, "source.format: expected \"jsonl\" or \"csv\", got %s", got);
 		goto out;
 	}
@@ -280,9 +256,9 @@ static int parse_config(struct file_conn *fc, const json_t *cfg, const char *bas
 		}
 		if (!d || json_string_length(v) != 1 || (unsigned char)d[0] >= 0x80 ||
 		    d[0] == '"' || d[0] == '\r' || d[0] == '\n') {
-			char got[SHOW_CAP + 8];
+			char got[SHOW_JSON_CAP];
 
-			describe(got, v);
+			show_json(got, v);
 			err_set(e, ERR_CONFIG, "source.delimiter: expected one ASCII character other "
 				"than a quote or a line break, got %s", got);
 			goto out;
@@ -306,9 +282,9 @@ static int parse_config(struct file_conn *fc, const json_t *cfg, const char *bas
 		json_object_foreach(v, from, to) {
 			if (!json_is_string(to) || json_string_length(to) == 0 ||
 			    strlen(json_string_value(to)) != json_string_length(to)) {
-				char got[SHOW_CAP + 8];
+				char got[SHOW_JSON_CAP];
 
-				describe(got, to);
+				show_json(got, to);
 				show_str(shown, from);
 				err_set(e, ERR_CONFIG, "source.columns.\"%s\": expected a non-empty "
 					"field name, got %s", shown, got);

@@ -29,5 +29,7 @@ void gen_result_clear(struct gen_result *r)
 	free(r->model_version);
 	free(r->request_id);
 	json_decref(r->params);
+	free(r->asset_path);
+	free(r->asset_sha256);
 	memset(r, 0, sizeof *r);
 }

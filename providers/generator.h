@@ -27,6 +27,10 @@ struct gen_request {
 	const char *prompt;    /* the rendered template */
 	size_t prompt_len;
 	const json_t *input;   /* the fields the template read (a projection of the record) */
+	long long run_id;      /* the run the task belongs to (0 outside a run) */
+	long long task_id;     /* 0 outside a run */
+	long long generation_id; /* the id the generation will be stored under, reserved
+				    before generating so files can carry it (0 when none) */
 };
 
 /* What the generator answers.  The caller zeroes it, the generator fills it,
@@ -40,6 +44,10 @@ struct gen_result {
 	json_t *params;        /* new reference or NULL: the parameters that shaped the answer */
 	long long tokens_in, tokens_out;
 	double cost;           /* in the configured currency */
+	/* Media generators: the file they wrote into the asset store.  content
+	 * then holds a JSON description of it (mime, width, height, ...). */
+	char *asset_path;      /* new or NULL: the file's path in the asset store */
+	char *asset_sha256;    /* new or NULL: its sha256, hex */
 };
 
 void gen_result_clear(struct gen_result *r);

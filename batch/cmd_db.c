@@ -8,6 +8,28 @@
 #include "batch/cli.h"
 #include "batch/pg_embedded.h"
 
+/* Hand the DSN to psql through libpq's environment variables (PGHOST,
+ * PGDATABASE, ...), not its command line, where `ps` would show it to every
+ * user of the machine. */
+static int dsn_to_env(const char *dsn, struct err *e)
+{
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(dsn, &msg);
+
+	if (!opts) {
+		err_set(e, ERR_CONFIG, "the store's DSN does not parse: %s", msg ? msg : "out of memory");
+		PQfreemem(msg);
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (o->val && o->val[0] && o->envvar && setenv(o->envvar, o->val, 1) < 0) {
+			PQconninfoFree(opts);
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+	PQconninfoFree(opts);
+	return 0;
+}
+
 static const char usage_text[] =
 	"usage: skugen db start|stop|status|dsn|psql [PSQL-ARGS...]\n"
 	"\n"
@@ -80,12 +102,11 @@ int cmd_db(int argc, char **argv)
 			err_set(&e, ERR_NOMEM, "out of memory");
 			goto fail;
 		}
-		if (cli_store(&s, &st, &e) < 0) {
+		if (cli_store(&s, &st, &e) < 0 || dsn_to_env(st->dsn, &e) < 0) {
 			free(args);
 			goto fail;
 		}
 		args[n++] = "psql";
-		args[n++] = st->dsn;
 		for (int i = 2; i < argc; i++)
 			args[n++] = argv[i];
 		fflush(NULL);

@@ -35,6 +35,14 @@ t_match "db dsn names the socket directory" "$OUT" "host=$SKUGEN_HOME/run "
 run_skugen run
 t_match "the next command reuses the same store" "$OUT" "0 generated, 1 unchanged"
 t_is "db psql reaches the store" "$("$SKUGEN" db psql -qAtX -c "select count(*) from skugen.generations")" 1
+# The DSN travels in PG* variables: psql's command line, which ps shows to
+# every user, holds no connection parameters.
+"$SKUGEN" db psql -qAtX -c "select pg_sleep(2)" >/dev/null &
+psql_pid=$!
+sleep 0.5
+t_match "db psql is psql itself" "$(tr '\0' ' ' </proc/$psql_pid/cmdline)" "(^|/)psql -qAtX -c select pg_sleep"
+t_ok "psql's command line holds no DSN" bash -c "! tr '\\0' ' ' </proc/$psql_pid/cmdline | grep -q 'host='"
+wait $psql_pid
 
 run_skugen db stop
 t_is "db stop exits 0" "$RC" 0

@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include "batch/checks.h"
 #include "common/buf.h"
 #include "common/hash.h"
 #include "connectors/connector.h"
@@ -21,7 +22,7 @@ static const char *const store_keys[] = { "dsn", "dsn_env", "home", NULL };
 static const char *const templates_keys[] = { "dir", "strict", "escape_html", NULL };
 static const char *const output_keys[] = {
 	"name", "kind", "template", "system", "generator", "fallback", "locales", "channel",
-	"target", "overwrite", "publish", "current", NULL,
+	"target", "overwrite", "publish", "current", "checks", NULL,
 };
 
 /* Whether a libpq connection string (key=value or URI) carries a password. */
@@ -151,6 +152,14 @@ static int load_outputs(struct settings *s, struct err *e)
 			out->locales = default_locales;
 		if (!out->locales || json_array_size(out->locales) == 0)
 			return config_error(c, e, path, "no locales: set \"locales\" on the output or at the top level");
+		{
+			char cpath[80];
+
+			snprintf(cpath, sizeof cpath, "%s.checks", path);
+			/* Last, so an output that owns checks is always counted. */
+			if (checks_compile(c, json_object_get(o, "checks"), cpath, &out->checks, e) < 0)
+				return -1;
+		}
 		s->n_outputs++;
 	}
 	return 0;
@@ -337,8 +346,10 @@ void settings_free(struct settings *s)
 	free(s->templates_dir);
 	/* The array has a zeroed entry past the last; an output that failed
 	 * validation may own a chain without being counted yet. */
-	for (size_t i = 0; s->outputs && (i < s->n_outputs || s->outputs[i].chain); i++)
+	for (size_t i = 0; s->outputs && (i < s->n_outputs || s->outputs[i].chain); i++) {
 		free(s->outputs[i].chain);
+		checks_free(s->outputs[i].checks);
+	}
 	free(s->outputs);
 	memset(s, 0, sizeof *s);
 }

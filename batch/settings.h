@@ -33,6 +33,8 @@
 #include "common/config.h"
 #include "common/err.h"
 
+struct checks;
+
 struct output_settings {
 	const char *name;         /* borrowed from the configuration tree */
 	const char *kind;         /* "text" */
@@ -48,6 +50,7 @@ struct output_settings {
 	json_t *target;           /* borrowed object, or NULL: where publish writes it */
 	const char *overwrite;    /* "never", "if_generated" (default) or "always" */
 	bool auto_publish;        /* publish drafts without review ("publish": "auto") */
+	struct checks *checks;    /* new or NULL: what each generation is checked for (checks.h) */
 };
 
 struct settings {

@@ -343,6 +343,11 @@ static int add_task(struct planner *p, json_t *rows, const struct record *r, siz
 	return 0;
 }
 
+/* A fingerprint already live in the queue (another run queued it and has not
+ * finished it) is planned "skipped" with the run that holds it: the same work
+ * is never queued, nor paid for, twice.  The partial unique index on live
+ * fingerprints settles a race between two planners: the loser's row is not
+ * inserted, and insert_tasks() plans it again, now seeing the winner. */
 static const char *const insert_tasks_sql =
 	"with r as (\n"
 	"  select * from jsonb_to_recordset($2::jsonb) as x(\n"
@@ -352,45 +357,57 @@ static const char *const insert_tasks_sql =
 	"    current_value text, product_name text))\n"
 	"insert into skugen.tasks (run_id, sku, output, locale, channel, kind, origin, generator,\n"
 	"  fingerprint, template_name, template_sha256, input, input_fields, priority, state,\n"
-	"  last_error, finished_at, templates, category, current_value, product_name)\n"
+	"  last_error, finished_at, templates, category, current_value, product_name, max_attempts)\n"
 	"select $1, sku, output, locale, channel, kind, origin, generator, fingerprint,\n"
 	"  template_name, template_sha256, input, input_fields, $4,\n"
 	"  case when error is not null then 'failed'\n"
 	"       when not $3::boolean and exists (select 1 from skugen.generations g\n"
 	"         where g.fingerprint = r.fingerprint and g.status <> 'superseded')\n"
 	"         then 'skipped'\n"
+	"       when live.run_id is not null then 'skipped'\n"
 	"       else 'queued' end,\n"
-	"  error, case when error is not null then now() end, templates, category, current_value,\n"
-	"  product_name\n"
-	"from r\n"
-	"on conflict (run_id, sku, output, locale, channel) do nothing\n"
-	"returning sku, origin, state";
+	"  coalesce(error, 'already queued by run ' || live.run_id),\n"
+	"  case when error is not null then now() end, templates, category, current_value,\n"
+	"  product_name, $5\n"
+	"from r left join lateral (select l.run_id from skugen.tasks l\n"
+	"  where l.fingerprint = r.fingerprint and l.state in ('queued', 'running', 'waiting')\n"
+	"  limit 1) live on error is null\n"
+	"on conflict do nothing\n"
+	"returning sku, origin, state, output, locale, channel";
 
-/* Insert the batch's task rows; report records whose SKU was already planned
- * in this run (a duplicate SKU in the source). */
-static int insert_tasks(struct planner *p, json_t *rows, json_t *origins, struct err *e)
+static void task_key(struct buf *b, const char *sku, const char *output, const char *locale,
+		     const char *channel)
+{
+	buf_reset(b);
+	buf_printf(b, "%s\x1f%s\x1f%s\x1f%s", sku, output, locale, channel);
+}
+
+/* One insert of rows; the origins and task keys it inserted are added to
+ * inserted (origin -> true) and keys (task key -> true). */
+static int insert_pass(struct planner *p, json_t *rows, json_t *inserted, json_t *keys,
+		       struct err *e)
 {
 	char *doc = json_dumps(rows, JSON_COMPACT);
-	char priority[16];
-	const char *params[4] = { p->run_id, doc, p->o.force ? "t" : "f", priority };
-	json_t *inserted = json_object();
-	PGresult *r = NULL;
-	const char *origin;
-	json_t *sku;
-	int rc = -1;
+	char priority[16], max_attempts[16];
+	const char *params[5] = { p->run_id, doc, p->o.force ? "t" : "f", priority, max_attempts };
+	struct buf key = BUF_INIT;
+	PGresult *r;
 
+	if (!doc)
+		return err_set(e, ERR_NOMEM, "out of memory");
 	snprintf(priority, sizeof priority, "%d", p->o.priority);
-	if (!doc || !inserted) {
-		err_set(e, ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	r = store_query(p->st, insert_tasks_sql, 4, params, e);
+	snprintf(max_attempts, sizeof max_attempts, "%d", p->o.max_attempts > 0 ? p->o.max_attempts : 5);
+	r = store_query(p->st, insert_tasks_sql, 5, params, e);
+	free(doc);
 	if (!r)
-		goto out;
+		return -1;
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *state = PQgetvalue(r, i, 2);
 
 		json_object_set_new(inserted, PQgetvalue(r, i, 1), json_true());
+		task_key(&key, PQgetvalue(r, i, 0), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+			 PQgetvalue(r, i, 5));
+		json_object_set_new(keys, buf_str(&key), json_true());
 		p->counts.tasks++;
 		if (strcmp(state, "queued") == 0)
 			p->counts.queued++;
@@ -399,6 +416,39 @@ static int insert_tasks(struct planner *p, json_t *rows, json_t *origins, struct
 		else
 			p->counts.failed++;
 	}
+	PQclear(r);
+	buf_free(&key);
+	return 0;
+}
+
+/* Insert the batch's task rows; rows that lost a race on a live fingerprint
+ * go in again (now planned skipped); report records whose SKU was already
+ * planned in this run (a duplicate SKU in the source). */
+static int insert_tasks(struct planner *p, json_t *rows, json_t *origins, struct err *e)
+{
+	json_t *inserted = json_object(), *keys = json_object(), *again = json_array();
+	struct buf key = BUF_INIT;
+	const char *origin;
+	json_t *sku, *row;
+	size_t i;
+	int rc = -1;
+
+	if (!inserted || !keys || !again) {
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (insert_pass(p, rows, inserted, keys, e) < 0)
+		goto out;
+	json_array_foreach(rows, i, row) {
+		task_key(&key, json_string_value(json_object_get(row, "sku")),
+			 json_string_value(json_object_get(row, "output")),
+			 json_string_value(json_object_get(row, "locale")),
+			 json_string_value(json_object_get(row, "channel")));
+		if (!json_object_get(keys, buf_str(&key)))
+			json_array_append(again, row);
+	}
+	if (json_array_size(again) && insert_pass(p, again, inserted, keys, e) < 0)
+		goto out;
 	json_object_foreach(origins, origin, sku) {
 		struct buf msg = BUF_INIT;
 
@@ -413,9 +463,10 @@ static int insert_tasks(struct planner *p, json_t *rows, json_t *origins, struct
 	}
 	rc = 0;
 out:
-	PQclear(r);
+	buf_free(&key);
 	json_decref(inserted);
-	free(doc);
+	json_decref(keys);
+	json_decref(again);
 	return rc;
 }
 

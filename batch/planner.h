@@ -31,6 +31,7 @@ struct planner_opts {
 	bool force;            /* queue even when the fingerprint has a generation */
 	const json_t *only;    /* NULL, or an array of SKUs: plan only those (regen) */
 	int priority;          /* higher is claimed first */
+	int max_attempts;      /* claims before a task is dead (0: 5) */
 };
 
 /* Borrowed: st, s, lib must outlive the planner. */

@@ -16,7 +16,7 @@
 
 static const char *const top_keys[] = {
 	"store", "source", "category_field", "name_field", "templates", "locales", "generators", "outputs",
-	"providers", "budget", NULL,
+	"providers", "budget", "queue", NULL,
 };
 static const char *const store_keys[] = { "dsn", "dsn_env", "home", NULL };
 static const char *const templates_keys[] = { "dir", "strict", "escape_html", NULL };
@@ -165,21 +165,64 @@ static int load_outputs(struct settings *s, struct err *e)
 	return 0;
 }
 
+/* obj[key]: a number >= min (absent: def). */
+static int number(const json_t *obj, const char *key, double def, double min, double *out)
+{
+	json_t *v = obj ? json_object_get(obj, key) : NULL;
+
+	*out = def;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_number(v) || json_number_value(v) < min)
+		return -1;
+	*out = json_number_value(v);
+	return 0;
+}
+
 static int load_budget(struct settings *s, struct err *e)
 {
 	const struct config *c = &s->cfg;
-	static const char *const keys[] = { "max_cost", NULL };
+	static const char *const keys[] = { "max_cost", "deadline_s", NULL };
 	json_t *budget = NULL, *max;
 
 	if (config_object(c, c->root, "", "budget", &budget, e) < 0 ||
 	    config_check_keys(c, budget, "budget", keys, e) < 0)
 		return -1;
+	if (number(budget, "deadline_s", 0, 1e-3, &s->deadline_s) < 0)
+		return config_error(c, e, "budget.deadline_s", "expected a positive number of seconds");
 	max = budget ? json_object_get(budget, "max_cost") : NULL;
 	if (!max)
 		return 0;
 	if (!json_is_number(max) || json_number_value(max) <= 0)
 		return config_error(c, e, "budget.max_cost", "expected a positive number");
 	s->budget = json_number_value(max);
+	return 0;
+}
+
+/* The shared task queue: "queue": {"max_attempts", "lease_s", "backoff_s",
+ * "backoff_max_s", "poll_s"}. */
+static int load_queue(struct settings *s, struct err *e)
+{
+	const struct config *c = &s->cfg;
+	static const char *const keys[] = { "max_attempts", "lease_s", "backoff_s", "backoff_max_s",
+					    "poll_s", NULL };
+	struct queue_settings *q = &s->queue;
+	json_t *queue = NULL;
+	long long max_attempts = 5;
+
+	if (config_object(c, c->root, "", "queue", &queue, e) < 0 ||
+	    config_check_keys(c, queue, "queue", keys, e) < 0 ||
+	    config_int(c, queue, "queue", "max_attempts", 5, 1, 1000, &max_attempts, e) < 0)
+		return -1;
+	q->max_attempts = (int)max_attempts;
+	if (number(queue, "lease_s", 30, 1, &q->lease_s) < 0)
+		return config_error(c, e, "queue.lease_s", "expected a number of seconds, at least 1");
+	if (number(queue, "backoff_s", 5, 0, &q->backoff_s) < 0)
+		return config_error(c, e, "queue.backoff_s", "expected a number of seconds, at least 0");
+	if (number(queue, "backoff_max_s", 600, 0, &q->backoff_max_s) < 0)
+		return config_error(c, e, "queue.backoff_max_s", "expected a number of seconds, at least 0");
+	if (number(queue, "poll_s", 2, 0.01, &q->poll_s) < 0)
+		return config_error(c, e, "queue.poll_s", "expected a number of seconds, at least 0.01");
 	return 0;
 }
 
@@ -193,6 +236,8 @@ int settings_load(struct settings *s, const char *path, bool optional, struct er
 	s->strict = true;
 	s->category_field = "category";
 	s->name_field = "name";
+	s->queue = (struct queue_settings){ .max_attempts = 5, .lease_s = 30, .backoff_s = 5,
+					    .backoff_max_s = 600, .poll_s = 2 };
 	if (optional && access(path, F_OK) != 0)
 		return load_store(s, e);
 	if (config_load(&s->cfg, path, e) < 0)
@@ -212,6 +257,7 @@ int settings_load(struct settings *s, const char *path, bool optional, struct er
 	    config_object(c, c->root, "", "generators", &s->generators, e) < 0 ||
 	    config_object(c, c->root, "", "providers", &s->providers, e) < 0 ||
 	    load_budget(s, e) < 0 ||
+	    load_queue(s, e) < 0 ||
 	    load_outputs(s, e) < 0)
 		goto fail;
 	s->templates_dir = config_resolve_path(c, dir);

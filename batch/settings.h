@@ -12,7 +12,9 @@
  *   "templates": { "dir": "templates", "strict": true, "escape_html": false },
  *   "locales":   ["en_US", "de_DE"],
  *   "providers": { "openai": { "type": "openai", ... } },   (providers/provider.h)
- *   "budget":    { "max_cost": 25.0 },
+ *   "budget":    { "max_cost": 25.0, "deadline_s": 28800 },
+ *   "queue":     { "max_attempts": 5, "lease_s": 30, "backoff_s": 5, "backoff_max_s": 600,
+ *                  "poll_s": 2 },
  *   "generators": { "rules": { "type": "template", "template": "copy/description" },
  *                   "writer": { "type": "llm", "provider": "openai", "model": "gpt-4o-mini",
  *                               "params": {...}, "schema": "schema/x.schema.json" } },
@@ -53,6 +55,15 @@ struct output_settings {
 	struct checks *checks;    /* new or NULL: what each generation is checked for (checks.h) */
 };
 
+/* The shared task queue ("queue" in the file). */
+struct queue_settings {
+	int max_attempts;         /* claims before a task is dead (5) */
+	double lease_s;           /* a claim's lease, renewed by heartbeats (30) */
+	double backoff_s;         /* the first retry's delay, doubled per attempt (5) */
+	double backoff_max_s;     /* the longest delay (600) */
+	double poll_s;            /* idle workers look again this often, NOTIFY or not (2) */
+};
+
 struct settings {
 	struct config cfg;
 	bool loaded;              /* a configuration file was read */
@@ -66,6 +77,9 @@ struct settings {
 	json_t *generators;       /* borrowed object: name -> { "type": ..., ... } */
 	json_t *providers;        /* borrowed object for providers/provider.h, or NULL */
 	double budget;            /* the run's cost cap; 0: none */
+	double deadline_s;        /* budget.deadline_s: no call starts this long after the
+				     run began; 0: none */
+	struct queue_settings queue;
 	struct output_settings *outputs;
 	size_t n_outputs;
 	char config_sha256[65];   /* of the file's bytes; recorded with each run */

@@ -28,7 +28,7 @@ extern "C" {
 struct gpu_ops {
 	const char *name;   /* "cpu" or "cuda" */
 	int (*resample)(const struct gpu_image *src, const struct gpu_image *dst,
-			enum gpu_filter filter, struct err *e);
+			enum gpu_resample_filter filter, struct err *e);
 	int (*matte)(const struct gpu_image *src, const struct gpu_image *dst,
 		     const struct gpu_matte_params *p, struct gpu_matte_stats *stats,
 		     struct err *e);

@@ -17,15 +17,15 @@
 extern "C" {
 #endif
 
-enum gpu_filter {
-	GPU_FILTER_LANCZOS3 = 0,
-	GPU_FILTER_MITCHELL = 1,
+enum gpu_resample_filter {
+	GPU_RESAMPLE_LANCZOS3 = 0,
+	GPU_RESAMPLE_MITCHELL = 1,
 };
 
 /* Resample src into dst: dst's data, width and height say the output size;
  * channels must match (1..4).  src and dst must not overlap. */
 int gpu_resample_ref(const struct gpu_image *src, const struct gpu_image *dst,
-		     enum gpu_filter filter, struct err *e);
+		     enum gpu_resample_filter filter, struct err *e);
 
 /* The filter taps of one axis, shared by the reference and the kernels so both
  * weigh exactly alike.  For output i, taps idx[i*ntaps .. +ntaps) (source
@@ -35,7 +35,7 @@ struct gpu_taps {
 	int *idx;   /* new: out * ntaps entries */
 	float *w;   /* new: out * ntaps entries */
 };
-int gpu_taps_make(struct gpu_taps *t, int in, int out, enum gpu_filter filter,
+int gpu_taps_make(struct gpu_taps *t, int in, int out, enum gpu_resample_filter filter,
 		  struct err *e);
 void gpu_taps_release(struct gpu_taps *t);   /* NULL is fine */
 

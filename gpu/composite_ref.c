@@ -1,0 +1,113 @@
+/* composite_ref.c: the CPU reference of "over" in linear light with
+ * premultiplied alpha, and of a flat colour through a mask (see
+ * composite.h). */
+#include "composite.h"
+
+#include "colour.h"
+#include "colour_math.h"
+#include "par.h"
+
+/* The overlap of a w x h layer at (x, y) with dst: its rectangle in dst
+ * coordinates [x0, x1) x [y0, y1); 0 when it is empty. */
+int gpu_overlap(const struct gpu_image *dst, int w, int h, int x, int y, int r[4]);
+int gpu_overlap(const struct gpu_image *dst, int w, int h, int x, int y, int r[4])
+{
+	long x0 = x, y0 = y, x1 = (long)x + w, y1 = (long)y + h;
+
+	if (x0 < 0) x0 = 0;
+	if (y0 < 0) y0 = 0;
+	if (x1 > dst->width) x1 = dst->width;
+	if (y1 > dst->height) y1 = dst->height;
+	r[0] = (int)x0; r[1] = (int)y0; r[2] = (int)x1; r[3] = (int)y1;
+	return x0 < x1 && y0 < y1;
+}
+
+static int check_opacity(const char *what, float opacity, struct err *e)
+{
+	if (!(opacity >= 0.0f && opacity <= 1.0f))
+		return err_set(e, ERR_INTERNAL, "%s: opacity %g is not within 0..1", what, opacity);
+	return 0;
+}
+
+int gpu_composite_ref(const struct gpu_image *dst, const struct gpu_image *src,
+		      int x, int y, float opacity, struct err *e)
+{
+	const float *lin = gpu_lut_to_linear();
+	const uint8_t *enc = gpu_lut_to_srgb();
+	int r[4], yy, dch;
+
+	if (gpu_image_check(dst, "composite: destination", 3, 4, e) < 0 ||
+	    gpu_image_check(src, "composite: source", 4, 4, e) < 0 ||
+	    check_opacity("composite", opacity, e) < 0)
+		return -1;
+	if (!gpu_overlap(dst, src->width, src->height, x, y, r))
+		return 0;
+	dch = dst->channels;
+	GPU_OMP("omp parallel for schedule(static)")
+	for (yy = r[1]; yy < r[3]; yy++) {
+		int xx, c;
+
+		for (xx = r[0]; xx < r[2]; xx++) {
+			const uint8_t *s = gpu_image_px(src, xx - x, yy - y);
+			uint8_t *d = gpu_image_px(dst, xx, yy);
+			float sa = s[3] * (1.0f / 255.0f) * opacity, sl[3], dl[3], da, oa;
+
+			if (sa <= 0.0f)
+				continue;
+			for (c = 0; c < 3; c++) {
+				sl[c] = lin[s[c]];
+				dl[c] = lin[d[c]];
+			}
+			da = dch == 4 ? d[3] * (1.0f / 255.0f) : 1.0f;
+			oa = gpu_over(sl, sa, dl, da);
+			for (c = 0; c < 3; c++)
+				d[c] = gpu_lin_encode(enc, dl[c]);
+			if (dch == 4)
+				d[3] = gpu_to_u8(oa * 255.0f);
+		}
+	}
+	return 0;
+}
+
+int gpu_shade_ref(const struct gpu_image *dst, const struct gpu_image *mask,
+		  int x, int y, const uint8_t rgb[3], float opacity, struct err *e)
+{
+	const float *lin = gpu_lut_to_linear();
+	const uint8_t *enc = gpu_lut_to_srgb();
+	float sl[3];
+	int r[4], yy, dch, mch;
+
+	if (gpu_image_check(dst, "shade: destination", 3, 4, e) < 0 ||
+	    gpu_image_check(mask, "shade: mask", 1, 4, e) < 0 ||
+	    check_opacity("shade", opacity, e) < 0)
+		return -1;
+	if (!gpu_overlap(dst, mask->width, mask->height, x, y, r))
+		return 0;
+	dch = dst->channels;
+	mch = mask->channels;
+	sl[0] = lin[rgb[0]];
+	sl[1] = lin[rgb[1]];
+	sl[2] = lin[rgb[2]];
+	GPU_OMP("omp parallel for schedule(static)")
+	for (yy = r[1]; yy < r[3]; yy++) {
+		int xx, c;
+
+		for (xx = r[0]; xx < r[2]; xx++) {
+			uint8_t m = gpu_image_px(mask, xx - x, yy - y)[mch - 1];
+			uint8_t *d = gpu_image_px(dst, xx, yy);
+			float sa = m * (1.0f / 255.0f) * opacity, dl[3], da, oa;
+
+			if (sa <= 0.0f)
+				continue;
+			for (c = 0; c < 3; c++)
+				dl[c] = lin[d[c]];
+			da = dch == 4 ? d[3] * (1.0f / 255.0f) : 1.0f;
+			oa = gpu_over(sl, sa, dl, da);
+			for (c = 0; c < 3; c++)
+				d[c] = gpu_lin_encode(enc, dl[c]);
+			if (dch == 4)
+				d[3] = gpu_to_u8(oa * 255.0f);
+		}
+	}
+	return 0;
+}

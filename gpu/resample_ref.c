@@ -1,0 +1,191 @@
+/* resample_ref.c: the CPU reference of separable resampling (see
+ * resample.h), and the filter taps it shares with the kernels. */
+#include "resample.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "colour_math.h"
+#include "par.h"
+
+static double sinc(double x)
+{
+	if (fabs(x) < 1e-9)
+		return 1.0;
+	x *= M_PI;
+	return sin(x) / x;
+}
+
+static double filter_radius(enum gpu_resample_filter f)
+{
+	return f == GPU_RESAMPLE_MITCHELL ? 2.0 : 3.0;
+}
+
+static double filter_eval(enum gpu_resample_filter f, double x)
+{
+	x = fabs(x);
+	if (f == GPU_RESAMPLE_MITCHELL) {
+		const double b = 1.0 / 3.0, c = 1.0 / 3.0;
+
+		if (x < 1.0)
+			return ((12 - 9 * b - 6 * c) * x * x * x + (-18 + 12 * b + 6 * c) * x * x +
+				(6 - 2 * b)) / 6.0;
+		if (x < 2.0)
+			return ((-b - 6 * c) * x * x * x + (6 * b + 30 * c) * x * x +
+				(-12 * b - 48 * c) * x + (8 * b + 24 * c)) / 6.0;
+		return 0.0;
+	}
+	return x < 3.0 ? sinc(x) * sinc(x / 3.0) : 0.0;
+}
+
+void gpu_taps_release(struct gpu_taps *t)
+{
+	if (!t)
+		return;
+	free(t->idx);
+	free(t->w);
+	t->idx = NULL;
+	t->w = NULL;
+	t->ntaps = 0;
+}
+
+int gpu_taps_make(struct gpu_taps *t, int in, int out, enum gpu_resample_filter filter,
+		  struct err *e)
+{
+	double scale, fscale, support, *wd;
+	int i;
+
+	t->idx = NULL;
+	t->w = NULL;
+	t->ntaps = 0;
+	if (in <= 0 || out <= 0)
+		return err_set(e, ERR_INTERNAL, "resample: cannot map %d pixels to %d", in, out);
+	if (filter != GPU_RESAMPLE_LANCZOS3 && filter != GPU_RESAMPLE_MITCHELL)
+		return err_set(e, ERR_INTERNAL, "resample: unknown filter %d", (int)filter);
+	scale = (double)in / out;
+	fscale = scale > 1.0 ? scale : 1.0;
+	support = filter_radius(filter) * fscale;
+	t->ntaps = (int)ceil(2.0 * support) + 1;
+	t->idx = malloc((size_t)out * t->ntaps * sizeof *t->idx);
+	t->w = malloc((size_t)out * t->ntaps * sizeof *t->w);
+	wd = malloc((size_t)t->ntaps * sizeof *wd);
+	if (!t->idx || !t->w || !wd) {
+		free(wd);
+		gpu_taps_release(t);
+		return err_set(e, ERR_NOMEM, "resample: out of memory for %d taps", out);
+	}
+	for (i = 0; i < out; i++) {
+		double center = (i + 0.5) * scale, sum = 0.0;
+		int first = (int)floor(center - support), k;
+		int *idx = t->idx + (size_t)i * t->ntaps;
+		float *w = t->w + (size_t)i * t->ntaps;
+
+		for (k = 0; k < t->ntaps; k++) {
+			int j = first + k;
+
+			wd[k] = filter_eval(filter, (j + 0.5 - center) / fscale);
+			sum += wd[k];
+			idx[k] = j < 0 ? 0 : (j >= in ? in - 1 : j);
+		}
+		for (k = 0; k < t->ntaps; k++)
+			w[k] = (float)(sum != 0.0 ? wd[k] / sum : 0.0);
+	}
+	free(wd);
+	return 0;
+}
+
+int gpu_resample_ref(const struct gpu_image *src, const struct gpu_image *dst,
+		     enum gpu_resample_filter filter, struct err *e)
+{
+	struct gpu_taps tx = { 0 }, ty = { 0 };
+	float *tmp = NULL;
+	int ch, sh, dw, rc = -1, y;
+
+	if (gpu_image_check(src, "resample: source", 1, 4, e) < 0 ||
+	    gpu_image_check(dst, "resample: destination", 1, 4, e) < 0)
+		return -1;
+	if (src->channels != dst->channels)
+		return err_set(e, ERR_INTERNAL, "resample: %d channels in, %d out",
+			       src->channels, dst->channels);
+	ch = src->channels;
+	sh = src->height;
+	dw = dst->width;
+	if (gpu_taps_make(&tx, src->width, dw, filter, e) < 0 ||
+	    gpu_taps_make(&ty, sh, dst->height, filter, e) < 0)
+		goto done;
+	tmp = malloc((size_t)sh * dw * ch * sizeof *tmp);
+	if (!tmp) {
+		err_set(e, ERR_NOMEM, "resample: out of memory for %dx%d", dw, sh);
+		goto done;
+	}
+	/* horizontal: src rows -> tmp (premultiplied colour when ch == 4) */
+	GPU_OMP("omp parallel for schedule(static)")
+	for (y = 0; y < sh; y++) {
+		const uint8_t *row = src->data + (size_t)y * src->stride;
+		float *out = tmp + (size_t)y * dw * ch;
+		int x, k, c;
+
+		for (x = 0; x < dw; x++) {
+			const int *idx = tx.idx + (size_t)x * tx.ntaps;
+			const float *w = tx.w + (size_t)x * tx.ntaps;
+			float acc[4] = { 0, 0, 0, 0 };
+
+			if (ch == 4) {
+				for (k = 0; k < tx.ntaps; k++) {
+					const uint8_t *p = row + (size_t)idx[k] * 4;
+					float wa = w[k] * p[3] * (1.0f / 255.0f);
+
+					acc[0] += wa * p[0];
+					acc[1] += wa * p[1];
+					acc[2] += wa * p[2];
+					acc[3] += w[k] * p[3];
+				}
+			} else {
+				for (k = 0; k < tx.ntaps; k++) {
+					const uint8_t *p = row + (size_t)idx[k] * ch;
+
+					for (c = 0; c < ch; c++)
+						acc[c] += w[k] * p[c];
+				}
+			}
+			for (c = 0; c < ch; c++)
+				out[(size_t)x * ch + c] = acc[c];
+		}
+	}
+	/* vertical: tmp -> dst rows */
+	GPU_OMP("omp parallel for schedule(static)")
+	for (y = 0; y < dst->height; y++) {
+		const int *idx = ty.idx + (size_t)y * ty.ntaps;
+		const float *w = ty.w + (size_t)y * ty.ntaps;
+		uint8_t *out = dst->data + (size_t)y * dst->stride;
+		int x, k, c;
+
+		for (x = 0; x < dw; x++) {
+			float acc[4] = { 0, 0, 0, 0 };
+
+			for (k = 0; k < ty.ntaps; k++) {
+				const float *p = tmp + ((size_t)idx[k] * dw + x) * ch;
+
+				for (c = 0; c < ch; c++)
+					acc[c] += w[k] * p[c];
+			}
+			if (ch == 4) {
+				float a = gpu_clampf(acc[3], 0.0f, 255.0f);
+				float inv = a > 1e-3f ? 255.0f / a : 0.0f;
+
+				for (c = 0; c < 3; c++)
+					out[(size_t)x * 4 + c] = gpu_to_u8(acc[c] * inv);
+				out[(size_t)x * 4 + 3] = gpu_to_u8(a);
+			} else {
+				for (c = 0; c < ch; c++)
+					out[(size_t)x * ch + c] = gpu_to_u8(acc[c]);
+			}
+		}
+	}
+	rc = 0;
+done:
+	free(tmp);
+	gpu_taps_release(&tx);
+	gpu_taps_release(&ty);
+	return rc;
+}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch/image_opts.h"
 #include "common/buf.h"
 #include "common/hash.h"
 #include "common/json_merge.h"
@@ -281,9 +282,9 @@ static int add_task(struct planner *p, json_t *rows, const struct record *r, siz
 	const char *category = category_of(p, r->fields);
 	struct role roles[MAX_ROLES];
 	size_t n_roles = task_roles(p, out_i, roles);
-	json_t *row, *projection = NULL, *templates;
+	json_t *row, *projection = NULL, *templates, *input_fields = NULL;
 	const char *error = NULL;
-	char *input = NULL;
+	char *input = NULL, *image_fp = NULL, *image_error = NULL;
 	char fp[HASH_HEX_LEN];
 
 	for (size_t k = 0; k < n_roles; k++) {
@@ -324,20 +325,51 @@ static int add_task(struct planner *p, json_t *rows, const struct record *r, siz
 				    json_pack("{s:s, s:s}", "name", tmpl_name(roles[k].sel->tmpl),
 					      "sha256", tmpl_sha256(roles[k].sel->tmpl)));
 	}
-	input = projection ? json_dumps(projection, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-	if (!input) {
+	input_fields = union_read_paths(roles, n_roles);
+	/* Image outputs: the photo field joins the input; the photo's bytes,
+	 * the image options and the scene join the fingerprint (image_opts.h). */
+	if (o->image && projection && input_fields &&
+	    image_opts_plan(o->image, r->sku, r->fields, projection, input_fields, &image_fp,
+			    &image_error, e) < 0) {
 		json_decref(projection);
+		json_decref(input_fields);
+		json_decref(templates);
+		json_decref(row);
+		return -1;
+	}
+	if (image_error) {
+		sha256_hex(image_error, strlen(image_error), fp);
+		json_object_set_new(row, "fingerprint", json_string(fp));
+		json_object_set_new(row, "error", json_string(image_error));
+		free(image_error);
+		json_decref(projection);
+		json_decref(input_fields);
+		json_decref(templates);
+		json_array_append_new(rows, row);
+		return 0;
+	}
+	input = projection && input_fields ? json_dumps(projection, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	if (!input) {
+		free(image_fp);
+		json_decref(projection);
+		json_decref(input_fields);
 		json_decref(templates);
 		json_decref(row);
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}
 	fingerprint(p, r->sku, out_i, locale, roles, n_roles, input, fp);
+	if (image_fp) {
+		hash_update_str(p->hash, fp);
+		hash_update_str(p->hash, image_fp);
+		hash_final_hex(p->hash, fp);
+		free(image_fp);
+	}
 	json_object_set_new(row, "fingerprint", json_string(fp));
 	json_object_set_new(row, "template_name", json_string(tmpl_name(roles[0].sel->tmpl)));
 	json_object_set_new(row, "template_sha256", json_string(tmpl_sha256(roles[0].sel->tmpl)));
 	json_object_set_new(row, "templates", templates);
 	json_object_set_new(row, "input", projection);
-	json_object_set_new(row, "input_fields", union_read_paths(roles, n_roles));
+	json_object_set_new(row, "input_fields", input_fields);
 	free(input);
 	json_array_append_new(rows, row);
 	return 0;

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "batch/checks.h"
+#include "batch/image_opts.h"
 #include "common/buf.h"
 #include "common/hash.h"
 #include "connectors/connector.h"
@@ -16,13 +17,15 @@
 
 static const char *const top_keys[] = {
 	"store", "source", "category_field", "name_field", "templates", "locales", "generators", "outputs",
-	"providers", "budget", "queue", NULL,
+	"providers", "budget", "queue", "serve", "assets", "presets", NULL,
 };
 static const char *const store_keys[] = { "dsn", "dsn_env", "home", NULL };
 static const char *const templates_keys[] = { "dir", "strict", "escape_html", NULL };
 static const char *const output_keys[] = {
 	"name", "kind", "template", "system", "generator", "fallback", "locales", "channel",
-	"target", "overwrite", "publish", "current", "checks", NULL,
+	"target", "overwrite", "publish", "current", "checks",
+	"inputs", "mode", "preset", "scenes", "scenes_generated", "placement", "shadow", "harmonise",
+	"cutout", NULL, /* from "inputs": image outputs only (image_opts.h) */
 };
 
 /* Whether a libpq connection string (key=value or URI) carries a password. */
@@ -140,9 +143,30 @@ static int load_outputs(struct settings *s, struct err *e)
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(s->outputs[k].name, out->name) == 0)
 				return config_error(c, e, path, "output \"%s\" is defined twice", out->name);
-		if (strcmp(out->kind, "text") != 0) {
+		if (strcmp(out->kind, "image") == 0) {
+			if (image_opts_load(c, o, path, s->assets_root, s->presets, &out->image, e) < 0)
+				return -1;
+			/* An image is one per SKU, not per language: the first
+			 * locale (its alt text's) unless the output lists its own. */
+			if (!out->locales && json_array_size(default_locales) > 1) {
+				if (!s->image_locales)
+					s->image_locales = json_pack("[O]", json_array_get(default_locales, 0));
+				out->locales = s->image_locales;
+			}
+		} else if (strcmp(out->kind, "text") != 0) {
 			strncat(path, ".kind", sizeof path - strlen(path) - 1);
-			return config_error(c, e, path, "kind \"%s\" is not supported yet (known: text)", out->kind);
+			return config_error(c, e, path, "kind \"%s\" is not supported yet (known: text, image)", out->kind);
+		} else {
+			const char *k;
+			json_t *v;
+
+			json_object_foreach(o, k, v)
+				if (image_opts_key(k)) {
+					char kpath[96];
+
+					snprintf(kpath, sizeof kpath, "%s.%s", path, k);
+					return config_error(c, e, kpath, "only image outputs take \"%s\" (set \"kind\": \"image\")", k);
+				}
 		}
 		if (!out->template_base)
 			out->template_base = out->name;
@@ -177,6 +201,38 @@ static int number(const json_t *obj, const char *key, double def, double min, do
 		return -1;
 	*out = json_number_value(v);
 	return 0;
+}
+
+/* "assets": { "root": DIR } (default: $SKUGEN_HOME/assets), made absolute so
+ * that the paths stored with generations do not depend on the working
+ * directory; "presets": custom channel presets (checked with the outputs). */
+static int load_assets(struct settings *s, struct err *e)
+{
+	static const char *const keys[] = { "root", NULL };
+	const struct config *c = &s->cfg;
+	json_t *assets = NULL;
+	const char *root = NULL;
+	struct buf p = BUF_INIT;
+
+	if (config_object(c, c->root, "", "assets", &assets, e) < 0 ||
+	    config_check_keys(c, assets, "assets", keys, e) < 0 ||
+	    config_string(c, assets, "assets", "root", NULL, &root, e) < 0 ||
+	    config_object(c, c->root, "", "presets", &s->presets, e) < 0)
+		return -1;
+	if (root && *root) {
+		s->assets_root = config_resolve_path(c, root);
+		return s->assets_root ? 0 : err_set(e, ERR_NOMEM, "out of memory");
+	}
+	if (s->home[0] != '/') {
+		char cwd[4096];
+
+		if (!getcwd(cwd, sizeof cwd))
+			return err_set(e, ERR_IO, "cannot find the working directory for the asset store");
+		buf_printf(&p, "%s/", cwd);
+	}
+	buf_printf(&p, "%s/assets", s->home);
+	s->assets_root = buf_steal(&p);
+	return s->assets_root ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 }
 
 static int load_budget(struct settings *s, struct err *e)
@@ -256,8 +312,10 @@ int settings_load(struct settings *s, const char *path, bool optional, struct er
 	    config_bool(c, templates, "templates", "escape_html", false, &s->escape_html, e) < 0 ||
 	    config_object(c, c->root, "", "generators", &s->generators, e) < 0 ||
 	    config_object(c, c->root, "", "providers", &s->providers, e) < 0 ||
+	    config_object(c, c->root, "", "serve", &s->serve, e) < 0 ||
 	    load_budget(s, e) < 0 ||
 	    load_queue(s, e) < 0 ||
+	    load_assets(s, e) < 0 ||
 	    load_outputs(s, e) < 0)
 		goto fail;
 	s->templates_dir = config_resolve_path(c, dir);
@@ -300,6 +358,30 @@ static int check_generator(const struct settings *s, const char *name, const cha
 			return config_error(c, e, gpath, "\"provider\" must name one of \"providers\"");
 		if (!model)
 			return config_error(c, e, gpath, "an llm generator needs a \"model\"");
+		return 0;
+	}
+	if (gtype && strcmp(gtype, "image") == 0) {
+		/* Local (no provider), or hosted: "model" makes the lifestyle shot
+		 * (fal-ai/bria/product-shot), "scene_model" the scenes (FLUX). */
+		static const char *const image_gen_keys[] = {
+			"type", "provider", "model", "params", "scene_model", "scene_params", NULL,
+		};
+		json_t *scene_params = NULL;
+		const char *scene_model = NULL;
+
+		if (config_check_keys(c, g, gpath, image_gen_keys, e) < 0 ||
+		    config_string(c, g, gpath, "provider", NULL, &provider, e) < 0 ||
+		    config_string(c, g, gpath, "model", NULL, &model, e) < 0 ||
+		    config_string(c, g, gpath, "scene_model", NULL, &scene_model, e) < 0 ||
+		    config_object(c, g, gpath, "params", &params, e) < 0 ||
+		    config_object(c, g, gpath, "scene_params", &scene_params, e) < 0)
+			return -1;
+		if (provider && !json_is_object(s->providers ? json_object_get(s->providers, provider) : NULL))
+			return config_error(c, e, gpath, "\"provider\" must name one of \"providers\"");
+		if (provider && !model && !scene_model)
+			return config_error(c, e, gpath, "a hosted image generator needs a \"model\" (product shots) or a \"scene_model\" (scenes)");
+		if (!provider && (model || scene_model))
+			return config_error(c, e, gpath, "\"model\" and \"scene_model\" are hosted: name the \"provider\" too");
 		return 0;
 	}
 	if (gtype && strcmp(gtype, "template") == 0)
@@ -377,6 +459,15 @@ int settings_require_pipeline(const struct settings *s, struct err *e)
 				snprintf(path, sizeof path, "outputs[%zu].fallback[%zu]", i, k - 1);
 			if (check_generator(s, o->chain[k], path, e) < 0)
 				return -1;
+			{
+				/* Image outputs need image generators and only they. */
+				const char *t = json_string_value(json_object_get(json_object_get(s->generators, o->chain[k]), "type"));
+				bool image_gen = t && strcmp(t, "image") == 0;
+
+				if (image_gen != (o->image != NULL))
+					return config_error(c, e, path, "generator \"%s\" makes %s, but output \"%s\" is of kind \"%s\"",
+							    o->chain[k], image_gen ? "images" : "text", o->name, o->kind);
+			}
 		}
 	}
 	return 0;
@@ -395,7 +486,10 @@ void settings_free(struct settings *s)
 	for (size_t i = 0; s->outputs && (i < s->n_outputs || s->outputs[i].chain); i++) {
 		free(s->outputs[i].chain);
 		checks_free(s->outputs[i].checks);
+		image_opts_free(s->outputs[i].image);
 	}
+	free(s->assets_root);
+	json_decref(s->image_locales);
 	free(s->outputs);
 	memset(s, 0, sizeof *s);
 }

@@ -12,6 +12,7 @@
  *   "templates": { "dir": "templates", "strict": true, "escape_html": false },
  *   "locales":   ["en_US", "de_DE"],
  *   "providers": { "openai": { "type": "openai", ... } },   (providers/provider.h)
+ *   "serve":     { "listen": "127.0.0.1:8080", "fal_jwks": "jwks.json", ... }, (batch/serve.h)
  *   "budget":    { "max_cost": 25.0, "deadline_s": 28800 },
  *   "queue":     { "max_attempts": 5, "lease_s": 30, "backoff_s": 5, "backoff_max_s": 600,
  *                  "poll_s": 2 },
@@ -36,6 +37,7 @@
 #include "common/err.h"
 
 struct checks;
+struct image_opts;
 
 struct output_settings {
 	const char *name;         /* borrowed from the configuration tree */
@@ -53,6 +55,7 @@ struct output_settings {
 	const char *overwrite;    /* "never", "if_generated" (default) or "always" */
 	bool auto_publish;        /* publish drafts without review ("publish": "auto") */
 	struct checks *checks;    /* new or NULL: what each generation is checked for (checks.h) */
+	struct image_opts *image; /* new, kind "image" only: its options (image_opts.h) */
 };
 
 /* The shared task queue ("queue" in the file). */
@@ -76,10 +79,14 @@ struct settings {
 	bool strict, escape_html;
 	json_t *generators;       /* borrowed object: name -> { "type": ..., ... } */
 	json_t *providers;        /* borrowed object for providers/provider.h, or NULL */
+	json_t *serve;            /* borrowed object, or NULL: `skugen serve` (batch/serve.h) */
 	double budget;            /* the run's cost cap; 0: none */
 	double deadline_s;        /* budget.deadline_s: no call starts this long after the
 				     run began; 0: none */
 	struct queue_settings queue;
+	char *assets_root;        /* new: absolute; "assets.root", default $SKUGEN_HOME/assets */
+	json_t *presets;          /* borrowed object, or NULL: custom channel presets */
+	json_t *image_locales;    /* new or NULL: [first locale], image outputs' default */
 	struct output_settings *outputs;
 	size_t n_outputs;
 	char config_sha256[65];   /* of the file's bytes; recorded with each run */

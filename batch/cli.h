@@ -55,6 +55,8 @@ int cmd_import(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_db(int argc, char **argv);
 int cmd_publish(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
 
 struct publish_counts;
 /* The one-line summary of a publish. */

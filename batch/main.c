@@ -15,7 +15,9 @@ static const struct {
 } commands[] = {
 	{ "run", cmd_run, "plan and generate everything that changed in the configured source" },
 	{ "regen", cmd_regen, "regenerate only the given SKUs (--force ignores fingerprints)" },
-	{ "status", cmd_status, "show the last runs and their tasks by state" },
+	{ "status", cmd_status, "where runs stand: tasks by state, rate, ETA, cost, workers (--watch follows one)" },
+	{ "cancel", cmd_cancel, "cancel a run: its tasks not started are cancelled, workers stop the rest" },
+	{ "report", cmd_report, "a run's report: counts, cost, latency, failures by cause (JSON, HTML)" },
 	{ "export", cmd_export, "write generations for review (CSV, HTML, JSON) or with their provenance" },
 	{ "import", cmd_import, "take a reviewer's decisions back: approve, reject, edit" },
 	{ "publish", cmd_publish, "write approved generations back to the system of record" },

@@ -1,0 +1,214 @@
+/* progress.c: the progress reporter (see progress.h). */
+#include "batch/progress.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_EVERY_S 1.0
+
+struct progress {
+	FILE *out;                 /* borrowed */
+	enum progress_mode mode;
+	long run_id;
+	double interval_s;
+	double last_read;          /* monotonic seconds of the last store read; 0: never */
+	double last_line;          /* of the last plain or JSON line */
+	bool have;                 /* snap holds a read */
+	bool shown;                /* the last read has been printed */
+	struct run_snapshot snap;
+};
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+enum progress_mode progress_mode_for(FILE *out, bool json)
+{
+	const char *term = getenv("TERM");
+
+	if (json)
+		return PROGRESS_JSON;
+	if (isatty(fileno(out)) && !(term && strcmp(term, "dumb") == 0))
+		return PROGRESS_TTY;
+	return PROGRESS_PLAIN;
+}
+
+struct progress *progress_open(FILE *out, enum progress_mode mode, long run_id)
+{
+	struct progress *p = calloc(1, sizeof *p);
+
+	if (!p)
+		return NULL;
+	p->out = out;
+	p->mode = mode;
+	p->run_id = run_id;
+	p->interval_s = 10;
+	return p;
+}
+
+void progress_set_interval(struct progress *p, double seconds)
+{
+	p->interval_s = seconds < 0.2 ? 0.2 : seconds;
+}
+
+bool progress_ended(const struct progress *p)
+{
+	return p->have && p->snap.ended;
+}
+
+const struct run_snapshot *progress_last(const struct progress *p)
+{
+	return p->have ? &p->snap : NULL;
+}
+
+static double eta_s(const struct run_snapshot *s)
+{
+	double rate = run_snapshot_rate(s);
+
+	if (s->remaining == 0)
+		return 0;
+	if (s->ended || rate <= 0)
+		return -1;
+	return (double)s->remaining / rate;
+}
+
+void progress_format_line(const struct run_snapshot *s, char *out, size_t cap)
+{
+	char eta[16], took[16];
+	double pct = s->total ? 100.0 * (double)s->finished / (double)s->total : 0;
+	size_t n;
+
+	run_format_duration(eta_s(s), eta);
+	run_format_duration(s->age_s, took);
+	n = (size_t)snprintf(out, cap, "%s %ld: %ld/%ld tasks (%.0f%%), %.1f/s, ", s->kind, s->run_id,
+			     s->finished, s->total, pct, run_snapshot_rate(s));
+	if (n < cap && s->ended)
+		n += (size_t)snprintf(out + n, cap - n, "%s after %s", s->status, took);
+	else if (n < cap)
+		n += (size_t)snprintf(out + n, cap - n, "eta %s", eta);
+	if (n < cap && s->has_budget)
+		n += (size_t)snprintf(out + n, cap - n, ", cost %.4f of %.2f", s->cost, s->budget);
+	else if (n < cap)
+		n += (size_t)snprintf(out + n, cap - n, ", cost %.4f", s->cost);
+	if (n < cap)
+		n += (size_t)snprintf(out + n, cap - n, ", %ld failed", s->failures);
+	if (n < cap && s->bad_records)
+		n += (size_t)snprintf(out + n, cap - n, ", %ld bad records", s->bad_records);
+	if (n < cap && s->count[RS_CANCELLED])
+		snprintf(out + n, cap - n, ", %ld cancelled", s->count[RS_CANCELLED]);
+}
+
+static void print_json(struct progress *p, const char *event)
+{
+	const struct run_snapshot *s = &p->snap;
+	json_t *o, *counts = json_object();
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	double eta = eta_s(s);
+
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	for (int i = 0; i < RS_N; i++)
+		if (i != RS_OTHER || s->count[i])
+			json_object_set_new(counts, run_state_name((enum run_state)i), json_integer(s->count[i]));
+	o = json_pack("{s:s, s:I, s:s, s:s, s:o, s:I, s:I, s:f, s:o, s:f, s:o, s:I, s:I}",
+		      "event", event, "run_id", (json_int_t)s->run_id, "ts", ts, "status", s->status,
+		      "counts", counts, "total", (json_int_t)s->total, "finished", (json_int_t)s->finished,
+		      "rate", round(run_snapshot_rate(s) * 100) / 100,
+		      "eta_s", eta >= 0 ? json_integer((json_int_t)lround(eta)) : json_null(),
+		      "cost", s->cost, "budget", s->has_budget ? json_real(s->budget) : json_null(),
+		      "failures", (json_int_t)s->failures, "bad_records", (json_int_t)s->bad_records);
+	if (o) {
+		json_dumpf(o, p->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fputc('\n', p->out);
+		json_decref(o);
+	}
+	fflush(p->out);
+}
+
+static void print_tty(struct progress *p)
+{
+	char line[512];
+	struct winsize ws;
+	size_t n;
+
+	progress_format_line(&p->snap, line, sizeof line);
+	/* A line longer than the terminal would wrap and \r could not redraw it. */
+	n = strlen(line);
+	if (ioctl(fileno(p->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && n >= ws.ws_col)
+		line[ws.ws_col - 1] = '\0';
+	fprintf(p->out, "\r\033[K%s", line);
+	fflush(p->out);
+	p->shown = true;
+}
+
+static void print_plain(struct progress *p)
+{
+	char line[512];
+
+	progress_format_line(&p->snap, line, sizeof line);
+	fprintf(p->out, "%s\n", line);
+	fflush(p->out);
+	p->shown = true;
+}
+
+int progress_poll(struct progress *p, struct store *st, bool force, struct err *e)
+{
+	double t = now_s();
+	bool first = !p->have, was_ended = p->have && p->snap.ended;
+	struct run_snapshot snap;
+
+	if (!force && p->last_read && t - p->last_read < POLL_EVERY_S)
+		return 0;
+	if (run_snapshot_load(st, p->run_id, &snap, e) < 0)
+		return -1;
+	p->snap = snap;
+	p->have = true;
+	p->shown = false;
+	p->last_read = t;
+	if (p->mode == PROGRESS_TTY) {
+		print_tty(p);
+		return 0;
+	}
+	if (force || first || (snap.ended && !was_ended) || t - p->last_line >= p->interval_s) {
+		p->last_line = t;
+		if (p->mode == PROGRESS_JSON)
+			print_json(p, "progress");
+		else
+			print_plain(p);
+	}
+	return 0;
+}
+
+void progress_close(struct progress *p)
+{
+	if (!p)
+		return;
+	if (p->have) {
+		switch (p->mode) {
+		case PROGRESS_TTY:
+			print_tty(p);
+			fputc('\n', p->out);
+			break;
+		case PROGRESS_PLAIN:
+			if (!p->shown)
+				print_plain(p);
+			break;
+		case PROGRESS_JSON:
+			print_json(p, p->snap.ended ? "end" : "stop");
+			break;
+		}
+		fflush(p->out);
+	}
+	free(p);
+}

@@ -7,7 +7,8 @@
 
 PREFIX    ?= /usr/local
 BUILD     ?= build
-PKGS      := libpq libcurl jansson vips libcrypto
+PKGS      := libpq libcurl jansson vips libcrypto \
+             libavcodec libavformat libavutil libswscale libwebp libwebpmux libwebpdemux
 TEST_PKGS := cmocka
 VERSION   := $(shell cat VERSION)
 

@@ -7,7 +7,7 @@
 
 PREFIX    ?= /usr/local
 BUILD     ?= build
-PKGS      := libpq libcurl jansson vips libcrypto \
+PKGS      := libpq libcurl jansson vips libcrypto libmicrohttpd \
              libavcodec libavformat libavutil libswscale libwebp libwebpmux libwebpdemux
 TEST_PKGS := cmocka
 VERSION   := $(shell cat VERSION)

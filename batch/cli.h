@@ -57,6 +57,7 @@ int cmd_db(int argc, char **argv);
 int cmd_publish(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 struct publish_counts;
 /* The one-line summary of a publish. */

@@ -110,7 +110,7 @@ static int list_runs(struct store *st, const char *limit, bool json, struct err 
 				"bad_records", (json_int_t)atol(PQgetvalue(r, i, 14)),
 				"cost", strtod(PQgetvalue(r, i, 15), NULL)));
 		}
-		json_dumpf(runs, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_dumpf(runs, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 		putchar('\n');
 		json_decref(runs);
 		PQclear(r);
@@ -195,7 +195,7 @@ static int show_run(struct store *st, long run_id, double lease_s, bool json, st
 			err_set(e, ERR_NOMEM, "out of memory");
 			goto out;
 		}
-		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 		putchar('\n');
 		json_decref(doc);
 		rc = 0;
@@ -215,7 +215,10 @@ static int show_run(struct store *st, long run_id, double lease_s, bool json, st
 	       s.count[RS_QUEUED], s.count[RS_RUNNING], s.count[RS_WAITING]);
 	if (s.bad_records)
 		printf("  bad records: %ld\n", s.bad_records);
-	printf("  rate: %.1f tasks/s over the last minute, eta %s\n", rate, eta);
+	if (s.ended)
+		printf("  rate: %.1f tasks/s over the run\n", rate);
+	else
+		printf("  rate: %.1f tasks/s over the last minute, eta %s\n", rate, eta);
 	if (s.has_budget)
 		printf("  cost: %.4f of the budget %.4f (%.0f%%)\n", s.cost, s.budget,
 		       s.budget > 0 ? 100 * s.cost / s.budget : 0.0);
@@ -273,7 +276,8 @@ static int watch_run(struct store *st, long run_id, bool log_json, double interv
 			break;
 		usleep(200 * 1000);
 	}
-	if (progress_poll(p, st, true, e) < 0)
+	/* Stopped by a signal: the numbers as they are now. */
+	if (!progress_ended(p) && progress_poll(p, st, true, e) < 0)
 		goto out;
 	s = progress_last(p);
 	*code = (s->ended && strcmp(s->status, "done") == 0 && s->failures == 0 && s->bad_records == 0) ?

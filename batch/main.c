@@ -22,6 +22,7 @@ static const struct {
 	{ "import", cmd_import, "take a reviewer's decisions back: approve, reject, edit" },
 	{ "publish", cmd_publish, "write approved generations back to the system of record" },
 	{ "render", cmd_render, "render a template against a JSON file (for template authors)" },
+	{ "serve", cmd_serve, "the HTTP API: regenerate SKUs on demand, job status, fal webhooks" },
 	{ "db", cmd_db, "manage the embedded store: start, stop, status, dsn, psql" },
 };
 

@@ -129,7 +129,7 @@ static void print_json(struct progress *p, const char *event)
 		      "cost", s->cost, "budget", s->has_budget ? json_real(s->budget) : json_null(),
 		      "failures", (json_int_t)s->failures, "bad_records", (json_int_t)s->bad_records);
 	if (o) {
-		json_dumpf(o, p->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		json_dumpf(o, p->out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 		fputc('\n', p->out);
 		json_decref(o);
 	}

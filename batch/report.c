@@ -319,7 +319,7 @@ static int write_file(const char *path, const json_t *doc, bool html, struct err
 
 	if (strcmp(path, "-") == 0) {
 		if (html ? report_html_write(stdout, doc, e) < 0 :
-		    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
+		    json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) < 0)
 			return html ? -1 : err_set(e, ERR_IO, "writing the report to stdout failed");
 		if (!html)
 			putchar('\n');
@@ -337,7 +337,7 @@ static int write_file(const char *path, const json_t *doc, bool html, struct err
 			fclose(fp);
 			goto fail;
 		}
-	} else if (json_dumpf(doc, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 || fputc('\n', fp) == EOF) {
+	} else if (json_dumpf(doc, fp, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) < 0 || fputc('\n', fp) == EOF) {
 		err_set(e, ERR_IO, "writing %s failed", path);
 		fclose(fp);
 		goto fail;

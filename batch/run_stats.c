@@ -110,6 +110,9 @@ double run_snapshot_rate(const struct run_snapshot *snap)
 {
 	double window = snap->age_s < 60 ? snap->age_s : 60;
 
+	if (snap->ended)
+		return snap->age_s > 0 ? (double)snap->worked / (snap->age_s < 1 ? 1 : snap->age_s) : 0;
+
 	if (snap->worked_last_min <= 0 || window <= 0)
 		return 0;
 	if (window < 1)

@@ -54,8 +54,9 @@ int run_snapshot_load(struct store *st, long run_id, struct run_snapshot *snap, 
 /* The newest run's id, 0 when the store has none. */
 int run_latest(struct store *st, long *run_id, struct err *e);
 
-/* Tasks per second over the last minute (or since the run started, when it
- * is younger than a minute); 0 when nothing finished. */
+/* Tasks per second (done, failed, dead) over the last minute, or since the
+ * run started when it is younger than a minute; for an ended run, over its
+ * whole duration.  0 when nothing finished. */
 double run_snapshot_rate(const struct run_snapshot *snap);
 
 /* Format seconds as "42s", "3m05s", "2h07m" or "3d04h" into out (16 bytes);

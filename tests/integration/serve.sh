@@ -1,0 +1,245 @@
+# serve.sh: `skugen serve` end to end with curl: the token, regenerate -> job
+# -> results against the template generator, bad requests named by field, a
+# fal webhook (signed here with a key made by openssl) completing a waiting
+# task and refused when replayed, stale, unsigned or altered, and the limits:
+# a 50 MB body, a chunked one, and slow clients while /healthz stays quick.
+. "$(dirname "$0")/lib.sh"
+new_db serve
+cd "$SCRATCH"
+
+TOKEN=serve-test-token-0123456789
+AUTH="Authorization: Bearer $TOKEN"
+
+mkdir -p templates/copy
+printf '{{name}} in {{colour}}\n' >templates/copy/default.mustache
+for i in 1 2 3 4; do
+	printf '{"sku": "S-%d", "name": "Item %d", "colour": "c%d"}\n' "$i" "$i" "$i"
+done >catalog.jsonl
+
+# The webhook's key pair, and the JWKS that publishes its public half.
+openssl genpkey -algorithm ed25519 -out fal.pem 2>/dev/null
+x=$(openssl pkey -in fal.pem -pubout -outform DER | tail -c 32 | base64 | tr '+/' '-_' | tr -d '=\n')
+printf '{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "x": "%s"}]}\n' "$x" >jwks.json
+openssl genpkey -algorithm ed25519 -out other.pem 2>/dev/null
+
+cat >skugen.json <<'JSON'
+{
+  "source": {"type": "file", "path": "catalog.jsonl"},
+  "locales": ["en_US", "de_DE"],
+  "generators": {"rules": {"type": "template"}},
+  "outputs": [{"name": "copy", "generator": "rules"}, {"name": "title", "template": "copy", "generator": "rules"}],
+  "serve": {"listen": "127.0.0.1:0", "fal_jwks": "jwks.json", "max_skus": 3,
+            "request_timeout_s": 3, "idle_timeout_s": 2, "max_body_bytes": 1048576}
+}
+JSON
+
+# ---- start -----------------------------------------------------------------
+
+env -u SKUGEN_API_TOKEN "$SKUGEN" serve >nostart.out 2>nostart.err
+t_is "no token in the environment: a usage error" "$?" 2
+t_match "it says which variable" "$(cat nostart.err)" "SKUGEN_API_TOKEN is not set"
+SKUGEN_API_TOKEN=short "$SKUGEN" serve >nostart.out 2>nostart.err
+t_match "a short token is refused" "$(cat nostart.err)" "SKUGEN_API_TOKEN is too short"
+
+SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" serve >serve.out 2>serve.err &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$SCRATCH"' EXIT
+for _ in $(seq 1 100); do
+	grep -q listening serve.out 2>/dev/null && break
+	sleep 0.1
+done
+port=$(grep -o '[0-9]*$' serve.out)
+t_match "it listens on the port it picked" "$(cat serve.out)" '^skugen serve: listening on http://127\.0\.0\.1:[0-9]+$'
+URL=http://127.0.0.1:$port
+
+# req METHOD PATH [CURL ARGS...]: sets CODE and BODY.
+req() {
+	local method=$1 path=$2; shift 2
+	CODE=$(curl -s -o "$SCRATCH/body" -w '%{http_code}' -X "$method" "$@" "$URL$path")
+	BODY=$(cat "$SCRATCH/body")
+}
+jq_() { printf '%s' "$BODY" | jq -r "$1"; }
+
+req GET /healthz
+t_is "healthz: 200 without a token" "$CODE" 200
+t_match "healthz: the store answers" "$BODY" '"store":"ok"'
+
+# ---- the token -------------------------------------------------------------
+
+req POST /v1/regenerate -d '{"skus": ["S-1"]}'
+t_is "no token: 401" "$CODE" 401
+t_match "no token: a JSON error" "$BODY" '"error":\{"status":401'
+req POST /v1/regenerate -H "Authorization: Bearer wrong-token-0123456789" -d '{"skus": ["S-1"]}'
+t_is "a wrong token: 401" "$CODE" 401
+req POST /v1/regenerate -H "Authorization: Bearer ${TOKEN}x" -d '{"skus": ["S-1"]}'
+t_is "the token and one more byte: 401" "$CODE" 401
+req GET /v1/jobs/1
+t_is "jobs need the token too" "$CODE" 401
+t_is "no run was made by refused requests" "$(sql "select count(*) from skugen.runs")" 0
+
+# ---- bad requests ------------------------------------------------------------
+
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1"'
+t_is "malformed JSON: 400" "$CODE" 400
+t_match "malformed JSON: names the body" "$BODY" '"field":"body"'
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": "S-1"}'
+t_match "skus not an array: 400 naming skus" "$CODE $BODY" '^400 .*"field":"skus"'
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1", 7]}'
+t_match "a SKU that is a number: 400 naming skus[1]" "$CODE $BODY" '^400 .*got 7.*"field":"skus\[1\]"'
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1", "S-2", "S-3", "S-4"]}'
+t_match "more SKUs than serve.max_skus: 400" "$CODE $BODY" '^400 .*4 SKUs: expected 1 to 3'
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": []}'
+t_is "no SKUs: 400" "$CODE" 400
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1"], "outputs": ["nope"]}'
+t_match "an unknown output: 400 naming outputs[0]" "$CODE $BODY" '^400 .*"field":"outputs\[0\]"'
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1"], "force": "yes"}'
+t_match "force not a boolean: 400" "$CODE $BODY" '^400 .*"field":"force"'
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1"], "sku": "S-2"}'
+t_match "an unknown field: 400 naming it" "$CODE $BODY" '^400 .*"field":"sku"'
+req POST /v1/regenerate -H "$AUTH" -d '[1, 2]'
+t_is "not an object: 400" "$CODE" 400
+req GET /v1/jobs/999999 -H "$AUTH"
+t_is "an unknown job: 404" "$CODE" 404
+req GET /v1/jobs/abc -H "$AUTH"
+t_is "a job id that is not a number: 404" "$CODE" 404
+req DELETE /v1/regenerate -H "$AUTH"
+t_is "a wrong method: 405" "$CODE" 405
+req GET /nowhere
+t_is "an unknown path: 404" "$CODE" 404
+t_is "no run was made by bad requests" "$(sql "select count(*) from skugen.runs")" 0
+
+# ---- regenerate -> job -> results --------------------------------------------
+
+# poll JOB: wait (up to 60 s) until the job is no longer running; sets BODY.
+poll() {
+	local state=running
+	for _ in $(seq 1 600); do
+		req GET "/v1/jobs/$1" -H "$AUTH"
+		state=$(jq_ .state 2>/dev/null)
+		[ "$state" != running ] && break
+		sleep 0.1
+	done
+}
+
+start=$(date +%s%N)
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1", "S-2"], "outputs": ["copy"]}'
+accepted_ms=$((($(date +%s%N) - start) / 1000000))
+t_is "regenerate: 202" "$CODE" 202
+job=$(jq_ .job_id)
+t_match "regenerate: a job id at once (${accepted_ms} ms)" "$job $accepted_ms" '^[0-9]+ [0-9]{1,3}$'
+t_is "the job is a regen run" "$(sql "select kind from skugen.runs where id = $job")" regen
+poll "$job"
+t_is "the job ends done" "$(jq_ .state)" done
+t_is "four tasks done (2 SKUs x 2 locales, one output)" \
+	"$(jq_ '"\(.counts.done) \(.counts.total)"')" "4 4"
+t_is "the child exited 0" "$(jq_ .exit_code)" 0
+t_is "results: sku, output, locale and the content" \
+	"$(jq_ '.results[0] | [.sku, .output, .locale, .content] | @json')" \
+	'["S-1","copy","de_DE","Item 1 in c1\n"]'
+t_is "results: the generation ids of the store" \
+	"$(jq_ '[.results[].generation_id] | sort | map(tostring) | join(",")')" \
+	"$(sql "select string_agg(id::text, ',' order by id) from skugen.generations where run_id = $job")"
+
+# Again without force: nothing to make, the same generations come back.
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1"], "outputs": ["copy"]}'
+job2=$(jq_ .job_id)
+poll "$job2"
+t_is "unchanged SKUs: skipped, with their generations" \
+	"$(jq_ '"\(.state) \(.counts.skipped) \(all(.results[]; .generation_id != null))"')" \
+	"done 2 true"
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1"], "outputs": ["copy"], "force": true}'
+job3=$(jq_ .job_id)
+poll "$job3"
+t_is "force: made again" "$(jq_ '"\(.state) \(.counts.done) \(.force)"')" "done 2 true"
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["NOPE-1"], "outputs": ["copy"]}'
+job4=$(jq_ .job_id)
+poll "$job4"
+t_match "a SKU not in the source: said in the job" "$(jq_ '"\(.exit_code) \(.log | gsub("\n"; " "))"')" \
+	'^1 .*NOPE-1.*not found in the source'
+
+# ---- the fal webhook -----------------------------------------------------------
+
+# deliver KEY REQUEST_ID TIMESTAMP BODY [SIGNED_BODY]: post a delivery signed
+# with KEY over SIGNED_BODY (default BODY); sets CODE and BODY.
+deliver() {
+	local key=$1 rid=$2 ts=$3 body=$4 signed=${5:-$4} sig
+	printf '%s\n%s\n%s\n%s' "$rid" user-7 "$ts" "$(printf '%s' "$signed" | sha256sum | cut -c1-64)" >msg.txt
+	sig=$(openssl pkeyutl -sign -inkey "$key" -rawin -in msg.txt | od -An -v -tx1 | tr -d ' \n')
+	req POST /v1/webhooks/fal -H 'Content-Type: application/json' -H "X-Fal-Webhook-Request-Id: $rid" \
+		-H 'X-Fal-Webhook-User-Id: user-7' -H "X-Fal-Webhook-Timestamp: $ts" \
+		-H "X-Fal-Webhook-Signature: $sig" --data-binary "$body"
+	SIG=$sig
+}
+
+sql "insert into skugen.runs (host, pid, skugen_version) values ('elsewhere', 1, 't')" >/dev/null
+run=$(sql "select max(id) from skugen.runs")
+task=$(sql "insert into skugen.tasks (run_id, sku, output, locale, fingerprint, state, generator, remote_request_id)
+            values ($run, 'S-9', 'image', 'en_US', 'fp-webhook', 'waiting', 'fal', 'req-7f3a') returning id" | head -n 1)
+payload='{"request_id": "req-7f3a", "status": "OK", "payload": {"images": [{"url": "https://x/1.png"}]}}'
+now=$(date +%s)
+
+deliver other.pem req-7f3a "$now" "$payload"
+t_is "webhook signed by another key: 401" "$CODE" 401
+deliver fal.pem req-7f3a "$now" "$payload" '{"tampered": true}'
+t_is "webhook with an altered body: 401" "$CODE" 401
+deliver fal.pem req-7f3a "$((now - 301))" "$payload"
+t_match "webhook 301 s old: 401, stale" "$CODE $BODY" '^401 .*x-fal-webhook-timestamp'
+req POST /v1/webhooks/fal --data-binary "$payload"
+t_match "unsigned webhook: 401" "$CODE $BODY" '^401 .*missing'
+t_is "the task still waits" "$(sql "select state from skugen.tasks where id = $task")" waiting
+
+deliver fal.pem req-7f3a "$now" "$payload"
+t_match "a signed webhook: 200, one task" "$CODE $BODY" '^200 .*"tasks":1'
+t_is "the task is queued again with the answer" \
+	"$(sql "select state || ' ' || (remote_result->'payload'->'images'->0->>'url') from skugen.tasks where id = $task")" \
+	"queued https://x/1.png"
+req POST /v1/webhooks/fal -H "X-Fal-Webhook-Request-Id: req-7f3a" -H 'X-Fal-Webhook-User-Id: user-7' \
+	-H "X-Fal-Webhook-Timestamp: $now" -H "X-Fal-Webhook-Signature: $SIG" --data-binary "$payload"
+t_match "the same delivery again: 409, a replay" "$CODE $BODY" '^409 .*replay'
+t_is "the delivery is stored once" "$(sql "select count(*) from skugen.webhook_deliveries")" 1
+
+# ---- limits --------------------------------------------------------------------
+
+head -c 50000000 /dev/zero >big.bin
+start=$(date +%s%N)
+req POST /v1/regenerate -H "$AUTH" --data-binary @big.bin
+ms=$((($(date +%s%N) - start) / 1000000))
+t_is "a 50 MB body: 413" "$CODE" 413
+t_match "refused before it is read (${ms} ms)" "$ms" '^[0-9]{1,3}$'
+head -c 3000000 /dev/zero >mid.bin
+req POST /v1/regenerate -H "$AUTH" -H 'Transfer-Encoding: chunked' --data-binary @mid.bin
+t_is "a 3 MB chunked body: 413 at its end" "$CODE" 413
+
+# Slow clients (a header line every half second) and a 50 MB chunked body,
+# while another client asks /healthz.
+slow() {
+	trap '' PIPE
+	exec 3<>"/dev/tcp/127.0.0.1/$port" || { echo refused >"slow.$1"; return; }
+	local t0=$SECONDS i
+	printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n' >&3
+	for i in $(seq 1 40); do
+		sleep 0.5
+		printf 'X-Slow-%d: y\r\n' "$i" >&3 2>/dev/null || { echo "closed $((SECONDS - t0))" >"slow.$1"; return; }
+	done
+	echo open >"slow.$1"
+}
+for n in $(seq 1 20); do slow "$n" & done
+(head -c 50000000 /dev/zero | curl -s -o /dev/null -H "$AUTH" -T - -X POST "$URL/v1/regenerate") &
+sleep 1
+worst=0
+for _ in $(seq 1 10); do
+	ms=$(curl -s -o /dev/null -w '%{time_total}' "$URL/healthz" | awk '{printf "%d", $1 * 1000}')
+	[ "$ms" -gt "$worst" ] && worst=$ms
+	sleep 0.1
+done
+t_match "healthz answers quickly meanwhile (worst ${worst} ms)" "$worst" '^[0-9]{1,2}$|^[1-2][0-9]{2}$'
+wait $(jobs -p | grep -v "^$server$") 2>/dev/null
+t_is "every slow client was dropped within the request timeout" \
+	"$(cat slow.* | awk '$1 == "closed" && $2 <= 5 { n++ } END { print n + 0 }')" 20
+req GET /healthz
+t_is "the server is fine afterwards" "$CODE" 200
+
+kill -TERM "$server"
+wait "$server"
+t_is "SIGTERM stops it cleanly" "$?" 0
+t_done

@@ -125,15 +125,20 @@ int media_device_resolve(enum media_device want, enum media_device *out, struct 
 /* ---- cut-out ------------------------------------------------------------ */
 
 struct media_cutout_opts {
-	double tolerance;      /* CIE76 distance from the background colour still
-				  counted as background; 0: 10 */
+	double tolerance;      /* CIE76 distance from the background colour from
+				  which a pixel is product; 0: 14 */
+	double soft;           /* below this distance a border-connected pixel is
+				  fully background, between soft and tolerance
+				  its alpha ramps up (the anti-aliased edge);
+				  0: 6 */
 	double feather;        /* Gaussian sigma of the matte's edge, px; 0: 1.0;
 				  negative: a hard edge */
 	double border_outliers;/* share of border pixels farther than tolerance
 				  that still counts as a uniform background;
-				  0: 0.05 */
+				  0: 0.2 (a product may touch an edge) */
 	double min_product;    /* the product's least share of the image; 0: 0.005 */
 	double max_product;    /* its greatest share; 0: 0.98 */
+	enum media_device device;  /* where the matte runs; AUTO as everywhere */
 };
 
 /* The product alone (new RGBA, cropped to the alpha's bounding box).  With an

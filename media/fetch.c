@@ -1,0 +1,164 @@
+/* fetch.c: downloading a product photo named by URL in a record.
+ *
+ * A record's image URL is untrusted: it may point at a page instead of an
+ * image, at a file of gigabytes, at a server that never answers, or redirect
+ * to file:// or gopher://.  One blocking libcurl transfer per call (it runs
+ * on a media worker thread), with limits on each of those: http(s) only,
+ * redirects (at most 5) only to http(s), a whole-transfer and a connect
+ * timeout, a size limit enforced while the body arrives (not only from
+ * Content-Length, which a server may omit or lie about), a Content-Type of
+ * image/... or application/octet-stream, status 200.
+ */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "media/image_int.h"
+
+struct sink {
+	struct buf *out;
+	size_t start;      /* out->len before the transfer */
+	size_t limit;
+	bool too_big;
+	bool nomem;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct sink *s = arg;
+	size_t len = size * n;
+
+	if (s->out->len - s->start + len > s->limit) {
+		s->too_big = true;
+		return 0;   /* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	if (buf_append(s->out, p, len)) {
+		s->nomem = true;
+		return 0;
+	}
+	return len;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void init_curl(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static bool type_ok(const char *ct)
+{
+	if (!ct)
+		return true;   /* no Content-Type: the decoder decides by the bytes */
+	return strncasecmp(ct, "image/", 6) == 0 ||
+	       strncasecmp(ct, "application/octet-stream", 24) == 0 ||
+	       strncasecmp(ct, "binary/octet-stream", 19) == 0;
+}
+
+int media_fetch(const char *url, const struct media_load_opts *opts, const char *ctx,
+		struct buf *out, struct err *e)
+{
+	struct sink s = { out, out->len, MEDIA_MAX_BYTES_DEFAULT, false, false };
+	long timeout = MEDIA_TIMEOUT_MS_DEFAULT, connect_timeout = 10000;
+	char curl_msg[CURL_ERROR_SIZE] = "";
+	char where[ERR_MSG_MAX / 2];
+	const char *ct = NULL;
+	long status = 0;
+	CURLcode rc;
+	CURL *c = NULL;
+	int ret = -1;
+
+	if (opts && opts->max_bytes)
+		s.limit = opts->max_bytes;
+	if (opts && opts->timeout_ms)
+		timeout = opts->timeout_ms;
+	if (opts && opts->connect_timeout_ms)
+		connect_timeout = opts->connect_timeout_ms;
+	if (ctx && *ctx)
+		snprintf(where, sizeof where, "%s: %s", ctx, url);
+	else
+		snprintf(where, sizeof where, "%s", url);
+
+	if (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8))
+		return media_err(e, ERR_INPUT, where, "only http and https URLs are fetched");
+	pthread_once(&curl_once, init_curl);
+	if (curl_init_rc != CURLE_OK)
+		return err_set(e, ERR_INTERNAL, "libcurl failed to initialise");
+	c = curl_easy_init();
+	if (!c)
+		return err_set(e, ERR_NOMEM, "out of memory");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)s.limit);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "skugen/" SKUGEN_VERSION);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_msg);
+
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+	if (s.nomem) {
+		err_set(e, ERR_NOMEM, "out of memory downloading %s", url);
+		goto done;
+	}
+	if (s.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+		media_err(e, ERR_INPUT, where, "download is over the limit of %zu bytes", s.limit);
+		goto done;
+	}
+	if (rc == CURLE_UNSUPPORTED_PROTOCOL && status >= 300 && status < 400) {
+		media_err(e, ERR_INPUT, where, "redirected to a URL that is not http or https");
+		goto done;
+	}
+	if (rc == CURLE_TOO_MANY_REDIRECTS) {
+		media_err(e, ERR_INPUT, where, "too many redirects");
+		goto done;
+	}
+	if (rc == CURLE_OPERATION_TIMEDOUT) {
+		media_err(e, ERR_IO, where, "download timed out after %ld ms", timeout);
+		goto done;
+	}
+	if (rc != CURLE_OK) {
+		media_err(e, ERR_IO, where, "download failed: %s",
+			  *curl_msg ? curl_msg : curl_easy_strerror(rc));
+		goto done;
+	}
+	if (status != 200) {
+		media_err(e, ERR_INPUT, where, "download failed: http status %ld", status);
+		goto done;
+	}
+	if (!type_ok(ct)) {
+		char shown[64];
+
+		snprintf(shown, sizeof shown, "%s", ct);
+		for (char *q = shown; *q; q++)
+			if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+				*q = '?';
+		media_err(e, ERR_INPUT, where, "not an image: content-type \"%s\"", shown);
+		goto done;
+	}
+	if (out->len == s.start) {
+		media_err(e, ERR_INPUT, where, "empty download (0 bytes)");
+		goto done;
+	}
+	ret = 0;
+done:
+	if (ret) {
+		/* Nothing half-written: drop what arrived. */
+		out->len = s.start;
+		if (out->data)
+			out->data[out->len] = '\0';
+	}
+	curl_easy_cleanup(c);
+	return ret;
+}

@@ -1,0 +1,540 @@
+/* test_media_load.c: decoding product photos (media/image_load.c) and
+ * downloading them (media/fetch.c).
+ *
+ * Every input is made here: libvips writes the JPEG, PNG and GIF files in the
+ * variants a catalog throws at us (CMYK, 16-bit, greyscale, palette, EXIF
+ * orientation, animated), a few are damaged or forged by hand (truncated, a
+ * 30000 x 30000 PNG header), and a small HTTP/1.1 server on a local socket
+ * answers the downloads with the statuses and types a real server sends.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "media/image_int.h"
+
+/* A w x h RGB test card: red/green ramps and a blue block, so orientation
+ * and colour can be checked. */
+static VipsImage *test_card(int w, int h)
+{
+	uint8_t *px = malloc((size_t)w * h * 3);
+	VipsImage *vi;
+
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			uint8_t *p = px + ((size_t)y * w + x) * 3;
+
+			p[0] = (uint8_t)(x * 255 / (w - 1));
+			p[1] = (uint8_t)(y * 255 / (h - 1));
+			p[2] = (x < w / 4 && y < h / 4) ? 255 : 40;
+		}
+	vi = vips_image_new_from_memory_copy(px, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
+	free(px);
+	vi->Type = VIPS_INTERPRETATION_sRGB;
+	return vi;
+}
+
+static void pixel(const struct media_image *img, int x, int y, uint8_t out[4])
+{
+	uint8_t *px;
+	size_t len;
+	int bands = media_image_bands(img);
+
+	assert_int_equal(media_image_pixels(img, &px, &len, NULL), 0);
+	memcpy(out, px + ((size_t)y * media_image_width(img) + x) * bands, bands);
+	free(px);
+}
+
+static void expect_fail(const void *data, size_t len, const char *needle)
+{
+	struct media_image *img = (void *)1;
+	struct err e;
+
+	err_clear(&e);
+	assert_int_equal(media_image_load_buffer(data, len, NULL, "sku \"T-1\": field \"image\"",
+						 &img, &e), -1);
+	assert_null(img);
+	assert_int_equal(e.code, ERR_INPUT);
+	if (!strstr(e.msg, needle) || strncmp(e.msg, "sku \"T-1\": field \"image\": ",
+					       strlen("sku \"T-1\": field \"image\": ")))
+		fail_msg("message \"%s\" lacks \"%s\" or the context", e.msg, needle);
+}
+
+static void test_jpeg_and_truncated_jpeg(void **state)
+{
+	VipsImage *card = test_card(64, 48);
+	struct media_image *img;
+	void *buf;
+	size_t len;
+	uint8_t p[4];
+	struct err e;
+
+	(void)state;
+	assert_int_equal(vips_jpegsave_buffer(card, &buf, &len, "Q", 95, NULL), 0);
+	assert_int_equal(media_image_load_buffer(buf, len, NULL, "t", &img, &e), 0);
+	assert_int_equal(media_image_width(img), 64);
+	assert_int_equal(media_image_height(img), 48);
+	assert_int_equal(media_image_bands(img), 3);
+	pixel(img, 2, 2, p);
+	assert_true(p[2] > 200);             /* the blue block, top left */
+	media_image_free(img);
+
+	/* Cut at 60%: an error, not an image with a grey bottom half. */
+	expect_fail(buf, len * 6 / 10, "decode");
+	g_free(buf);
+	g_object_unref(card);
+}
+
+static void test_not_an_image_and_empty(void **state)
+{
+	static const char text[] = "sku,name\nA-1,a chair\n";
+
+	(void)state;
+	expect_fail(text, sizeof text - 1, "not an image");
+	expect_fail("", 0, "empty image (0 bytes)");
+}
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & -(c & 1u));
+	}
+	return c ^ 0xffffffffu;
+}
+
+static size_t png_chunk(uint8_t *out, const char *type, const uint8_t *data, uint32_t n)
+{
+	uint32_t crc;
+
+	out[0] = n >> 24, out[1] = n >> 16, out[2] = n >> 8, out[3] = n;
+	memcpy(out + 4, type, 4);
+	if (n)
+		memcpy(out + 8, data, n);
+	crc = crc32_of(out + 4, n + 4);
+	out[8 + n] = crc >> 24, out[9 + n] = crc >> 16, out[10 + n] = crc >> 8;
+	out[11 + n] = crc;
+	return 12 + n;
+}
+
+static void test_decompression_bomb_refused_from_header(void **state)
+{
+	/* A 30000 x 30000 RGBA PNG is 3.6 GB of pixels; its header is 33
+	 * bytes.  No pixel data follows: refusing it needs the header only. */
+	static const uint8_t sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+	static const uint8_t idat[] = { 0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01 };
+	uint8_t png[128], ihdr[13] = { 0 };
+	size_t n = 0;
+	struct media_load_opts small = { .max_pixels = 1000 };
+	struct media_image *img;
+	VipsImage *card;
+	void *buf;
+	size_t len;
+	struct err e;
+
+	(void)state;
+	ihdr[0] = 0, ihdr[1] = 0, ihdr[2] = 0x75, ihdr[3] = 0x30;   /* 30000 */
+	ihdr[4] = 0, ihdr[5] = 0, ihdr[6] = 0x75, ihdr[7] = 0x30;
+	ihdr[8] = 8;    /* bit depth */
+	ihdr[9] = 6;    /* RGBA */
+	memcpy(png, sig, 8);
+	n = 8;
+	n += png_chunk(png + n, "IHDR", ihdr, 13);
+	n += png_chunk(png + n, "IDAT", idat, sizeof idat);
+	n += png_chunk(png + n, "IEND", NULL, 0);
+	expect_fail(png, n, "30000x30000 (900000000 pixels), over the limit");
+
+	/* The limit is the caller's. */
+	card = test_card(40, 30);
+	assert_int_equal(vips_pngsave_buffer(card, &buf, &len, NULL), 0);
+	assert_int_equal(media_image_load_buffer(buf, len, &small, NULL, &img, &e), -1);
+	assert_non_null(strstr(e.msg, "over the limit of 1000 pixels"));
+	g_free(buf);
+	g_object_unref(card);
+}
+
+static void test_animated_gif_refused_still_gif_loads(void **state)
+{
+	VipsImage *a = test_card(32, 32), *b = test_card(32, 32), *both, *anim;
+	VipsImage *frames[2] = { a, b };
+	struct media_image *img;
+	void *buf;
+	size_t len;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(vips_arrayjoin(frames, &both, 2, "across", 1, NULL), 0);
+	assert_int_equal(vips_copy(both, &anim, NULL), 0);
+	vips_image_set_int(anim, "page-height", 32);
+	assert_int_equal(vips_gifsave_buffer(anim, &buf, &len, NULL), 0);
+	expect_fail(buf, len, "animated image (2 frames)");
+	g_free(buf);
+
+	assert_int_equal(vips_gifsave_buffer(a, &buf, &len, NULL), 0);
+	assert_int_equal(media_image_load_buffer(buf, len, NULL, NULL, &img, &e), 0);
+	assert_int_equal(media_image_width(img), 32);
+	assert_true(media_image_bands(img) == 3 || media_image_bands(img) == 4);
+	media_image_free(img);
+	g_free(buf);
+	g_object_unref(anim);
+	g_object_unref(both);
+	g_object_unref(a);
+	g_object_unref(b);
+}
+
+static void test_cmyk_jpeg_becomes_srgb(void **state)
+{
+	VipsImage *card = test_card(64, 48), *cmyk;
+	struct media_image *img;
+	uint8_t p[4];
+	void *buf;
+	size_t len;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(vips_colourspace(card, &cmyk, VIPS_INTERPRETATION_CMYK, NULL), 0);
+	assert_int_equal(cmyk->Bands, 4);
+	assert_int_equal(vips_jpegsave_buffer(cmyk, &buf, &len, "Q", 95, NULL), 0);
+	assert_int_equal(media_image_load_buffer(buf, len, NULL, NULL, &img, &e), 0);
+	/* Four CMYK bands must not be mistaken for RGBA. */
+	assert_int_equal(media_image_bands(img), 3);
+	/* The blue block: sRGB blue is outside the CMYK gamut, so it comes
+	 * back the dull blue a press would print, but clearly blue. */
+	pixel(img, 2, 2, p);
+	assert_true(p[2] > p[0] + 50 && p[2] > p[1] + 50);
+	pixel(img, 63, 47, p);                  /* bottom right: (255, 255, 40) */
+	assert_true(p[0] > 200 && p[1] > 200 && p[2] < 110);
+	media_image_free(img);
+	g_free(buf);
+	g_object_unref(cmyk);
+	g_object_unref(card);
+}
+
+static void test_16bit_grey_and_palette_png(void **state)
+{
+	VipsImage *card = test_card(64, 48), *wide, *w16, *grey;
+	struct media_image *img;
+	uint8_t p[4], q[4];
+	void *buf;
+	size_t len;
+	struct err e;
+
+	(void)state;
+	/* 16-bit: the same picture scaled to 0..65535. */
+	assert_int_equal(vips_linear1(card, &wide, 257.0, 0.0, NULL), 0);
+	assert_int_equal(vips_cast(wide, &w16, VIPS_FORMAT_USHORT, NULL), 0);
+	w16->Type = VIPS_INTERPRETATION_RGB16;
+	assert_int_equal(vips_pngsave_buffer(w16, &buf, &len, "bitdepth", 16, NULL), 0);
+	assert_int_equal(media_image_load_buffer(buf, len, NULL, NULL, &img, &e), 0);
+	assert_int_equal(media_image_bands(img), 3);
+	pixel(img, 63, 0, p);
+	assert_int_equal(p[0], 255);
+	assert_int_equal(p[1], 0);
+	assert_int_equal(p[2], 40);
+	media_image_free(img);
+	g_free(buf);
+
+	/* Greyscale: one band becomes three equal ones. */
+	assert_int_equal(vips_extract_band(card, &grey, 0, NULL), 0);
+	grey->Type = VIPS_INTERPRETATION_B_W;
+	assert_int_equal(vips_pngsave_buffer(grey, &buf, &len, NULL), 0);
+	assert_int_equal(media_image_load_buffer(buf, len, NULL, NULL, &img, &e), 0);
+	assert_int_equal(media_image_bands(img), 3);
+	pixel(img, 32, 10, p);
+	assert_int_equal(p[0], p[1]);
+	assert_int_equal(p[1], p[2]);
+	assert_true(abs(p[0] - 32 * 255 / 63) <= 1);
+	media_image_free(img);
+	g_free(buf);
+
+	/* Palette: 8-bit indexed colour comes back as RGB close to the card. */
+	assert_int_equal(vips_pngsave_buffer(card, &buf, &len, "palette", TRUE, "Q", 100, NULL), 0);
+	assert_int_equal(media_image_load_buffer(buf, len, NULL, NULL, &img, &e), 0);
+	assert_true(media_image_bands(img) >= 3);
+	pixel(img, 2, 2, p);
+	assert_true(p[2] > 200);
+	pixel(img, 40, 30, q);
+	assert_true(abs(q[0] - 40 * 255 / 63) < 24 && abs(q[1] - 30 * 255 / 47) < 24);
+	media_image_free(img);
+	g_free(buf);
+
+	g_object_unref(grey);
+	g_object_unref(w16);
+	g_object_unref(wide);
+	g_object_unref(card);
+}
+
+static void test_alpha_kept_and_exif_orientation_applied(void **state)
+{
+	VipsImage *card = test_card(40, 20), *rgba, *tagged;
+	struct media_image *img;
+	uint8_t p[4];
+	void *buf;
+	size_t len;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(vips_bandjoin_const1(card, &rgba, 77.0, NULL), 0);
+	rgba->Type = VIPS_INTERPRETATION_sRGB;
+	assert_int_equal(vips_pngsave_buffer(rgba, &buf, &len, NULL), 0);
+	assert_int_equal(media_image_load_buffer(buf, len, NULL, NULL, &img, &e), 0);
+	assert_true(media_image_has_alpha(img));
+	pixel(img, 5, 5, p);
+	assert_int_equal(p[3], 77);
+	media_image_free(img);
+	g_free(buf);
+
+	/* Orientation 6: the camera was turned; the pixels are stored on
+	 * their side.  Loaded, the image stands upright: 20 x 40, and the blue
+	 * block (stored top left) is now top right. */
+	assert_int_equal(vips_copy(card, &tagged, NULL), 0);
+	vips_image_set_int(tagged, VIPS_META_ORIENTATION, 6);
+	assert_int_equal(vips_jpegsave_buffer(tagged, &buf, &len, "Q", 95, NULL), 0);
+	assert_int_equal(media_image_load_buffer(buf, len, NULL, NULL, &img, &e), 0);
+	assert_int_equal(media_image_width(img), 20);
+	assert_int_equal(media_image_height(img), 40);
+	pixel(img, 18, 1, p);
+	assert_true(p[2] > 200);
+	media_image_free(img);
+	g_free(buf);
+	g_object_unref(tagged);
+	g_object_unref(rgba);
+	g_object_unref(card);
+}
+
+static void test_file_errors_name_the_file(void **state)
+{
+	char path[] = "/tmp/skugen-media-XXXXXX";
+	int fd = mkstemp(path);
+	struct media_image *img;
+	struct err e;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(media_image_load(path, NULL, "sku \"Z\"", &img, &e), -1);
+	assert_non_null(strstr(e.msg, "empty image (0 bytes)"));
+	assert_non_null(strstr(e.msg, path));
+	unlink(path);
+	assert_int_equal(media_image_load("/nonexistent/p.jpg", NULL, "sku \"Z\"", &img, &e), -1);
+	assert_non_null(strstr(e.msg, "cannot open image"));
+}
+
+/* ---- a small HTTP/1.1 server --------------------------------------------- */
+
+struct server {
+	int fd;
+	int port;
+	pthread_t thread;
+	void *png;
+	size_t png_len;
+};
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+
+		if (w <= 0)
+			return;
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+static void respond(struct server *s, int c, const char *path)
+{
+	char head[512];
+	size_t big = 300000;
+
+	if (!strcmp(path, "/ok.png")) {
+		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", s->png_len);
+		send_all(c, head, strlen(head));
+		send_all(c, s->png, s->png_len);
+	} else if (!strcmp(path, "/empty")) {
+		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+			 "Content-Length: 0\r\nConnection: close\r\n\r\n");
+		send_all(c, head, strlen(head));
+	} else if (!strcmp(path, "/page")) {
+		static const char body[] = "<html>not found, but a page</html>";
+
+		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", sizeof body - 1);
+		send_all(c, head, strlen(head));
+		send_all(c, body, sizeof body - 1);
+	} else if (!strcmp(path, "/big")) {
+		/* No Content-Length: the limit must hold while the body arrives. */
+		char *junk = calloc(1, big);
+
+		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\n"
+			 "Connection: close\r\n\r\n");
+		send_all(c, head, strlen(head));
+		send_all(c, junk, big);
+		free(junk);
+	} else if (!strcmp(path, "/to-file")) {
+		snprintf(head, sizeof head, "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n"
+			 "Content-Length: 0\r\nConnection: close\r\n\r\n");
+		send_all(c, head, strlen(head));
+	} else {
+		static const char body[] = "{\"error\": \"no such image\"}";
+
+		snprintf(head, sizeof head, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", sizeof body - 1);
+		send_all(c, head, strlen(head));
+		send_all(c, body, sizeof body - 1);
+	}
+}
+
+static void *serve(void *arg)
+{
+	struct server *s = arg;
+
+	for (;;) {
+		char req[2048], path[256] = "";
+		size_t got = 0;
+		int c = accept(s->fd, NULL, NULL);
+
+		if (c < 0)
+			return NULL;
+		/* Read the request head (up to the blank line). */
+		while (got < sizeof req - 1) {
+			ssize_t r = read(c, req + got, sizeof req - 1 - got);
+
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+			req[got] = '\0';
+			if (strstr(req, "\r\n\r\n"))
+				break;
+		}
+		req[got] = '\0';
+		if (sscanf(req, "GET %255s HTTP/1.1", path) == 1) {
+			if (!strcmp(path, "/quit")) {
+				close(c);
+				return NULL;
+			}
+			respond(s, c, path);
+		}
+		close(c);
+	}
+}
+
+static void server_start(struct server *s)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof a;
+	VipsImage *card = test_card(24, 16);
+
+	assert_int_equal(vips_pngsave_buffer(card, &s->png, &s->png_len, NULL), 0);
+	g_object_unref(card);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(s->fd >= 0);
+	assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(s->fd, 8), 0);
+	assert_int_equal(getsockname(s->fd, (struct sockaddr *)&a, &alen), 0);
+	s->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
+}
+
+static void server_stop(struct server *s)
+{
+	struct buf b = BUF_INIT;
+	char url[64];
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/quit", s->port);
+	media_fetch(url, NULL, NULL, &b, NULL);   /* answers nothing: fails */
+	buf_free(&b);
+	pthread_join(s->thread, NULL);
+	close(s->fd);
+	g_free(s->png);
+}
+
+static void fetch_fails(struct server *s, const char *path, const struct media_load_opts *o,
+			const char *needle)
+{
+	struct media_image *img;
+	char url[128];
+	struct err e;
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
+	err_clear(&e);
+	assert_int_equal(media_image_load(url, o, "sku \"U-1\": field \"image_url\"", &img, &e), -1);
+	assert_null(img);
+	assert_int_equal(e.code, ERR_INPUT);
+	if (!strstr(e.msg, needle) || !strstr(e.msg, "sku \"U-1\"") || !strstr(e.msg, url))
+		fail_msg("message \"%s\" lacks \"%s\", the context or the URL", e.msg, needle);
+}
+
+static void test_fetch(void **state)
+{
+	struct server s;
+	struct media_load_opts small = { .max_bytes = 100000 };
+	struct media_image *img;
+	struct buf b = BUF_INIT;
+	char url[128];
+	struct err e;
+
+	(void)state;
+	server_start(&s);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/ok.png", s.port);
+	assert_int_equal(media_image_load(url, NULL, "t", &img, &e), 0);
+	assert_int_equal(media_image_width(img), 24);
+	media_image_free(img);
+
+	fetch_fails(&s, "/missing.jpg", NULL, "http status 404");
+	fetch_fails(&s, "/empty", NULL, "empty download (0 bytes)");
+	fetch_fails(&s, "/page", NULL, "not an image: content-type \"text/html\"");
+	fetch_fails(&s, "/big", &small, "over the limit of 100000 bytes");
+	fetch_fails(&s, "/to-file", NULL, "not http or https");
+
+	/* What failed leaves the buffer as it was. */
+	assert_int_equal(buf_puts(&b, "kept"), 0);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/big", s.port);
+	assert_int_equal(media_fetch(url, &small, NULL, &b, &e), -1);
+	assert_string_equal(buf_str(&b), "kept");
+	buf_free(&b);
+	assert_int_equal(media_fetch("ftp://127.0.0.1/x.png", NULL, NULL, &b, &e), -1);
+	assert_non_null(strstr(e.msg, "only http and https"));
+	server_stop(&s);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return media_init(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_jpeg_and_truncated_jpeg),
+		cmocka_unit_test(test_not_an_image_and_empty),
+		cmocka_unit_test(test_decompression_bomb_refused_from_header),
+		cmocka_unit_test(test_animated_gif_refused_still_gif_loads),
+		cmocka_unit_test(test_cmyk_jpeg_becomes_srgb),
+		cmocka_unit_test(test_16bit_grey_and_palette_png),
+		cmocka_unit_test(test_alpha_kept_and_exif_orientation_applied),
+		cmocka_unit_test(test_file_errors_name_the_file),
+		cmocka_unit_test(test_fetch),
+	};
+
+	return cmocka_run_group_tests_name("media_load", tests, setup, NULL);
+}

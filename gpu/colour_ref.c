@@ -90,12 +90,13 @@ int gpu_colour_stats_ref(const struct gpu_image *src, const struct gpu_image *ma
 	for (y = 0; y < src->height; y++) {
 		const uint8_t *row = src->data + (size_t)y * src->stride;
 		const uint8_t *mrow = mask ? mask->data + (size_t)y * mask->stride : NULL;
-		float r0 = 0, r1 = 0, r2 = 0, t0 = 0, t1 = 0, t2 = 0, rw = 0;
+		double r0 = 0, r1 = 0, r2 = 0, t0 = 0, t1 = 0, t2 = 0, rw = 0;
 		int x;
 
 		for (x = 0; x < src->width; x++) {
 			const uint8_t *px = row + (size_t)x * ch;
-			float lab[3], w;
+			float lab[3];
+			double w;
 
 			w = mrow ? mrow[x] / 255.0f : (ch == 4 ? px[3] / 255.0f : 1.0f);
 			if (w <= 0.0f)
@@ -106,7 +107,8 @@ int gpu_colour_stats_ref(const struct gpu_image *src, const struct gpu_image *ma
 				gpu_px_to_lab(lin, px, lab);
 			rw += w;
 			r0 += w * lab[0]; r1 += w * lab[1]; r2 += w * lab[2];
-			t0 += w * lab[0] * lab[0]; t1 += w * lab[1] * lab[1]; t2 += w * lab[2] * lab[2];
+			t0 += w * lab[0] * lab[0]; t1 += w * lab[1] * lab[1];
+			t2 += w * lab[2] * lab[2];
 		}
 		sw += rw; s0 += r0; s1 += r1; s2 += r2; q0 += t0; q1 += t1; q2 += t2;
 	}

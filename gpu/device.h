@@ -11,7 +11,14 @@
 
 #include <stddef.h>
 
+/* common/err.h has no C++ guards of its own */
+#ifdef __cplusplus
+extern "C" {
 #include "../common/err.h"
+}
+#else
+#include "../common/err.h"
+#endif
 
 #ifdef __cplusplus
 extern "C" {

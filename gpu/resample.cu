@@ -1,0 +1,204 @@
+/* resample.cu: separable resampling on the GPU (see resample.h): a
+ * horizontal pass into a float intermediate, a vertical pass out, with the
+ * reference's own taps (gpu_taps_make) so both weigh exactly alike. */
+#include "kernels.h"
+#include "colour_math.h"
+
+#include <string.h>
+
+/* one output pixel of the horizontal pass per thread: src row y, column x */
+template <int CH>
+__global__ void resample_h(const uint8_t *__restrict__ src, size_t sstride,
+			   float *__restrict__ tmp, int dw, int sh,
+			   const int *__restrict__ idx, const float *__restrict__ wt, int ntaps)
+{
+	int x = blockIdx.x * blockDim.x + threadIdx.x;
+	int y = blockIdx.y * blockDim.y + threadIdx.y;
+	const uint8_t *row;
+	float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+	int k, c;
+
+	if (x >= dw || y >= sh)
+		return;
+	row = src + (size_t)y * sstride;
+	idx += (size_t)x * ntaps;
+	wt += (size_t)x * ntaps;
+	for (k = 0; k < ntaps; k++) {
+		const uint8_t *p = row + (size_t)__ldg(idx + k) * CH;
+		float w = __ldg(wt + k);
+
+		if (CH == 4) {
+			float wa = w * p[3] * (1.0f / 255.0f);
+
+			acc[0] += wa * p[0];
+			acc[1] += wa * p[1];
+			acc[2] += wa * p[2];
+			acc[3] += w * p[3];
+		} else {
+#pragma unroll
+			for (c = 0; c < CH; c++)
+				acc[c] += w * p[c];
+		}
+	}
+	float *out = tmp + ((size_t)y * dw + x) * CH;
+#pragma unroll
+	for (c = 0; c < CH; c++)
+		out[c] = acc[c];
+}
+
+template <int CH>
+__global__ void resample_v(const float *__restrict__ tmp, uint8_t *__restrict__ dst,
+			   size_t dstride, int dw, int dh, const int *__restrict__ idx,
+			   const float *__restrict__ wt, int ntaps)
+{
+	int x = blockIdx.x * blockDim.x + threadIdx.x;
+	int y = blockIdx.y * blockDim.y + threadIdx.y;
+	float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+	int k, c;
+
+	if (x >= dw || y >= dh)
+		return;
+	idx += (size_t)y * ntaps;
+	wt += (size_t)y * ntaps;
+	for (k = 0; k < ntaps; k++) {
+		const float *p = tmp + ((size_t)__ldg(idx + k) * dw + x) * CH;
+		float w = __ldg(wt + k);
+
+#pragma unroll
+		for (c = 0; c < CH; c++)
+			acc[c] += w * p[c];
+	}
+	uint8_t *out = dst + (size_t)y * dstride + (size_t)x * CH;
+	if (CH == 4) {
+		float a = gpu_clampf(acc[3], 0.0f, 255.0f);
+		float inv = a > 1e-3f ? 255.0f / a : 0.0f;
+
+		out[0] = gpu_to_u8(acc[0] * inv);
+		out[1] = gpu_to_u8(acc[1] * inv);
+		out[2] = gpu_to_u8(acc[2] * inv);
+		out[3] = gpu_to_u8(a);
+	} else {
+#pragma unroll
+		for (c = 0; c < CH; c++)
+			out[c] = gpu_to_u8(acc[c]);
+	}
+}
+
+void gpu_resample_plan_release(struct gpu_resample_plan *p)
+{
+	if (!p)
+		return;
+	cudaFree(p->idx_x);
+	cudaFree(p->idx_y);
+	cudaFree(p->w_x);
+	cudaFree(p->w_y);
+	cudaFree(p->tmp);
+	memset(p, 0, sizeof *p);
+}
+
+int gpu_resample_plan_make(struct gpu_resample_plan *p, int src_w, int src_h, int dst_w,
+			   int dst_h, int ch, enum gpu_resample_filter filter, struct err *e)
+{
+	struct gpu_taps tx = { 0, NULL, NULL }, ty = { 0, NULL, NULL };
+	size_t nx, ny;
+	int rc = -1;
+
+	memset(p, 0, sizeof *p);
+	if (gpu_taps_make(&tx, src_w, dst_w, filter, e) < 0 ||
+	    gpu_taps_make(&ty, src_h, dst_h, filter, e) < 0)
+		goto done;
+	nx = (size_t)dst_w * tx.ntaps;
+	ny = (size_t)dst_h * ty.ntaps;
+	GPU_CUDA(cudaMalloc((void **)&p->idx_x, nx * sizeof(int)), e, "resample: taps");
+	GPU_CUDA(cudaMalloc((void **)&p->w_x, nx * sizeof(float)), e, "resample: taps");
+	GPU_CUDA(cudaMalloc((void **)&p->idx_y, ny * sizeof(int)), e, "resample: taps");
+	GPU_CUDA(cudaMalloc((void **)&p->w_y, ny * sizeof(float)), e, "resample: taps");
+	GPU_CUDA(cudaMalloc((void **)&p->tmp, (size_t)src_h * dst_w * ch * sizeof(float)), e,
+		 "resample: intermediate");
+	GPU_CUDA(cudaMemcpy(p->idx_x, tx.idx, nx * sizeof(int), cudaMemcpyHostToDevice), e,
+		 "resample: taps");
+	GPU_CUDA(cudaMemcpy(p->w_x, tx.w, nx * sizeof(float), cudaMemcpyHostToDevice), e,
+		 "resample: taps");
+	GPU_CUDA(cudaMemcpy(p->idx_y, ty.idx, ny * sizeof(int), cudaMemcpyHostToDevice), e,
+		 "resample: taps");
+	GPU_CUDA(cudaMemcpy(p->w_y, ty.w, ny * sizeof(float), cudaMemcpyHostToDevice), e,
+		 "resample: taps");
+	p->src_w = src_w;
+	p->src_h = src_h;
+	p->dst_w = dst_w;
+	p->dst_h = dst_h;
+	p->ch = ch;
+	p->ntx = tx.ntaps;
+	p->nty = ty.ntaps;
+	rc = 0;
+done:
+	if (rc < 0)
+		gpu_resample_plan_release(p);
+	gpu_taps_release(&tx);
+	gpu_taps_release(&ty);
+	return rc;
+}
+
+template <int CH>
+static void launch(const struct gpu_resample_plan *p, const struct gpu_image *src,
+		   const struct gpu_image *dst, cudaStream_t s)
+{
+	dim3 b(32, 8);
+	dim3 gh((p->dst_w + 31) / 32, (p->src_h + 7) / 8);
+	dim3 gv((p->dst_w + 31) / 32, (p->dst_h + 7) / 8);
+
+	resample_h<CH><<<gh, b, 0, s>>>(src->data, src->stride, p->tmp, p->dst_w, p->src_h,
+					p->idx_x, p->w_x, p->ntx);
+	resample_v<CH><<<gv, b, 0, s>>>(p->tmp, dst->data, dst->stride, p->dst_w, p->dst_h,
+					p->idx_y, p->w_y, p->nty);
+}
+
+int gpu_resample_launch(const struct gpu_resample_plan *p, const struct gpu_image *src,
+			const struct gpu_image *dst, cudaStream_t s, struct err *e)
+{
+	if (gpu_image_check(src, "resample: source", 1, 4, e) < 0 ||
+	    gpu_image_check(dst, "resample: destination", 1, 4, e) < 0)
+		return -1;
+	if (src->width != p->src_w || src->height != p->src_h || dst->width != p->dst_w ||
+	    dst->height != p->dst_h || src->channels != p->ch || dst->channels != p->ch)
+		return err_set(e, ERR_INTERNAL, "resample: images do not match the plan");
+	switch (p->ch) {
+	case 1: launch<1>(p, src, dst, s); break;
+	case 2: launch<2>(p, src, dst, s); break;
+	case 3: launch<3>(p, src, dst, s); break;
+	default: launch<4>(p, src, dst, s); break;
+	}
+	GPU_LAUNCHED(e, "resample: kernels");
+	return 0;
+done:
+	return -1;
+}
+
+extern "C" int gpu_resample_cuda(const struct gpu_image *src, const struct gpu_image *dst,
+				 enum gpu_resample_filter filter, struct err *e)
+{
+	struct gpu_resample_plan plan;
+	struct gpu_image ds = {}, dd = {};
+	int rc = -1;
+
+	memset(&plan, 0, sizeof plan);
+	if (gpu_image_check(src, "resample: source", 1, 4, e) < 0 ||
+	    gpu_image_check(dst, "resample: destination", 1, 4, e) < 0)
+		return -1;
+	if (src->channels != dst->channels)
+		return err_set(e, ERR_INTERNAL, "resample: %d channels in, %d out",
+			       src->channels, dst->channels);
+	if (gpu_resample_plan_make(&plan, src->width, src->height, dst->width, dst->height,
+				   src->channels, filter, e) < 0 ||
+	    gpu_dev_image_upload(src, &ds, e) < 0 ||
+	    gpu_dev_image_alloc(&dd, dst->width, dst->height, dst->channels, e) < 0 ||
+	    gpu_resample_launch(&plan, &ds, &dd, 0, e) < 0 ||
+	    gpu_dev_image_download(&dd, dst, e) < 0)
+		goto done;
+	rc = 0;
+done:
+	gpu_resample_plan_release(&plan);
+	gpu_dev_image_free(&ds);
+	gpu_dev_image_free(&dd);
+	return rc;
+}

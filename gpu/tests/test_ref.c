@@ -1,0 +1,483 @@
+/* test_ref.c: the CPU references against independent known answers and
+ * properties: sRGB/Lab values and round trips, a blur of a constant is that
+ * constant, a resample of a constant is that constant and of an image to its
+ * own size is the image, downscaling a checkerboard averages it (no
+ * aliasing), transparent colour never bleeds, the matte keeps enclosed
+ * background-coloured islands opaque, compositing an opaque layer yields the
+ * layer, half white over black is sRGB 188 (linear light), colour statistics
+ * and bounded transfer. */
+#include <math.h>
+#include <string.h>
+
+#include "../ops.h"
+#include "rng.h"
+#include "tap.h"
+
+static const struct gpu_ops *ops = &gpu_ops_ref;
+
+static struct gpu_image mk(int w, int h, int ch)
+{
+	struct gpu_image img;
+	struct err e;
+
+	if (gpu_image_alloc(&img, w, h, ch, &e) < 0) {
+		printf("Bail out! %s\n", e.msg);
+		exit(2);
+	}
+	return img;
+}
+
+static void fill_const(const struct gpu_image *img, const uint8_t *v)
+{
+	int y, x;
+
+	for (y = 0; y < img->height; y++)
+		for (x = 0; x < img->width; x++)
+			memcpy(gpu_image_px(img, x, y), v, (size_t)img->channels);
+}
+
+/* largest |a - v| over every sample of img */
+static int max_dev_const(const struct gpu_image *img, const uint8_t *v)
+{
+	int y, x, c, m = 0;
+
+	for (y = 0; y < img->height; y++)
+		for (x = 0; x < img->width; x++)
+			for (c = 0; c < img->channels; c++) {
+				int d = abs(gpu_image_px(img, x, y)[c] - v[c]);
+
+				if (d > m)
+					m = d;
+			}
+	return m;
+}
+
+static void test_colour_conversions(void)
+{
+	static const struct { uint8_t rgb[3]; float lab[3]; } known[] = {
+		/* CIE Lab (D65) of sRGB primaries, from the published formulas */
+		{ { 255, 255, 255 }, { 100.0f, 0.0f, 0.0f } },
+		{ { 0, 0, 0 }, { 0.0f, 0.0f, 0.0f } },
+		{ { 255, 0, 0 }, { 53.24f, 80.09f, 67.20f } },
+		{ { 0, 255, 0 }, { 87.73f, -86.18f, 83.18f } },
+		{ { 0, 0, 255 }, { 32.30f, 79.19f, -107.86f } },
+		{ { 119, 119, 119 }, { 50.03f, 0.0f, 0.0f } },
+	};
+	size_t i;
+	int worst = 0, exact = 0, total = 0, r, g, b, v, lut_ok = 1;
+	float err_lab = 0.0f;
+
+	for (i = 0; i < sizeof known / sizeof known[0]; i++) {
+		float lab[3];
+		int c;
+
+		gpu_srgb_to_lab(known[i].rgb, lab);
+		for (c = 0; c < 3; c++)
+			if (fabsf(lab[c] - known[i].lab[c]) > err_lab)
+				err_lab = fabsf(lab[c] - known[i].lab[c]);
+	}
+	tap_ok(err_lab < 0.06f, "lab: sRGB primaries, white, black, grey match published Lab (worst %.3f)",
+	       err_lab);
+	tap_ok(fabsf(gpu_srgb_to_linear(128) - 0.2158605f) < 1e-5f &&
+	       gpu_linear_to_srgb(0.5f) == 188 && gpu_linear_to_srgb(0.0f) == 0 &&
+	       gpu_linear_to_srgb(1.0f) == 255 && gpu_linear_to_srgb(2.0f) == 255,
+	       "srgb: 128 is linear 0.21586, linear 0.5 is 188, ends clamp");
+	for (v = 0; v < 256; v++)
+		if (gpu_linear_to_srgb(gpu_srgb_to_linear((uint8_t)v)) != v)
+			lut_ok = 0;
+	tap_ok(lut_ok, "srgb: every byte survives decode and encode");
+	for (r = 0; r < 256; r += 3)
+		for (g = 0; g < 256; g += 3)
+			for (b = 0; b < 256; b += 3) {
+				uint8_t in[3] = { (uint8_t)r, (uint8_t)g, (uint8_t)b }, out[3];
+				float lab[3];
+				int c, d = 0;
+
+				gpu_srgb_to_lab(in, lab);
+				gpu_lab_to_srgb(lab, out);
+				for (c = 0; c < 3; c++)
+					if (abs(out[c] - in[c]) > d)
+						d = abs(out[c] - in[c]);
+				worst = d > worst ? d : worst;
+				exact += d == 0;
+				total++;
+			}
+	tap_ok(worst <= 1 && exact >= total * 0.99, "lab: round trip of %d colours: worst %d, %d exact",
+	       total, worst, exact);
+}
+
+static void test_blur(void)
+{
+	int i, worst = 0;
+	struct err e;
+
+	for (i = 0; i < 6; i++) {
+		int ch = 1 + i % 4, w = rng_int(1, 90), h = rng_int(1, 90);
+		uint8_t v[4] = { (uint8_t)rng_u32(), (uint8_t)rng_u32(), (uint8_t)rng_u32(),
+				 (uint8_t)rng_u32() };
+		struct gpu_image a = mk(w, h, ch), b = mk(w, h, ch);
+		float sigma = 0.3f + (float)rng_unit() * 20.0f;
+
+		fill_const(&a, v);
+		rng_fill(&b);
+		if (ops->blur(&a, &b, sigma, &e) < 0)
+			worst = 999;
+		else if (max_dev_const(&b, v) > worst)
+			worst = max_dev_const(&b, v);
+		gpu_image_release(&a);
+		gpu_image_release(&b);
+	}
+	tap_ok(worst == 0, "blur: a constant stays that constant (6 sizes, sigmas, 1-4 channels; worst %d)",
+	       worst);
+
+	{
+		/* a vertical step edge 0 | 255 blurs to a symmetric ramp through ~128 */
+		struct gpu_image a = mk(64, 8, 1), b = mk(64, 8, 1), al = mk(64, 8, 1);
+		struct gpu_image rgba = mk(64, 8, 4);
+		int x, y, sym = 1, alpha_ok;
+
+		for (y = 0; y < 8; y++)
+			for (x = 0; x < 64; x++) {
+				uint8_t *p = gpu_image_px(&rgba, x, y);
+
+				a.data[y * 64 + x] = x < 32 ? 0 : 255;
+				p[0] = p[1] = p[2] = 77;
+				p[3] = a.data[y * 64 + x];
+			}
+		ops->blur(&a, &b, 4.0f, &e);
+		for (x = 0; x < 32; x++)
+			if (abs(b.data[x] + b.data[63 - x] - 255) > 1)
+				sym = 0;
+		tap_ok(sym && b.data[0] == 0 && b.data[63] == 255 && b.data[31] < 128 &&
+		       b.data[32] > 127 && b.data[28] > 0,
+		       "blur: a step edge becomes a symmetric ramp (%d %d %d %d)", b.data[28],
+		       b.data[31], b.data[32], b.data[35]);
+		ops->blur(&rgba, &al, 4.0f, &e);
+		alpha_ok = memcmp(al.data, b.data, 64 * 8) == 0;
+		tap_ok(alpha_ok, "blur: a 1-channel destination receives the blurred alpha");
+		tap_ok(ops->blur(&a, &b, 0.0f, &e) < 0 && strstr(e.msg, "sigma"),
+		       "blur: sigma 0 is refused (%s)", e.msg);
+		gpu_image_release(&a);
+		gpu_image_release(&b);
+		gpu_image_release(&al);
+		gpu_image_release(&rgba);
+	}
+}
+
+static void test_resample(void)
+{
+	int i, worst = 0, same = 1;
+	struct err e;
+
+	for (i = 0; i < 8; i++) {
+		int ch = 1 + i % 4;
+		struct gpu_image a = mk(rng_int(1, 300), rng_int(1, 300), ch);
+		struct gpu_image b = mk(rng_int(1, 300), rng_int(1, 300), ch);
+		uint8_t v[4] = { (uint8_t)rng_u32(), (uint8_t)rng_u32(), (uint8_t)rng_u32(), 255 };
+		enum gpu_resample_filter f = i & 1 ? GPU_RESAMPLE_MITCHELL : GPU_RESAMPLE_LANCZOS3;
+
+		if (ch == 4 && (i & 2))
+			v[3] = (uint8_t)rng_int(1, 255);
+		fill_const(&a, v);
+		rng_fill(&b);
+		if (ops->resample(&a, &b, f, &e) < 0)
+			worst = 999;
+		else if (max_dev_const(&b, v) > worst)
+			worst = max_dev_const(&b, v);
+		gpu_image_release(&a);
+		gpu_image_release(&b);
+	}
+	tap_ok(worst == 0, "resample: a constant stays that constant (8 sizes up and down; worst %d)",
+	       worst);
+
+	for (i = 0; i < 2; i++) {
+		struct gpu_image a = mk(rng_int(1, 200), rng_int(1, 200), 3);
+		struct gpu_image b = mk(a.width, a.height, 3);
+
+		rng_fill(&a);
+		if (ops->resample(&a, &b, i ? GPU_RESAMPLE_MITCHELL : GPU_RESAMPLE_LANCZOS3, &e) < 0 ||
+		    (i == 0 && memcmp(a.data, b.data, (size_t)a.width * a.height * 3) != 0))
+			same = 0;
+		gpu_image_release(&a);
+		gpu_image_release(&b);
+	}
+	tap_ok(same, "resample: Lanczos3 to the same size returns the image unchanged");
+
+	{
+		/* a 1-pixel checkerboard shrunk 2.56x: a filter widened for the
+		 * scale averages it to grey (Lanczos3's stop band leaves a few
+		 * levels of ripple); an unwidened one aliases by ~100 levels */
+		struct gpu_image a = mk(256, 256, 1), b = mk(100, 100, 1);
+		uint8_t grey = 128;
+		int x, y, dev;
+
+		for (y = 0; y < 256; y++)
+			for (x = 0; x < 256; x++)
+				a.data[y * 256 + x] = (x + y) & 1 ? 255 : 0;
+		ops->resample(&a, &b, GPU_RESAMPLE_LANCZOS3, &e);
+		dev = max_dev_const(&b, &grey);
+		tap_ok(dev <= 8, "resample: a checkerboard shrunk to 100 px is grey within %d of 128", dev);
+		gpu_image_release(&a);
+		gpu_image_release(&b);
+	}
+	{
+		/* opaque red left half, transparent green right half: no green in
+		 * any visible output pixel */
+		struct gpu_image a = mk(200, 50, 4), b = mk(77, 20, 4);
+		int x, y, green = 0, edge_alpha = 0;
+
+		for (y = 0; y < 50; y++)
+			for (x = 0; x < 200; x++) {
+				uint8_t *p = gpu_image_px(&a, x, y);
+
+				p[0] = x < 100 ? 200 : 0;
+				p[1] = x < 100 ? 0 : 255;
+				p[2] = 0;
+				p[3] = x < 100 ? 255 : 0;
+			}
+		ops->resample(&a, &b, GPU_RESAMPLE_LANCZOS3, &e);
+		for (y = 0; y < 20; y++)
+			for (x = 0; x < 77; x++) {
+				uint8_t *p = gpu_image_px(&b, x, y);
+
+				if (p[3] > 0 && p[1] > 0)
+					green++;
+				if (p[3] > 20 && p[3] < 235)
+					edge_alpha++;
+			}
+		tap_ok(green == 0 && edge_alpha > 0,
+		       "resample: transparent colour does not bleed into the edge (%d green, %d edge pixels)",
+		       green, edge_alpha);
+		gpu_image_release(&a);
+		gpu_image_release(&b);
+	}
+}
+
+/* A studio shot: off-white background with noise, a dark ring (product)
+ * enclosing a disc of the background's own colour, and a second product
+ * touching the left edge. */
+static void studio(const struct gpu_image *img, int cx, int cy, int r_out, int r_in)
+{
+	int x, y;
+
+	for (y = 0; y < img->height; y++)
+		for (x = 0; x < img->width; x++) {
+			uint8_t *p = gpu_image_px(img, x, y);
+			int d2 = (x - cx) * (x - cx) + (y - cy) * (y - cy), c;
+
+			for (c = 0; c < 3; c++)
+				p[c] = (uint8_t)(250 + rng_int(-2, 2));
+			if (d2 <= r_out * r_out && d2 > r_in * r_in) {
+				p[0] = 30; p[1] = 60; p[2] = 140;
+			}
+			if (x < 20 && y > img->height / 3 && y < img->height / 2) {
+				p[0] = 180; p[1] = 20; p[2] = 20;
+			}
+			if (img->channels == 4)
+				p[3] = 255;
+		}
+}
+
+static void test_matte(void)
+{
+	struct gpu_matte_params p = { .tol_lo = 6.0f, .tol_hi = 14.0f, .border = 4, .feather = 0.0f };
+	struct gpu_matte_stats st;
+	struct gpu_image src = mk(240, 180, 3), a = mk(240, 180, 1), rgba = mk(240, 180, 4);
+	struct err e;
+	int island, ring, bg, ok, x, y, copied = 1;
+	double want;
+
+	studio(&src, 120, 90, 60, 30);
+	ok = ops->matte(&src, &a, &p, &st, &e) == 0;
+	island = a.data[90 * 240 + 120];
+	ring = a.data[90 * 240 + 120 + 45];
+	bg = a.data[5 * 240 + 230];
+	tap_ok(ok && st.bg_rgb[0] >= 249 && st.bg_rgb[0] <= 251 && st.border_uniform > 0.95 && st.border_uniform < 0.98,
+	       "matte: background estimated from the border, 3.6%% of it covered by a product (%d %d %d, uniform %.3f)",
+	       st.bg_rgb[0], st.bg_rgb[1], st.bg_rgb[2], st.border_uniform);
+	tap_ok(island == 255 && ring == 255 && bg == 0,
+	       "matte: flood from the border keeps the enclosed background-coloured island opaque (island %d, ring %d, background %d)",
+	       island, ring, bg);
+	want = (M_PI * 60 * 60 + 20.0 * (180 / 2 - 180 / 3 - 1)) / (240.0 * 180.0);
+	tap_ok(fabs(st.coverage - want) < 0.01, "matte: coverage %.4f is the products' share %.4f",
+	       st.coverage, want);
+	p.feather = 1.5f;
+	ops->matte(&src, &rgba, &p, &st, &e);
+	for (y = 0; y < 180; y++)
+		for (x = 0; x < 240; x++)
+			if (memcmp(gpu_image_px(&rgba, x, y), gpu_image_px(&src, x, y), 3) != 0)
+				copied = 0;
+	{
+		int soft = gpu_image_px(&rgba, 120 + 60, 90)[3];
+
+		tap_ok(copied && soft > 0 && soft < 255 && gpu_image_px(&rgba, 120, 90)[3] == 255,
+		       "matte: a feathered RGBA matte keeps the colour and softens the edge (edge alpha %d)",
+		       soft);
+	}
+	/* a background of random noise is not uniform */
+	rng_fill(&src);
+	ops->matte(&src, &a, &p, &st, &e);
+	tap_ok(st.border_uniform < 0.2, "matte: a noise background reports low uniformity (%.3f)",
+	       st.border_uniform);
+	p.tol_hi = 2.0f;
+	tap_ok(ops->matte(&src, &a, &p, &st, &e) < 0 && strstr(e.msg, "tolerances"),
+	       "matte: tolerances that do not rise are refused (%s)", e.msg);
+	gpu_image_release(&src);
+	gpu_image_release(&a);
+	gpu_image_release(&rgba);
+}
+
+static void test_composite(void)
+{
+	struct gpu_image dst = mk(50, 40, 3), ref = mk(50, 40, 3), src = mk(30, 30, 4);
+	struct gpu_image mask = mk(30, 30, 1);
+	struct err e;
+	uint8_t black[3] = { 0, 0, 0 };
+	int x, y, ok = 1, unchanged;
+
+	rng_fill(&dst);
+	memcpy(ref.data, dst.data, 50 * 40 * 3);
+	rng_fill(&src);
+	for (y = 0; y < 30; y++)
+		for (x = 0; x < 30; x++)
+			gpu_image_px(&src, x, y)[3] = 255;
+	ops->composite(&dst, &src, 35, -10, 1.0f, &e);   /* clipped right and top */
+	for (y = 0; y < 40; y++)
+		for (x = 0; x < 50; x++) {
+			int inside = x >= 35 && y < 20;
+			const uint8_t *want = inside ? gpu_image_px(&src, x - 35, y + 10)
+						     : gpu_image_px(&ref, x, y);
+
+			if (memcmp(gpu_image_px(&dst, x, y), want, 3) != 0)
+				ok = 0;
+		}
+	tap_ok(ok, "composite: an opaque layer replaces exactly its clipped rectangle");
+	memcpy(dst.data, ref.data, 50 * 40 * 3);
+	ops->composite(&dst, &src, 3, 3, 0.0f, &e);
+	unchanged = memcmp(dst.data, ref.data, 50 * 40 * 3) == 0;
+	memset(mask.data, 0, 30 * 30);
+	ops->shade(&dst, &mask, 3, 3, black, 1.0f, &e);
+	tap_ok(unchanged && memcmp(dst.data, ref.data, 50 * 40 * 3) == 0,
+	       "composite: opacity 0, and a shade through an empty mask, change nothing");
+	{
+		struct gpu_image bg = mk(4, 4, 3), fg = mk(4, 4, 4), bg4 = mk(4, 4, 4);
+		uint8_t k[3] = { 0, 0, 0 }, w[4] = { 255, 255, 255, 128 }, t[4] = { 9, 9, 9, 0 };
+
+		fill_const(&bg, k);
+		fill_const(&fg, w);
+		ops->composite(&bg, &fg, 0, 0, 1.0f, &e);
+		tap_ok(bg.data[0] == 188, "composite: half white over black is sRGB %d (188 in linear light, 128 naive)",
+		       bg.data[0]);
+		fill_const(&bg4, t);
+		ops->composite(&bg4, &fg, 0, 0, 1.0f, &e);
+		tap_ok(bg4.data[0] == 255 && bg4.data[3] == 128,
+		       "composite: over a transparent destination the layer keeps its colour and alpha (%d, %d)",
+		       bg4.data[0], bg4.data[3]);
+		memset(mask.data, 255, 30 * 30);
+		fill_const(&bg, w);
+		ops->shade(&bg, &mask, -2, -2, k, 0.5f, &e);
+		tap_ok(bg.data[0] == 188, "shade: black at 0.5 over white is sRGB %d (188 in linear light)",
+		       bg.data[0]);
+		gpu_image_release(&bg);
+		gpu_image_release(&fg);
+		gpu_image_release(&bg4);
+	}
+	gpu_image_release(&dst);
+	gpu_image_release(&ref);
+	gpu_image_release(&src);
+	gpu_image_release(&mask);
+}
+
+static void test_colour_stats(void)
+{
+	struct gpu_image img = mk(64, 64, 3), m = mk(64, 64, 1), out = mk(64, 64, 3);
+	struct gpu_colour_stats s, t, s2;
+	struct gpu_transfer_params p = { 1.0f, 10.0f, 8.0f, 0.8f, 1.25f };
+	uint8_t red[3] = { 200, 40, 40 }, blue[3] = { 40, 40, 200 };
+	float lr[3], lb[3];
+	struct err e;
+	int x, y, c, ok = 1, bounded = 1, ident;
+	double dmax = 0;
+
+	gpu_srgb_to_lab(red, lr);
+	gpu_srgb_to_lab(blue, lb);
+	for (y = 0; y < 64; y++)
+		for (x = 0; x < 64; x++) {
+			memcpy(gpu_image_px(&img, x, y), x < 32 ? red : blue, 3);
+			m.data[y * 64 + x] = x < 32 ? 255 : 0;
+		}
+	ops->colour_stats(&img, &m, &s, &e);
+	for (c = 0; c < 3; c++)
+		if (fabs(s.mean[c] - lr[c]) > 1e-3 || s.stddev[c] > 1e-3)
+			ok = 0;
+	tap_ok(ok && fabs(s.weight - 2048) < 1e-6, "colour stats: a mask selects the red half (L %.2f)",
+	       s.mean[0]);
+	ops->colour_stats(&img, NULL, &s, &e);
+	ok = 1;
+	for (c = 0; c < 3; c++)
+		if (fabs(s.mean[c] - (lr[c] + lb[c]) / 2) > 1e-3 ||
+		    fabs(s.stddev[c] - fabs(lr[c] - lb[c]) / 2) > 1e-3)
+			ok = 0;
+	tap_ok(ok, "colour stats: half red, half blue: the mean is halfway, the deviation half the gap");
+
+	/* transfer of a mid-tone gradient (inside the gamut, so nothing clips)
+	 * toward a warm target, bounded */
+	for (y = 0; y < 64; y++)
+		for (x = 0; x < 64; x++) {
+			uint8_t *q = gpu_image_px(&img, x, y);
+
+			q[0] = (uint8_t)(110 + x / 3 + rng_int(-2, 2));
+			q[1] = (uint8_t)(100 + y / 3 + rng_int(-2, 2));
+			q[2] = (uint8_t)(95 + (x + y) / 6 + rng_int(-2, 2));
+		}
+	ops->colour_stats(&img, NULL, &s, &e);
+	t = s;
+	t.mean[0] += 30; t.mean[1] += 3; t.mean[2] -= 20;
+	t.stddev[0] *= 2.0;
+	ops->colour_transfer(&img, &out, &s, &t, &p, &e);
+	ops->colour_stats(&out, NULL, &s2, &e);
+	if (fabs(s2.mean[0] - s.mean[0] - 10) > 0.5 || fabs(s2.mean[1] - s.mean[1] - 3) > 0.5 ||
+	    fabs(s2.mean[2] - s.mean[2] + 8) > 0.5 || fabs(s2.stddev[0] / s.stddev[0] - 1.25) > 0.05)
+		bounded = 0;
+	tap_ok(bounded, "colour transfer: the mean moves toward the target, as far as the bounds allow "
+	       "(dL %.2f of 30 wanted, da %.2f of 3, db %.2f of -20, L scale %.2f of 2)",
+	       s2.mean[0] - s.mean[0], s2.mean[1] - s.mean[1], s2.mean[2] - s.mean[2],
+	       s2.stddev[0] / s.stddev[0]);
+	p.strength = 0.0f;
+	ops->colour_transfer(&img, &out, &s, &t, &p, &e);
+	for (y = 0, ident = 1; y < 64 * 64 * 3; y++)
+		if (abs(out.data[y] - img.data[y]) > 1)
+			ident = 0;
+	tap_ok(ident, "colour transfer: strength 0 returns the image (within the Lab round trip)");
+	p.strength = 1.0f; p.max_shift_l = 100; p.max_shift_ab = 100; p.min_scale = 0.01f;
+	p.max_scale = 99.0f;
+	t = s;
+	t.mean[0] = s.mean[0] + 5; t.mean[1] = s.mean[1] - 4; t.mean[2] = s.mean[2] + 4;
+	t.stddev[0] = s.stddev[0] * 0.7;
+	ops->colour_transfer(&img, &out, &s, &t, &p, &e);
+	ops->colour_stats(&out, NULL, &s2, &e);
+	for (c = 0; c < 3; c++)
+		dmax = fmax(dmax, fabs(s2.mean[c] - t.mean[c]));
+	tap_ok(dmax < 0.6 && fabs(s2.stddev[0] - t.stddev[0]) < 0.6,
+	       "colour transfer: unbounded, the result has the target's statistics (worst mean %.3f)",
+	       dmax);
+	s.weight = 0;
+	tap_ok(ops->colour_transfer(&img, &out, &s, &t, &p, &e) < 0 && strstr(e.msg, "no pixels"),
+	       "colour transfer: a source with no pixels is refused (%s)", e.msg);
+	gpu_image_release(&img);
+	gpu_image_release(&m);
+	gpu_image_release(&out);
+}
+
+int main(void)
+{
+	rng_seed(tap_seed());
+	printf("# CPU references (%s)\n", ops->name);
+	test_colour_conversions();
+	test_blur();
+	test_resample();
+	test_matte();
+	test_composite();
+	test_colour_stats();
+	return tap_done();
+}

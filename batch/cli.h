@@ -49,6 +49,7 @@ bool cli_is_run_id(const char *s);
 /* The subcommands: argv[0] is the subcommand's name. */
 int cmd_run(int argc, char **argv);
 int cmd_regen(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);

@@ -1,20 +1,30 @@
 /* cmd_run.c: `skugen run` and `skugen regen SKU...`.
  *
- * Both read the configured source, plan tasks (skipping what an unchanged
- * fingerprint says is already made), execute them and print a summary.
- * regen plans only the SKUs it is given, ahead of other work.
+ * Both read the configured source, plan tasks into the shared queue
+ * (skipping what an unchanged fingerprint says is already made, and what
+ * another run has queued already), execute them with N local worker
+ * processes (this one and N-1 `skugen worker --run ID` children; 0: workers
+ * elsewhere do it), wait until every task of the run is final, and print a
+ * summary.  regen plans only the SKUs it is given, at priority 100 (nightly
+ * work is 0), so any worker takes them first; with --wait it prints each
+ * result as it lands; with --run ID it adopts a run `skugen serve` made.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "batch/cli.h"
 #include "batch/executor.h"
 #include "batch/planner.h"
 #include "batch/publish.h"
+#include "batch/queue.h"
 #include "batch/run.h"
 #include "batch/watermark.h"
 #include "connectors/connector.h"
@@ -22,6 +32,8 @@
 
 #define RECORDS_PER_BATCH 500
 #define ERRORS_SHOWN 20
+#define REGEN_PRIORITY 100
+#define MAX_WORKERS 256
 
 struct run_args {
 	const char *kind;     /* "run" or "regen" */
@@ -31,7 +43,27 @@ struct run_args {
 	double budget;        /* --budget: overrides the configuration's (0: keep it) */
 	const char *since;    /* read only what changed after this (overrides the store) */
 	json_t *only;         /* regen's SKUs */
+	json_t *outputs;      /* regen --outputs: names or kinds, or NULL */
 	int batch_size;
+	int workers;          /* local workers, this process included; 0: none */
+	bool wait;            /* regen --wait: print each result as it lands */
+	long adopt;           /* regen --run ID: the run skugen serve made */
+	double deadline_s;    /* --deadline SECONDS (overrides budget.deadline_s) */
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* What --wait has printed: task id -> true. */
+struct waiter {
+	struct store *st;
+	long run_id;
+	json_t *printed;
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -47,6 +79,86 @@ static void progress_line(const struct run_counts *c, void *ctx)
 	(void)ctx;
 	fprintf(stderr, "\r  %ld/%ld generated, %ld failed   ", c->done, c->queued, c->failed);
 	fflush(stderr);
+}
+
+/* regen --wait: print each task of the run that became final since the last
+ * look, with its content (first line, at most 200 bytes) or its error. */
+static void print_landed(const struct run_counts *c, void *ctx)
+{
+	struct waiter *w = ctx;
+	char id[32];
+	PGresult *r;
+
+	(void)c;
+	snprintf(id, sizeof id, "%ld", w->run_id);
+	r = store_query(w->st, "select t.id, t.sku, t.output, t.locale, t.state,\n"
+			       "  coalesce(g.asset_path, left(split_part(g.content, E'\\n', 1), 200), ''),\n"
+			       "  coalesce(t.last_error, ''), coalesce(g.id::text, '')\n"
+			       "from skugen.tasks t left join skugen.generations g on g.id = t.generation_id\n"
+			       "where t.run_id = $1 and t.state not in ('queued', 'running', 'waiting')\n"
+			       "order by t.finished_at, t.id", 1, (const char *[]){ id }, NULL);
+	if (!r)
+		return;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *state = PQgetvalue(r, i, 4);
+
+		if (json_object_get(w->printed, PQgetvalue(r, i, 0)))
+			continue;
+		json_object_set_new(w->printed, PQgetvalue(r, i, 0), json_true());
+		if (strcmp(state, "done") == 0)
+			printf("%s %s %s: done (generation %s): %s\n", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+			       PQgetvalue(r, i, 3), PQgetvalue(r, i, 7), PQgetvalue(r, i, 5));
+		else if (strcmp(state, "skipped") == 0)
+			printf("%s %s %s: unchanged\n", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
+		else
+			printf("%s %s %s: %s: %s\n", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+			       state, PQgetvalue(r, i, 6));
+	}
+	fflush(stdout);
+	PQclear(r);
+}
+
+/* Start n-1 `skugen worker --run ID` processes beside this one. */
+static int spawn_workers(long run_id, int n, const struct run_args *a, pid_t *pids, int *spawned,
+			 struct err *e)
+{
+	char id[32], batch[16];
+
+	*spawned = 0;
+	snprintf(id, sizeof id, "%ld", run_id);
+	snprintf(batch, sizeof batch, "%d", a->batch_size > 0 ? a->batch_size : 64);
+	fflush(stdout);
+	fflush(stderr);
+	for (int i = 1; i < n; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0)
+			return err_set(e, ERR_IO, "starting worker %d: %s", i, strerror(errno));
+		if (pid == 0) {
+			char *argv[] = { "skugen", "--config", (char *)cli.config_path, "-q", "worker",
+					 "--run", id, "--batch-size", batch, NULL };
+
+			execv("/proc/self/exe", argv);
+			fprintf(stderr, "skugen: starting a worker: %s\n", strerror(errno));
+			_exit(127);
+		}
+		pids[(*spawned)++] = pid;
+	}
+	return 0;
+}
+
+/* Wait for the workers; SIGTERM them first when stop is set. */
+static void reap_workers(pid_t *pids, int n, bool stop)
+{
+	for (int i = 0; i < n; i++)
+		if (stop)
+			kill(pids[i], SIGTERM);
+	for (int i = 0; i < n; i++) {
+		int status;
+
+		while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR)
+			;
+	}
 }
 
 /* Every output's default template must load in every locale before anything
@@ -137,15 +249,10 @@ static int publish_auto(struct store *st, const struct settings *s, struct conn 
 static int cancel_unstarted(struct store *st, long run_id, const struct run_counts *c, double budget,
 			    char *msg, size_t cap, struct err *e)
 {
-	char id[32];
-
-	snprintf(id, sizeof id, "%ld", run_id);
 	snprintf(msg, cap, "budget reached: spent %.4f of %.4f; the tasks not started are left for the next run",
 		 c->cost, budget);
 	fprintf(stderr, "skugen: %s\n", msg);
-	return store_exec(st, "update skugen.tasks set state = 'cancelled', finished_at = now(),"
-			      " last_error = 'budget reached before it started'"
-			      " where run_id = $1 and state = 'queued'", 1, (const char *[]){ id }, e);
+	return queue_cancel_unstarted(st, run_id, QUEUE_BUDGET_REASON, NULL, e);
 }
 
 static int execute(const struct run_args *a)
@@ -170,6 +277,13 @@ static int execute(const struct run_args *a)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&counts, 0, sizeof counts);
+	{
+		struct sigaction sa = { .sa_handler = on_stop };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+	}
 	err_clear(&e);
 	if (cli_settings(&s, true, &e) < 0)
 		return cli_fail(&e);
@@ -177,6 +291,8 @@ static int execute(const struct run_args *a)
 		goto fail;
 	if (a->budget > 0)
 		s.budget = a->budget;
+	if (a->deadline_s > 0)
+		s.deadline_s = a->deadline_s;
 	lib = tmpl_lib_open_dir(s.templates_dir, &e);
 	if (!lib || check_templates(&s, lib, &e) < 0)
 		goto fail;
@@ -202,13 +318,21 @@ static int execute(const struct run_args *a)
 		if (ops->open(&src, s.source, &oo, &e) < 0)
 			goto fail;
 	}
-	if (run_reap_dead(st, NULL, &e) < 0 ||
-	    run_begin(st, a->kind, ops->name, s.cfg.path, s.config_sha256, a->force, &run_id, &e) < 0)
+	if (run_reap_dead(st, NULL, &e) < 0)
+		goto fail;
+	if (a->adopt) {
+		run_id = a->adopt;
+		if (run_adopt(st, run_id, &e) < 0)
+			goto fail;
+	} else if (run_begin(st, a->kind, ops->name, s.cfg.path, s.config_sha256, a->force, &run_id, &e) < 0)
 		goto fail;
 	run_open = true;
+	if (!a->dry_run && run_set_limits(st, run_id, s.budget, s.deadline_s, &e) < 0)
+		goto fail;
 	{
 		struct planner_opts po = { .run_id = run_id, .force = a->force, .only = a->only,
-					   .priority = a->only ? 10 : 0 };
+					   .priority = a->only ? REGEN_PRIORITY : 0,
+					   .max_attempts = s.queue.max_attempts, .outputs = a->outputs };
 
 		if (planner_new(&pl, st, &s, lib, &po, &e) < 0 ||
 		    record_batch_init(&batch, RECORDS_PER_BATCH) < 0)
@@ -227,15 +351,39 @@ static int execute(const struct run_args *a)
 		fprintf(stderr, "%s %ld: planned %ld tasks from %ld records (%ld to generate, %ld unchanged)\n",
 			a->kind, run_id, counts.tasks, counts.records, counts.queued, counts.skipped);
 	{
-		struct executor_opts eo = { .run_id = run_id, .force = a->force, .batch_size = a->batch_size,
-					    .dry_run = a->dry_run,
+		struct waiter w = { .st = st, .run_id = run_id, .printed = json_object() };
+		struct executor_opts eo = { .run_id = run_id, .batch_size = a->batch_size,
+					    .dry_run = a->dry_run, .stop = &stop_requested,
+					    .watch_only = a->workers == 0 && !a->dry_run,
 					    .progress = (!cli.quiet && isatty(STDERR_FILENO)) ? progress_line : NULL };
+		pid_t pids[MAX_WORKERS];
+		int spawned = 0, rc;
 
-		if (executor_run(st, &s, lib, &eo, &counts, &e) < 0)
+		if (a->wait) {
+			eo.progress = print_landed;
+			eo.progress_ctx = &w;
+		}
+		if (!a->dry_run && spawn_workers(run_id, a->workers, a, pids, &spawned, &e) < 0) {
+			reap_workers(pids, spawned, true);
+			json_decref(w.printed);
 			goto fail;
-		if (eo.progress)
+		}
+		rc = executor_run(st, &s, lib, &eo, &counts, &e);
+		reap_workers(pids, spawned, rc < 0 || stop_requested);
+		if (rc == 0 && a->wait)
+			print_landed(&counts, &w);
+		json_decref(w.printed);
+		if (rc < 0)
+			goto fail;
+		if (eo.progress == progress_line)
 			fputc('\n', stderr);
+		if (stop_requested) {
+			err_set(&e, ERR_INTERNAL, "stopped by a signal: the tasks not finished stay queued for the next run");
+			goto fail;
+		}
 	}
+	if (!a->dry_run && run_load_counts(st, run_id, &counts, &e) < 0)
+		goto fail;
 	if (a->dry_run) {
 		if (report_dry_run(st, run_id, &counts, s.budget, &e) < 0)
 			goto fail;
@@ -258,18 +406,25 @@ static int execute(const struct run_args *a)
 	if (counts.budget_stopped && cancel_unstarted(st, run_id, &counts, s.budget, budget_msg,
 						      sizeof budget_msg, &e) < 0)
 		goto fail;
+	if (!counts.budget_stopped && counts.deadline_stopped) {
+		snprintf(budget_msg, sizeof budget_msg, "deadline passed: %ld tasks not started are left for the next run",
+			 counts.deadline_stopped);
+		fprintf(stderr, "skugen: %s\n", budget_msg);
+	}
 	if (run_finish(st, run_id, "done", budget_msg[0] ? budget_msg : NULL, &e) < 0)
 		goto fail;
 	run_open = false;
 	/* Advance the watermark only when every task was made: a failed task,
 	 * or one the budget left, must be read again next time.  (A bad record
 	 * is read again when it is fixed, since fixing it moves its watermark.) */
-	if (!a->only && counts.failed == 0 && !counts.budget_stopped && ops->watermark && ops->watermark(src) &&
+	if (!a->only && counts.failed == 0 && !counts.budget_stopped && !counts.deadline_stopped &&
+	    ops->watermark && ops->watermark(src) &&
 	    watermark_set(st, wm_key, ops->name, ops->watermark(src), run_id, &e) < 0)
 		goto fail;
 	print_errors(st, run_id);
 	print_summary(run_id, a, &counts, seconds_since(&t0));
-	code = (counts.failed || counts.bad_records || publish_problems || counts.budget_stopped) ?
+	code = (counts.failed || counts.bad_records || publish_problems || counts.budget_stopped ||
+		counts.deadline_stopped) ?
 		EXIT_SOME_FAILED : EXIT_ALL_DONE;
 	goto out;
 fail:
@@ -297,6 +452,11 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 		{ "budget", required_argument, NULL, 'B' },
 		{ "since", required_argument, NULL, 's' },
 		{ "batch-size", required_argument, NULL, 'b' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "deadline", required_argument, NULL, 'D' },
+		{ "outputs", required_argument, NULL, 'o' },
+		{ "wait", no_argument, NULL, 'W' },
+		{ "run", required_argument, NULL, 'r' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -335,6 +495,48 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 				return EXIT_USAGE;
 			}
 			break;
+		case 'w': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+
+			if (*end || n < 0 || n > MAX_WORKERS) {
+				fprintf(stderr, "skugen: --workers must be between 0 and %d, got \"%s\"\n", MAX_WORKERS, optarg);
+				return EXIT_USAGE;
+			}
+			a->workers = (int)n;
+			break;
+		}
+		case 'D': {
+			char *end;
+
+			a->deadline_s = strtod(optarg, &end);
+			if (*end || !(a->deadline_s > 0)) {
+				fprintf(stderr, "skugen: --deadline must be a positive number of seconds, got \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		}
+		case 'o': {
+			char *list = strdup(optarg), *save = NULL;
+
+			if (!a->outputs)
+				a->outputs = json_array();
+			for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save))
+				if (*t)
+					json_array_append_new(a->outputs, json_string(t));
+			free(list);
+			break;
+		}
+		case 'W':
+			a->wait = true;
+			break;
+		case 'r':
+			if (!cli_is_run_id(optarg)) {
+				fprintf(stderr, "skugen: --run expects a run number, got \"%s\"\n", optarg);
+				return EXIT_USAGE;
+			}
+			a->adopt = atol(optarg);
+			break;
 		case 'c':
 			cli.config_path = optarg;
 			break;
@@ -356,7 +558,7 @@ int cmd_run(int argc, char **argv)
 {
 	static const char usage_text[] =
 		"usage: skugen run [--force] [--full | --since VALUE] [--dry-run] [--budget AMOUNT]\n"
-		"                  [--batch-size N]\n"
+		"                  [--deadline SECONDS] [--workers N] [--batch-size N]\n"
 		"\n"
 		"Reads every record of the configured source, plans one task per SKU, output\n"
 		"and locale, skips tasks whose fingerprint (the fields the template reads,\n"
@@ -370,11 +572,16 @@ int cmd_run(int argc, char **argv)
 		"  -n, --dry-run       plan and estimate tokens and cost; call nothing, keep nothing\n"
 		"      --budget AMOUNT stop submitting when the next call could take the run's\n"
 		"                      cost past AMOUNT (overrides budget.max_cost)\n"
-		"  -b, --batch-size N  tasks per claim and per commit (default 64)\n"
+		"      --deadline SECONDS  start no call this long after the run began; what is\n"
+		"                      left is cancelled for the next run (budget.deadline_s)\n"
+		"  -w, --workers N     local worker processes, this one included (default 1);\n"
+		"                      0: plan, then wait while `skugen worker`s elsewhere work\n"
+		"  -b, --batch-size N  tasks per claim (default 64)\n"
 		"\n"
-		"exit codes: 0 all done; 1 some tasks or records failed; 2 configuration\n"
-		"  error; 3 cannot reach the store or the source\n";
-	struct run_args a = { .kind = "run" };
+		"exit codes: 0 all done; 1 some tasks or records failed (or the budget or\n"
+		"  deadline left some); 2 configuration error; 3 cannot reach the store or\n"
+		"  the source\n";
+	struct run_args a = { .kind = "run", .workers = 1 };
 	int rc = parse(argc, argv, &a, usage_text);
 
 	if (rc >= 0)
@@ -383,22 +590,33 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "skugen run: unexpected argument \"%s\" (to regenerate SKUs use skugen regen)\n", argv[optind]);
 		return EXIT_USAGE;
 	}
+	if (a.outputs || a.wait || a.adopt) {
+		fprintf(stderr, "skugen run: --outputs, --wait and --run are options of skugen regen\n");
+		json_decref(a.outputs);
+		return EXIT_USAGE;
+	}
 	return execute(&a);
 }
 
 int cmd_regen(int argc, char **argv)
 {
 	static const char usage_text[] =
-		"usage: skugen regen [--force] SKU...\n"
+		"usage: skugen regen [--force] [--outputs LIST] [--wait] [--workers N] [--run ID] SKU...\n"
 		"\n"
-		"Plans and generates only the given SKUs, ahead of other queued work.  Without\n"
-		"--force an unchanged SKU is skipped as in `skugen run`; with --force it is made\n"
-		"again and its previous generations are superseded.\n"
+		"Plans and generates only the given SKUs, ahead of other queued work (priority\n"
+		"100: every worker takes them before nightly tasks).  Without --force an\n"
+		"unchanged SKU is skipped as in `skugen run`; with --force it is made again and\n"
+		"its previous generations are superseded.  It returns when every task is final.\n"
 		"\n"
-		"  -f, --force   ignore fingerprints: make them again\n"
+		"  -f, --force          ignore fingerprints: make them again\n"
+		"  -o, --outputs LIST   only these outputs (names or kinds: text,image,video)\n"
+		"  -W, --wait           print each result as it lands\n"
+		"  -w, --workers N      local workers (default 1); 0: leave the work to running\n"
+		"                       `skugen worker`s and wait\n"
+		"      --run ID         adopt run ID, made by `skugen serve`, instead of a new one\n"
 		"\n"
 		"exit codes: as for skugen run; a SKU that is not in the source counts as failed\n";
-	struct run_args a = { .kind = "regen" };
+	struct run_args a = { .kind = "regen", .workers = 1 };
 	int rc = parse(argc, argv, &a, usage_text);
 
 	if (rc >= 0)
@@ -412,5 +630,6 @@ int cmd_regen(int argc, char **argv)
 		json_array_append_new(a.only, json_string(argv[i]));
 	rc = execute(&a);
 	json_decref(a.only);
+	json_decref(a.outputs);
 	return rc;
 }

@@ -1,5 +1,6 @@
-/* exec_int.h: what executor.c (the loop: claim, commit) and exec_job.c (one
- * task through its generator chain) share.  Internal to batch/. */
+/* exec_int.h: what executor.c (the loop: claim, commit, heartbeat) and
+ * exec_job.c (one task through its generator chain) share.  Internal to
+ * batch/. */
 #ifndef SKUGEN_EXEC_INT_H
 #define SKUGEN_EXEC_INT_H
 
@@ -8,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "batch/executor.h"
+#include "batch/queue.h"
 #include "providers/generator.h"
 #include "providers/provider.h"
 
@@ -25,29 +27,33 @@ struct exec {
 	struct tmpl_lib *lib;
 	const struct executor_opts *o;
 	struct run_counts *counts;
+	const char *worker;        /* run_worker_name() */
 	struct gen_pool gens;
 	struct prov_pool *prov;    /* NULL when no generator is remote */
 	json_t *schemas;           /* generator name -> its JSON Schema (loaded once) */
-	json_t *done;              /* rows of finished tasks, waiting for the commit */
-	json_t *failed;            /* {task_id, error} of failed tasks */
-	json_t *ledger;            /* one row per provider attempt */
-	json_t *requeue;           /* task ids put back (budget reached before submitting) */
+	/* Waiting for the next commit, each checked against the claim (worker,
+	 * attempt) when it is applied: */
+	json_t *done;              /* rows of finished tasks */
+	json_t *failed;            /* {task_id, attempt, error, retry} */
+	json_t *ledger;            /* one row per provider attempt (with run_id) */
+	json_t *released;          /* {task_id, attempt}: back to the queue, not counted */
+	json_t *cancelled;         /* {task_id, attempt, error} */
 	size_t in_flight;          /* tasks waiting on a provider */
-	double spent;              /* the run's cost so far (ledger) */
-	double reserved;           /* estimated cost of the calls in flight */
-	bool budget_stop;          /* the next call could exceed the budget: claim no more */
+	json_t *inflight_runs;     /* run id -> calls in flight */
+	json_t *stopped_runs;      /* run id -> why no call of it may start any more */
+	double last_run_hb;        /* when the run's heartbeat was last written */
 	struct err fatal;          /* set when a callback hits a fatal error */
 	bool has_fatal;
 };
 
-/* Columns of the claim query. */
-enum { C_ID, C_SKU, C_OUTPUT, C_LOCALE, C_CHANNEL, C_KIND, C_FP, C_TEMPLATES, C_INPUT,
-       C_FIELDS, C_ATTEMPT, C_CATEGORY };
-
-/* Take claimed row i of r through its generator chain: a local generator
- * finishes at once, a remote one later from prov_pool_run().  -1 only on a
- * fatal error (no memory). */
+/* Take claimed row i of r (queue_claim()'s columns) through its generator
+ * chain: a local generator finishes at once, a remote one later from
+ * prov_pool_run().  -1 only on a fatal error (no memory, the store). */
 int exec_job_start(struct exec *x, PGresult *r, int i);
+
+/* Stop every call of run_id that has not started (why: the task's
+ * last_error): its queued tasks are cancelled in the store at once. */
+int exec_stop_run(struct exec *x, long run_id, const char *why);
 
 /* Wall-clock milliseconds. */
 double exec_now_ms(void);

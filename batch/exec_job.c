@@ -9,6 +9,13 @@
  * Every provider attempt becomes a cost-ledger row, whether the task
  * succeeds or not.  Results wait in x->done / x->failed for the loop to
  * commit them in one transaction with the task's state.
+ *
+ * Before a call starts: the run must not be stopped (cancelled, past its
+ * deadline or its budget), and a run with a budget must get the call's
+ * estimate reserved in the store (queue_reserve), so that no worker starts a
+ * call past the cap.  A task whose answer is already stored on it
+ * (remote_result: a webhook's, or an earlier attempt's) is finished from it
+ * without asking again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +32,13 @@
 struct job {
 	struct exec *x;
 	long long task_id;
+	long run_id;
+	long long generation_id;     /* reserved at claim */
+	bool force;                  /* the run's --force */
+	double deadline_ms;          /* the run's deadline (epoch ms), 0: none */
+	bool has_budget;             /* the run has a budget: reserve before calling */
+	bool retry;                  /* the last failure is worth another attempt later */
+	json_t *remote_result;       /* an answer already stored on the task, or NULL */
 	int attempt;
 	char *sku, *output, *locale, *channel, *kind, *fingerprint;
 	json_t *templates;           /* role -> {name, sha256} */
@@ -34,7 +48,6 @@ struct job {
 	size_t chain_pos;
 	char *fallback_from, *fallback_reason;
 	double t0;
-	double reserved;             /* estimated cost of the call in flight */
 	char prompt_sha[HASH_HEX_LEN];
 	char system_name[256], system_sha[HASH_HEX_LEN];
 	char template_name[256], template_sha[HASH_HEX_LEN];
@@ -77,6 +90,7 @@ static void job_free(struct job *j)
 	free(j->fallback_reason);
 	json_decref(j->templates);
 	json_decref(j->input);
+	json_decref(j->remote_result);
 	free(j);
 }
 
@@ -125,7 +139,8 @@ static int succeed(struct job *j, const char *generator, const char *generator_v
 		   const char *content, size_t len, const char *provider, const char *model,
 		   const char *model_version, const char *request_id, const json_t *params,
 		   long long tokens_in, long long tokens_out, long long tokens_cached,
-		   long long tokens_reasoning, double cost, int calls, struct err *e)
+		   long long tokens_reasoning, double cost, int calls, const char *asset_path,
+		   const char *asset_sha256, struct err *e)
 {
 	char content_sha[HASH_HEX_LEN], input_sha[HASH_HEX_LEN], started[48], ended[48];
 	double t1 = exec_now_ms();
@@ -137,10 +152,14 @@ static int succeed(struct job *j, const char *generator, const char *generator_v
 	sha256_hex(j->input_text, strlen(j->input_text), input_sha);
 	iso_time(j->t0, started);
 	iso_time(t1, ended);
-	row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s%, s:s, s:i, s:s, s:s, s:s*, s:s*,"
+	row = json_pack("{s:I, s:I, s:I, s:b, s:s*, s:s*,"
+			" s:s, s:s, s:s, s:s, s:s, s:s, s:s%, s:s, s:i, s:s, s:s, s:s*, s:s*,"
 			" s:s*, s:s*, s:O*, s:s, s:s, s:s*, s:s*, s:s, s:o*, s:s, s:I, s:I, s:I, s:I,"
 			" s:f, s:f, s:i, s:s*, s:s*, s:s, s:s}",
-			"task_id", (json_int_t)j->task_id, "sku", j->sku, "output", j->output,
+			"task_id", (json_int_t)j->task_id, "run_id", (json_int_t)j->run_id,
+			"generation_id", (json_int_t)j->generation_id, "force", j->force,
+			"asset_path", asset_path, "asset_sha256", asset_sha256,
+			"sku", j->sku, "output", j->output,
 			"locale", j->locale, "channel", j->channel, "kind", j->kind,
 			"fingerprint", j->fingerprint, "content", content, len,
 			"content_sha256", content_sha, "attempt", j->attempt,
@@ -170,11 +189,54 @@ static int fail(struct job *j, const char *message)
 	int rc = 0;
 
 	buf_printf(&msg, "sku \"%s\": output \"%s\" (%s): %s", j->sku, j->output, j->locale, message);
-	row = json_pack("{s:I, s:s}", "task_id", (json_int_t)j->task_id, "error", buf_str(&msg));
+	row = json_pack("{s:I, s:i, s:s, s:b}", "task_id", (json_int_t)j->task_id, "attempt", j->attempt,
+			"error", buf_str(&msg), "retry", j->retry);
 	if (!row || json_array_append_new(j->x->failed, row) < 0)
 		rc = -1;
 	buf_free(&msg);
 	return rc;
+}
+
+/* The claim goes back to the queue, its attempt not counted. */
+static int release(struct job *j)
+{
+	json_t *row = json_pack("{s:I, s:i}", "task_id", (json_int_t)j->task_id, "attempt", j->attempt);
+
+	return row && json_array_append_new(j->x->released, row) == 0 ? 0 : -1;
+}
+
+/* The task ends cancelled, with why. */
+static int cancel(struct job *j, const char *why)
+{
+	json_t *row = json_pack("{s:I, s:i, s:s}", "task_id", (json_int_t)j->task_id,
+				"attempt", j->attempt, "error", why);
+
+	return row && json_array_append_new(j->x->cancelled, row) == 0 ? 0 : -1;
+}
+
+static void run_key(long run_id, char out[32])
+{
+	snprintf(out, 32, "%ld", run_id);
+}
+
+/* Why calls of the job's run may not start any more, or NULL. */
+static const char *stopped(struct job *j)
+{
+	char key[32];
+
+	run_key(j->run_id, key);
+	return json_string_value(json_object_get(j->x->stopped_runs, key));
+}
+
+static void inflight_add(struct job *j, int d)
+{
+	char key[32];
+	json_t *n;
+
+	run_key(j->run_id, key);
+	n = json_object_get(j->x->inflight_runs, key);
+	json_object_set_new(j->x->inflight_runs, key,
+			    json_integer((n ? json_integer_value(n) : 0) + d));
 }
 
 /* Remember why the chain moved on; the first failing generator is the one
@@ -186,6 +248,7 @@ static void fall_back(struct job *j, const char *generator, const char *reason)
 		j->fallback_reason = strdup(reason);
 	}
 	j->chain_pos++;
+	j->retry = false;
 }
 
 static int run_chain(struct job *j);
@@ -220,7 +283,8 @@ static int run_template(struct job *j, const char *name)
 		struct gen_request req = {
 			.sku = j->sku, .output = j->output, .kind = j->kind, .locale = j->locale,
 			.channel = j->channel, .prompt = buf_str(&prompt), .prompt_len = prompt.len,
-			.input = j->input,
+			.input = j->input, .run_id = j->run_id, .task_id = j->task_id,
+			.generation_id = j->generation_id,
 		};
 
 		if (g->ops->generate(g, &req, &res, &e) < 0)
@@ -229,7 +293,7 @@ static int run_template(struct job *j, const char *name)
 	j->system_name[0] = '\0';
 	rc = succeed(j, g->ops->name, g->ops->version, buf_str(&res.content), res.content.len,
 		     res.provider, res.model, res.model_version, res.request_id, res.params,
-		     res.tokens_in, res.tokens_out, 0, 0, res.cost, 0, &e);
+		     res.tokens_in, res.tokens_out, 0, 0, res.cost, 0, res.asset_path, res.asset_sha256, &e);
 	if (rc < 0 && e.code == ERR_NOMEM)
 		goto nomem;
 	if (rc < 0)
@@ -264,6 +328,7 @@ static void add_ledger(struct job *j, const char *generator, const char *provide
 	json_array_foreach(attempts, i, a) {
 		json_t *row = json_deep_copy(a);
 
+		json_object_set_new(row, "run_id", json_integer((json_int_t)j->run_id));
 		json_object_set_new(row, "task_id", json_integer((json_int_t)j->task_id));
 		json_object_set_new(row, "task_attempt", json_integer(j->attempt));
 		json_object_set_new(row, "generator", json_string(generator));
@@ -285,14 +350,13 @@ static void llm_done(void *ctx, const struct prov_outcome *o)
 	struct err e;
 
 	x->in_flight--;
-	x->reserved -= j->reserved;
-	x->spent += o->cost;
+	inflight_add(j, -1);
 	add_ledger(j, name, provider, model, o->attempts_log);
 	err_clear(&e);
 	if (o->ok) {
 		if (succeed(j, "llm", "1", o->content, o->content_len, provider, model, o->model_version,
 			    o->request_id, json_object_get(g, "params"), o->tokens_in, o->tokens_out,
-			    o->tokens_cached, o->tokens_reasoning, o->cost, o->attempts, &e) == 0) {
+			    o->tokens_cached, o->tokens_reasoning, o->cost, o->attempts, NULL, NULL, &e) == 0) {
 			job_free(j);
 			return;
 		}
@@ -305,13 +369,19 @@ static void llm_done(void *ctx, const struct prov_outcome *o)
 		err_set(&e, ERR_GENERATE, "%s", o->message ? o->message : prov_error_name(o->error));
 	}
 	if (!o->ok && o->error == PROV_CANCELLED) {
-		/* Stopping, not failing: the task goes back to the queue. */
-		if (json_array_append_new(x->requeue, json_integer((json_int_t)j->task_id)) < 0)
+		/* Stopping, not failing: the task goes back to the queue, or ends
+		 * with its run. */
+		const char *why = stopped(j);
+
+		if ((why ? cancel(j, why) : release(j)) < 0)
 			fatal(x, "requeueing a cancelled task");
 		job_free(j);
 		return;
 	}
 	fall_back(j, name, e.msg);
+	j->retry = !o->ok && (o->error == PROV_RATE_LIMITED || o->error == PROV_SERVER ||
+			      o->error == PROV_TIMEOUT || o->error == PROV_NETWORK ||
+			      o->error == PROV_CIRCUIT_OPEN);
 	if (j->chain_pos < j->out->chain_len) {
 		if (run_chain(j) < 0)
 			fatal(x, "falling back");
@@ -352,7 +422,9 @@ static int run_llm(struct job *j, const char *name)
 	err_clear(&e);
 	if (!x->prov || !prov_pool_available(x->prov, provider)) {
 		err_set(&e, ERR_GENERATE, "provider \"%s\" is unavailable (its circuit is open)", provider);
-		goto next;
+		fall_back(j, name, e.msg);
+		j->retry = true;
+		goto chain;
 	}
 	if (render_role(j, "prompt", &user, j->template_name, sizeof j->template_name, j->template_sha, &e) < 0)
 		goto next;
@@ -378,13 +450,28 @@ static int run_llm(struct job *j, const char *name)
 		x->counts->est_tokens_in += prov_estimate_tokens(buf_str(&system)) + prov_estimate_tokens(buf_str(&user));
 		x->counts->est_tokens_out += json_is_integer(max) ? (long long)json_integer_value(max) : 512;
 		x->counts->est_cost += cost;
-		json_array_append_new(x->requeue, json_integer((json_int_t)j->task_id));
+		rc = cancel(j, "dry run");
 		goto done;
 	}
-	if (x->s->budget > 0 && x->spent + x->reserved + cost > x->s->budget) {
-		/* The next call could exceed the budget: put the task back. */
-		x->budget_stop = true;
-		json_array_append_new(x->requeue, json_integer((json_int_t)j->task_id));
+	if (!stopped(j) && j->deadline_ms > 0 && exec_now_ms() >= j->deadline_ms &&
+	    exec_stop_run(x, j->run_id, QUEUE_DEADLINE_REASON) < 0)
+		goto nomem;
+	if (!stopped(j) && j->has_budget) {
+		struct err re;
+		bool ok = false;
+
+		err_clear(&re);
+		if (queue_reserve(x->st, j->run_id, j->task_id, j->attempt, x->worker, cost, &ok, &re) < 0) {
+			x->fatal = re;
+			x->has_fatal = true;
+			goto nomem;
+		}
+		/* The next call could take the run past its budget. */
+		if (!ok && exec_stop_run(x, j->run_id, QUEUE_BUDGET_REASON) < 0)
+			goto nomem;
+	}
+	if (stopped(j)) {
+		rc = cancel(j, stopped(j));
 		goto done;
 	}
 	{
@@ -398,16 +485,16 @@ static int run_llm(struct job *j, const char *name)
 		if (prov_submit(x->prov, &call, &e) < 0)
 			goto next;
 	}
-	j->reserved = cost;
-	x->reserved += cost;
 	x->in_flight++;
+	inflight_add(j, 1);
 	buf_free(&user);
 	buf_free(&system);
 	return 0;
 next:
+	fall_back(j, name, e.msg);
+chain:
 	buf_free(&user);
 	buf_free(&system);
-	fall_back(j, name, e.msg);
 	if (j->chain_pos < j->out->chain_len)
 		return run_chain(j);
 	rc = fail(j, e.msg);
@@ -432,12 +519,55 @@ static int run_chain(struct job *j)
 	if (type && strcmp(type, "llm") == 0)
 		return run_llm(j, name);
 	if (j->x->o->dry_run) {
+		int rc = cancel(j, "dry run");
+
 		j->x->counts->est_local++;
-		json_array_append_new(j->x->requeue, json_integer((json_int_t)j->task_id));
 		job_free(j);
-		return 0;
+		return rc;
 	}
 	return run_template(j, name);
+}
+
+/* The answer is already on the task (a webhook's, or an earlier attempt's):
+ * store it without asking again.  remote_result: {generator,
+ * generator_version, provider, model, model_version, request_id, content,
+ * asset_path, asset_sha256, tokens_in, tokens_out, cost}; a result without
+ * content fails the task with the result's "error". */
+static int finish_stored(struct job *j)
+{
+	json_t *rr = j->remote_result;
+	json_t *prompt = json_object_get(j->templates, "prompt");
+	const char *content = json_string_value(json_object_get(rr, "content"));
+	const char *error = json_string_value(json_object_get(rr, "error"));
+	const char *generator = json_string_value(json_object_get(rr, "generator"));
+	const char *version = json_string_value(json_object_get(rr, "generator_version"));
+	const char *tname = json_string_value(json_object_get(prompt, "name"));
+	const char *tsha = json_string_value(json_object_get(prompt, "sha256"));
+	struct err e;
+	int rc;
+
+	err_clear(&e);
+	snprintf(j->template_name, sizeof j->template_name, "%s", tname ? tname : "");
+	snprintf(j->template_sha, sizeof j->template_sha, "%s", tsha ? tsha : "");
+	if (!content) {
+		rc = fail(j, error ? error : "the stored remote result has no content");
+		job_free(j);
+		return rc;
+	}
+	rc = succeed(j, generator ? generator : "remote", version ? version : "1", content, strlen(content),
+		     json_string_value(json_object_get(rr, "provider")),
+		     json_string_value(json_object_get(rr, "model")),
+		     json_string_value(json_object_get(rr, "model_version")),
+		     json_string_value(json_object_get(rr, "request_id")), json_object_get(rr, "params"),
+		     json_integer_value(json_object_get(rr, "tokens_in")),
+		     json_integer_value(json_object_get(rr, "tokens_out")), 0, 0,
+		     json_number_value(json_object_get(rr, "cost")), 0,
+		     json_string_value(json_object_get(rr, "asset_path")),
+		     json_string_value(json_object_get(rr, "asset_sha256")), &e);
+	if (rc < 0 && e.code != ERR_NOMEM)
+		rc = fail(j, e.msg);
+	job_free(j);
+	return rc;
 }
 
 int exec_job_start(struct exec *x, PGresult *r, int i)
@@ -449,22 +579,30 @@ int exec_job_start(struct exec *x, PGresult *r, int i)
 		return -1;
 	j->x = x;
 	j->t0 = exec_now_ms();
-	j->task_id = atoll(PQgetvalue(r, i, C_ID));
-	j->attempt = atoi(PQgetvalue(r, i, C_ATTEMPT));
-	j->sku = strdup(PQgetvalue(r, i, C_SKU));
-	j->output = strdup(PQgetvalue(r, i, C_OUTPUT));
-	j->locale = strdup(PQgetvalue(r, i, C_LOCALE));
-	j->channel = strdup(PQgetvalue(r, i, C_CHANNEL));
-	j->kind = strdup(PQgetvalue(r, i, C_KIND));
-	j->fingerprint = strdup(PQgetvalue(r, i, C_FP));
-	j->input_text = strdup(PQgetvalue(r, i, C_INPUT));
-	j->input_fields = strdup(PQgetvalue(r, i, C_FIELDS));
+	j->task_id = atoll(PQgetvalue(r, i, Q_ID));
+	j->attempt = atoi(PQgetvalue(r, i, Q_ATTEMPT));
+	j->run_id = atol(PQgetvalue(r, i, Q_RUN_ID));
+	j->generation_id = atoll(PQgetvalue(r, i, Q_GENERATION_ID));
+	j->force = PQgetvalue(r, i, Q_FORCE)[0] == 't';
+	if (!PQgetisnull(r, i, Q_DEADLINE))
+		j->deadline_ms = atof(PQgetvalue(r, i, Q_DEADLINE)) * 1000;
+	j->has_budget = !PQgetisnull(r, i, Q_BUDGET);
+	if (!PQgetisnull(r, i, Q_REMOTE_RESULT))
+		j->remote_result = json_loads(PQgetvalue(r, i, Q_REMOTE_RESULT), 0, NULL);
+	j->sku = strdup(PQgetvalue(r, i, Q_SKU));
+	j->output = strdup(PQgetvalue(r, i, Q_OUTPUT));
+	j->locale = strdup(PQgetvalue(r, i, Q_LOCALE));
+	j->channel = strdup(PQgetvalue(r, i, Q_CHANNEL));
+	j->kind = strdup(PQgetvalue(r, i, Q_KIND));
+	j->fingerprint = strdup(PQgetvalue(r, i, Q_FP));
+	j->input_text = strdup(PQgetvalue(r, i, Q_INPUT));
+	j->input_fields = strdup(PQgetvalue(r, i, Q_FIELDS));
 	if (!j->sku || !j->output || !j->locale || !j->channel || !j->kind || !j->fingerprint ||
 	    !j->input_text || !j->input_fields) {
 		job_free(j);
 		return -1;
 	}
-	j->templates = json_loads(PQgetvalue(r, i, C_TEMPLATES), 0, &je);
+	j->templates = json_loads(PQgetvalue(r, i, Q_TEMPLATES), 0, &je);
 	j->input = json_loads(j->input_text, 0, &je);
 	j->out = find_output(x->s, j->output);
 	if (!j->out) {
@@ -479,5 +617,7 @@ int exec_job_start(struct exec *x, PGresult *r, int i)
 		job_free(j);
 		return rc;
 	}
+	if (j->remote_result)
+		return finish_stored(j);
 	return run_chain(j);
 }

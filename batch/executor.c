@@ -1,10 +1,13 @@
 /* executor.c: the task loop (see executor.h).
  *
- * claim -> start each job (exec_job.c) -> drive the provider pool -> commit.
- * Local generators finish inside the claim; remote calls stay in flight (up
- * to a window) while the loop keeps claiming, and results are committed in
- * batches as they arrive, each in the transaction that marks its tasks done,
- * so an answer that has arrived is stored before anything else can lose it.
+ * claim -> start each job (exec_job.c) -> drive the provider pool -> commit
+ * -> heartbeat.  Local generators finish inside the claim; remote calls stay
+ * in flight (up to a window) while the loop keeps claiming.  Whatever arrived
+ * in one turn of the provider pool is committed before the next turn, in the
+ * transaction that marks its tasks done, so an answer that has arrived is
+ * stored before the worker asks for anything more.  Heartbeats renew the
+ * leases, reclaim the expired leases of dead workers and notice runs that
+ * were cancelled (their calls in flight are stopped).
  */
 #include "batch/executor.h"
 
@@ -13,12 +16,11 @@
 #include <string.h>
 
 #include "batch/exec_int.h"
+#include "batch/queue.h"
 #include "common/buf.h"
 #include "common/file_read.h"
 
-#define LEASE "interval '5 minutes'"
 #define REMOTE_WINDOW 256      /* tasks in flight at once when a generator is remote */
-#define COMMIT_EVERY_MS 250.0  /* commit what has arrived at least this often */
 
 static void gens_free(struct gen_pool *pool)
 {
@@ -91,34 +93,34 @@ static int gens_open(struct exec *x, bool *remote, struct err *e)
 	return 0;
 }
 
-static const char *const claim_sql =
-	"update skugen.tasks t set state = 'running', attempts = attempts + 1,\n"
-	"  lease_until = now() + " LEASE ", worker = $3, started_at = now()\n"
-	"where t.id in (select id from skugen.tasks where run_id = $1 and state = 'queued'\n"
-	"               order by priority desc, id limit $2 for update skip locked)\n"
-	"returning t.id, t.sku, t.output, t.locale, t.channel, t.kind, t.fingerprint,\n"
-	"  coalesce(t.templates, jsonb_build_object('prompt', jsonb_build_object(\n"
-	"    'name', t.template_name, 'sha256', t.template_sha256)))::text,\n"
-	"  t.input::text, t.input_fields::text, t.attempts, t.category";
-
 /* A new generation supersedes the older drafts (and rejected ones) of its
  * slot (sku, output, locale, channel): they describe a product that changed.
  * Approved and published ones stay until a reviewer decides on the new one.
- * --force also supersedes whatever holds the same fingerprint. */
+ * A forced run also supersedes whatever holds the same fingerprint. */
 static const char *const supersede_sql =
 	"update skugen.generations g set status = 'superseded'\n"
 	"from jsonb_to_recordset($1::jsonb) as r(sku text, output text, locale text,\n"
-	"  channel text, fingerprint text)\n"
+	"  channel text, fingerprint text, force boolean)\n"
 	"where g.sku = r.sku and g.output = r.output and g.locale = r.locale\n"
 	"  and g.channel = r.channel and g.status <> 'superseded'\n"
 	"  and ((g.fingerprint <> r.fingerprint and g.status in ('draft', 'rejected'))\n"
-	"       or (g.fingerprint = r.fingerprint and $2::boolean))";
+	"       or (g.fingerprint = r.fingerprint and r.force))";
+
+/* The finished tasks this worker still holds, locked until the commit: a
+ * reclaimer skips them, and one reclaimed before is left out. */
+static const char *const own_sql =
+	"select t.id from skugen.tasks t\n"
+	"  join jsonb_to_recordset($1::jsonb) as r(task_id bigint, attempt int) on r.task_id = t.id\n"
+	"where t.state = 'running' and t.worker = $2 and t.attempts = r.attempt\n"
+	"for update of t";
 
 static const char *const commit_sql =
 	"with r as (\n"
 	"  select * from jsonb_to_recordset($1::jsonb) as x(\n"
-	"    task_id bigint, sku text, output text, locale text, channel text, kind text,\n"
-	"    fingerprint text, content text, content_sha256 text, attempt int,\n"
+	"    task_id bigint, run_id bigint, generation_id bigint, sku text, output text,\n"
+	"    locale text, channel text, kind text,\n"
+	"    fingerprint text, content text, content_sha256 text, asset_path text,\n"
+	"    asset_sha256 text, attempt int,\n"
 	"    generator text, generator_version text, provider text, model text,\n"
 	"    model_version text, request_id text, params jsonb, template_name text,\n"
 	"    template_sha256 text, system_template_name text, system_template_sha256 text,\n"
@@ -127,10 +129,12 @@ static const char *const commit_sql =
 	"    cost numeric, latency_ms float8, calls int, fallback_from text,\n"
 	"    fallback_reason text, started_at timestamptz, ended_at timestamptz)),\n"
 	"ins as (\n"
-	"  insert into skugen.generations (sku, output, locale, channel, kind, fingerprint,\n"
-	"    content, content_sha256, run_id, task_id, current_value, product_name, category)\n"
-	"  select r.sku, r.output, r.locale, r.channel, r.kind, r.fingerprint, r.content,\n"
-	"    r.content_sha256, $2, r.task_id, t.current_value, t.product_name, t.category\n"
+	"  insert into skugen.generations (id, sku, output, locale, channel, kind, fingerprint,\n"
+	"    content, content_sha256, asset_path, asset_sha256, run_id, task_id, current_value,\n"
+	"    product_name, category)\n"
+	"  select coalesce(r.generation_id, nextval('skugen.generations_id_seq')), r.sku, r.output,\n"
+	"    r.locale, r.channel, r.kind, r.fingerprint, r.content, r.content_sha256, r.asset_path,\n"
+	"    r.asset_sha256, r.run_id, r.task_id, t.current_value, t.product_name, t.category\n"
 	"  from r join skugen.tasks t on t.id = r.task_id\n"
 	"  on conflict (fingerprint) where status <> 'superseded' and revises is null do nothing\n"
 	"  returning id, task_id),\n"
@@ -141,58 +145,48 @@ static const char *const commit_sql =
 	"    prompt_sha256, input_fields, input_sha256, tokens_in, tokens_out, tokens_cached,\n"
 	"    tokens_reasoning, cost, latency_ms, attempts, fallback_from, fallback_reason,\n"
 	"    worker, skugen_version, started_at, ended_at)\n"
-	"  select ins.id, 'task:' || r.task_id || '/attempt:' || r.attempt, $2, r.task_id, r.attempt,\n"
-	"    r.generator, r.generator_version, r.provider, r.model, r.model_version, r.request_id,\n"
-	"    coalesce(r.params, '{}'), r.template_name, r.template_sha256, r.system_template_name,\n"
-	"    r.system_template_sha256, r.prompt_sha256, r.input_fields, r.input_sha256,\n"
-	"    r.tokens_in, r.tokens_out, r.tokens_cached, r.tokens_reasoning, coalesce(r.cost, 0),\n"
-	"    r.latency_ms, r.calls, r.fallback_from, r.fallback_reason, $3, $4, r.started_at,\n"
-	"    r.ended_at\n"
+	"  select ins.id, 'task:' || r.task_id || '/attempt:' || r.attempt, r.run_id, r.task_id,\n"
+	"    r.attempt, r.generator, r.generator_version, r.provider, r.model, r.model_version,\n"
+	"    r.request_id, coalesce(r.params, '{}'), r.template_name, r.template_sha256,\n"
+	"    r.system_template_name, r.system_template_sha256, r.prompt_sha256, r.input_fields,\n"
+	"    r.input_sha256, r.tokens_in, r.tokens_out, r.tokens_cached, r.tokens_reasoning,\n"
+	"    coalesce(r.cost, 0), r.latency_ms, r.calls, r.fallback_from, r.fallback_reason, $2, $3,\n"
+	"    r.started_at, r.ended_at\n"
 	"  from ins join r on r.task_id = ins.task_id)\n"
 	"update skugen.tasks t set\n"
 	"  state = case when ins.id is null then 'skipped' else 'done' end,\n"
-	"  lease_until = null, finished_at = now(),\n"
+	"  lease_until = null, reserved = null, finished_at = now(), generation_id = ins.id,\n"
 	"  last_error = case when ins.id is null then 'a generation with this fingerprint was stored meanwhile' end\n"
 	"from r left join ins on ins.task_id = r.task_id\n"
 	"where t.id = r.task_id\n"
 	"returning t.state";
 
-static const char *const fail_sql =
-	"update skugen.tasks t set state = 'failed', lease_until = null, finished_at = now(),\n"
-	"  last_error = x.error\n"
-	"from jsonb_to_recordset($1::jsonb) as x(task_id bigint, error text)\n"
-	"where t.id = x.task_id";
-
 static const char *const ledger_sql =
-	"insert into skugen.cost_ledger (run_id, task_id, attempt, generator, provider, model,\n"
-	"  status, error, request_id, tokens_in, tokens_out, tokens_cached, units, cost)\n"
-	"select $2, task_id, task_attempt, generator, provider, model, status::text, error,\n"
-	"  request_id, tokens_in, tokens_out, tokens_cached, units, coalesce(cost, 0)\n"
-	"from jsonb_to_recordset($1::jsonb) as x(task_id bigint, task_attempt int, generator text,\n"
-	"  provider text, model text, status text, error text, request_id text, tokens_in int,\n"
-	"  tokens_out int, tokens_cached int, units float8, cost numeric)";
+	"with x as (\n"
+	"  select * from jsonb_to_recordset($1::jsonb) as x(run_id bigint, task_id bigint,\n"
+	"    task_attempt int, generator text, provider text, model text, status text, error text,\n"
+	"    request_id text, tokens_in int, tokens_out int, tokens_cached int, units float8,\n"
+	"    cost numeric)),\n"
+	"l as (\n"
+	"  insert into skugen.cost_ledger (run_id, task_id, attempt, generator, provider, model,\n"
+	"    status, error, request_id, tokens_in, tokens_out, tokens_cached, units, cost)\n"
+	"  select run_id, task_id, task_attempt, generator, provider, model, status, error,\n"
+	"    request_id, tokens_in, tokens_out, tokens_cached, units, coalesce(cost, 0) from x)\n"
+	"update skugen.runs r set spent = r.spent + s.cost\n"
+	"from (select run_id, sum(coalesce(cost, 0)) as cost from x group by run_id) s\n"
+	"where r.id = s.run_id and s.cost <> 0";
 
-/* A dry run's tasks are only looked at: they end cancelled (the run is then
- * deleted). */
-static const char *const dry_sql =
-	"update skugen.tasks set state = 'cancelled', lease_until = null\n"
-	"where id in (select (jsonb_array_elements_text($1::jsonb))::bigint)";
-
-/* Put tasks back in the queue untouched (claimed, then not started). */
-static const char *const requeue_sql =
-	"update skugen.tasks set state = 'queued', lease_until = null, worker = null,\n"
-	"  attempts = attempts - 1\n"
-	"where id in (select (jsonb_array_elements_text($1::jsonb))::bigint)";
-
-static int exec_json(struct store *st, const char *sql, json_t *doc, const char *run_id,
-		     struct err *e)
+static int exec_json(struct store *st, const char *sql, json_t *doc, const char *worker,
+		     const char *extra1, const char *extra2, struct err *e)
 {
 	char *text = json_dumps(doc, JSON_COMPACT);
+	const char *params[4] = { text, worker, extra1, extra2 };
+	int n = extra2 ? 4 : worker ? 2 : 1;
 	int rc;
 
 	if (!text)
 		return err_set(e, ERR_NOMEM, "out of memory");
-	rc = store_exec(st, sql, run_id ? 2 : 1, (const char *[]){ text, run_id }, e);
+	rc = store_exec(st, sql, n, params, e);
 	free(text);
 	return rc;
 }
@@ -200,41 +194,95 @@ static int exec_json(struct store *st, const char *sql, json_t *doc, const char 
 static size_t waiting(const struct exec *x)
 {
 	return json_array_size(x->done) + json_array_size(x->failed) + json_array_size(x->ledger) +
-	       json_array_size(x->requeue);
+	       json_array_size(x->released) + json_array_size(x->cancelled);
+}
+
+/* The done rows whose claim this worker still holds (locked till commit). */
+static json_t *owned_rows(struct exec *x, struct err *e)
+{
+	json_t *owned = json_array(), *ids = json_object(), *row;
+	char *doc = json_dumps(x->done, JSON_COMPACT);
+	PGresult *r = NULL;
+	size_t i;
+
+	if (!owned || !ids || !doc) {
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	r = store_query(x->st, own_sql, 2, (const char *[]){ doc, x->worker }, e);
+	if (!r)
+		goto fail;
+	for (int k = 0; k < PQntuples(r); k++)
+		json_object_set_new(ids, PQgetvalue(r, k, 0), json_true());
+	json_array_foreach(x->done, i, row) {
+		char id[32];
+
+		snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(row, "task_id")));
+		if (json_object_get(ids, id))
+			json_array_append(owned, row);
+		else
+			fprintf(stderr, "skugen: warning: task %s: its lease was taken back before the commit (a heartbeat came too late); its answer is not stored\n", id);
+	}
+	PQclear(r);
+	json_decref(ids);
+	free(doc);
+	return owned;
+fail:
+	PQclear(r);
+	json_decref(owned);
+	json_decref(ids);
+	free(doc);
+	return NULL;
 }
 
 /* Store what has arrived in one transaction, then empty the lists. */
 static int commit(struct exec *x, struct err *e)
 {
-	char run_id[32];
+	char backoff[32], backoff_max[32];
 	char *done_doc = NULL;
-	PGresult *r = NULL;
+	json_t *owned = NULL;
+	PGresult *r = NULL, *f = NULL;
 	int rc = -1;
 
 	if (waiting(x) == 0)
 		return 0;
-	snprintf(run_id, sizeof run_id, "%ld", x->o->run_id);
+	snprintf(backoff, sizeof backoff, "%.3f", x->s->queue.backoff_s);
+	snprintf(backoff_max, sizeof backoff_max, "%.3f", x->s->queue.backoff_max_s);
 	if (store_begin(x->st, e) < 0)
 		return -1;
 	if (json_array_size(x->done)) {
-		const char *params[4] = { NULL, run_id, run_worker_name(), SKUGEN_VERSION };
-
-		done_doc = json_dumps(x->done, JSON_COMPACT);
+		owned = owned_rows(x, e);
+		if (!owned)
+			goto rollback;
+	}
+	if (json_array_size(owned)) {
+		done_doc = json_dumps(owned, JSON_COMPACT);
 		if (!done_doc) {
 			err_set(e, ERR_NOMEM, "out of memory");
 			goto rollback;
 		}
-		params[0] = done_doc;
-		if (store_exec(x->st, supersede_sql, 2, (const char *[]){ done_doc, x->o->force ? "t" : "f" }, e) < 0)
+		if (store_exec(x->st, supersede_sql, 1, (const char *[]){ done_doc }, e) < 0)
 			goto rollback;
-		r = store_query(x->st, commit_sql, 4, params, e);
+		r = store_query(x->st, commit_sql, 3, (const char *[]){ done_doc, x->worker, SKUGEN_VERSION }, e);
 		if (!r)
 			goto rollback;
 	}
-	if ((json_array_size(x->failed) && exec_json(x->st, fail_sql, x->failed, NULL, e) < 0) ||
-	    (json_array_size(x->ledger) && exec_json(x->st, ledger_sql, x->ledger, run_id, e) < 0) ||
-	    (json_array_size(x->requeue) &&
-	     exec_json(x->st, x->o->dry_run ? dry_sql : requeue_sql, x->requeue, NULL, e) < 0) ||
+	if (json_array_size(x->failed)) {
+		char *doc = json_dumps(x->failed, JSON_COMPACT);
+
+		f = doc ? store_query(x->st, queue_fail_sql, 4,
+				      (const char *[]){ doc, x->worker, backoff, backoff_max }, e) : NULL;
+		free(doc);
+		if (!f)
+			goto rollback;
+	}
+	if ((json_array_size(x->ledger) && exec_json(x->st, ledger_sql, x->ledger, NULL, NULL, NULL, e) < 0) ||
+	    (json_array_size(x->released) &&
+	     exec_json(x->st, queue_release_sql, x->released, x->worker, NULL, NULL, e) < 0) ||
+	    (json_array_size(x->cancelled) &&
+	     exec_json(x->st, queue_cancel_sql, x->cancelled, x->worker, NULL, NULL, e) < 0) ||
+	    ((json_array_size(x->released) || (f && PQntuples(f))) && queue_notify(x->st, e) < 0) ||
 	    store_commit(x->st, e) < 0)
 		goto rollback;
 	for (int i = 0; r && i < PQntuples(r); i++) {
@@ -243,17 +291,22 @@ static int commit(struct exec *x, struct err *e)
 		else
 			x->counts->skipped++;
 	}
-	x->counts->failed += (long)json_array_size(x->failed);
+	for (int i = 0; f && i < PQntuples(f); i++)
+		if (strcmp(PQgetvalue(f, i, 0), "queued") != 0)
+			x->counts->failed++;
 	json_array_clear(x->done);
 	json_array_clear(x->failed);
 	json_array_clear(x->ledger);
-	json_array_clear(x->requeue);
+	json_array_clear(x->released);
+	json_array_clear(x->cancelled);
 	rc = 0;
 	goto out;
 rollback:
 	store_rollback(x->st);
 out:
 	PQclear(r);
+	PQclear(f);
+	json_decref(owned);
 	free(done_doc);
 	return rc;
 }
@@ -269,74 +322,201 @@ static int commit_or_retry(struct exec *x, struct err *e)
 	PQreset(x->st->pg);
 	if (PQstatus(x->st->pg) != CONNECTION_OK)
 		return -1;
+	if (queue_listen(x->st, NULL) < 0)
+		return -1;
 	return commit(x, e);
 }
 
 /* Claim up to n queued tasks and start them.  Returns how many were claimed. */
 static int claim(struct exec *x, int n, struct err *e)
 {
-	char run_id[32], limit[16];
-	const char *params[3] = { run_id, limit, run_worker_name() };
-	PGresult *r;
+	struct queue_claim c = { .worker = x->worker, .run_id = x->o->run_id, .kinds = x->o->kinds,
+				 .limit = n, .lease_s = x->s->queue.lease_s };
+	PGresult *r = queue_claim(x->st, &c, e);
 	int got;
 
-	snprintf(run_id, sizeof run_id, "%ld", x->o->run_id);
-	snprintf(limit, sizeof limit, "%d", n);
-	r = store_query(x->st, claim_sql, 3, params, e);
 	if (!r)
 		return -1;
 	got = PQntuples(r);
 	for (int i = 0; i < got; i++) {
-		if (x->budget_stop) {
-			/* Past the budget: the rest go back untouched. */
-			json_array_append_new(x->requeue, json_integer(atoll(PQgetvalue(r, i, C_ID))));
-			continue;
-		}
 		if (exec_job_start(x, r, i) < 0 || x->has_fatal) {
+			if (!x->has_fatal)
+				err_set(e, ERR_NOMEM, "out of memory running task %s", PQgetvalue(r, i, Q_ID));
+			else
+				*e = x->fatal;
 			PQclear(r);
-			return err_set(e, ERR_NOMEM, "out of memory running task %s", PQgetvalue(r, i, C_ID));
+			return -1;
 		}
 	}
 	PQclear(r);
 	return got;
 }
 
-static int load_spent(struct exec *x, struct err *e)
+int exec_stop_run(struct exec *x, long run_id, const char *why)
 {
-	char run_id[32];
-	PGresult *r;
+	char id[32];
+	struct err e;
 
-	snprintf(run_id, sizeof run_id, "%ld", x->o->run_id);
-	r = store_query(x->st, "select coalesce(sum(cost), 0) from skugen.cost_ledger where run_id = $1",
-			1, (const char *[]){ run_id }, e);
-	if (!r)
+	snprintf(id, sizeof id, "%ld", run_id);
+	if (json_object_get(x->stopped_runs, id))
+		return 0;
+	json_object_set_new(x->stopped_runs, id, json_string(why));
+	if (strcmp(why, QUEUE_BUDGET_REASON) == 0 && (x->o->run_id == 0 || x->o->run_id == run_id))
+		x->counts->budget_stopped = true;
+	err_clear(&e);
+	if (queue_cancel_unstarted(x->st, run_id, why, NULL, &e) < 0) {
+		x->fatal = e;
+		x->has_fatal = true;
 		return -1;
-	x->spent = atof(PQgetvalue(r, 0, 0));
-	PQclear(r);
+	}
+	return 0;
+}
+
+/* Renew the leases, reclaim dead workers' tasks, and stop the calls of runs
+ * that were cancelled (or ended) meanwhile. */
+static int heartbeat(struct exec *x, struct err *e)
+{
+	json_t *held = NULL;
+	bool stop_calls = false;
+
+	if (queue_heartbeat(x->st, x->worker, x->s->queue.lease_s, &held, e) < 0 ||
+	    queue_reclaim(x->st, NULL, e) < 0) {
+		json_decref(held);
+		return -1;
+	}
+	/* Which runs of the calls in flight are no longer running. */
+	{
+		const char *run;
+		json_t *n;
+		char *ids = NULL;
+		struct buf list = BUF_INIT;
+		PGresult *r;
+
+		buf_puts(&list, "{");
+		json_object_foreach(x->inflight_runs, run, n)
+			if (json_integer_value(n) > 0)
+				buf_printf(&list, "%s%s", list.len > 1 ? "," : "", run);
+		buf_puts(&list, "}");
+		ids = strdup(buf_str(&list));
+		buf_free(&list);
+		if (!ids) {
+			json_decref(held);
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+		r = store_query(x->st, "select id, status from skugen.runs where id = any ($1::bigint[]) and status <> 'running'",
+				1, (const char *[]){ ids }, e);
+		free(ids);
+		if (!r) {
+			json_decref(held);
+			return -1;
+		}
+		for (int i = 0; i < PQntuples(r); i++) {
+			char why[64];
+
+			snprintf(why, sizeof why, "run %s", PQgetvalue(r, i, 1));
+			if (!json_object_get(x->stopped_runs, PQgetvalue(r, i, 0)))
+				json_object_set_new(x->stopped_runs, PQgetvalue(r, i, 0), json_string(why));
+			stop_calls = true;
+		}
+		PQclear(r);
+	}
+	json_decref(held);
+	if (stop_calls && x->prov) {
+		/* The pool cancels every call: those of live runs go back to the
+		 * queue (exec_job.c), the others end cancelled. */
+		prov_pool_cancel_all(x->prov);
+	}
+	return 0;
+}
+
+/* Nothing claimable and nothing in flight: whether the loop is over, else
+ * wait for a NOTIFY, a retry time or the poll interval. */
+static int idle(struct exec *x, bool *over, struct err *e)
+{
+	double poll_s = x->s->queue.poll_s, soonest = -1;
+	long live = 0;
+
+	*over = false;
+	if (x->o->stop && *x->o->stop) {
+		*over = true;
+		return 0;
+	}
+	if (x->o->run_id) {
+		PGresult *r;
+		char id[32];
+
+		if (queue_live(x->st, x->o->run_id, &live, &soonest, e) < 0)
+			return -1;
+		if (live == 0) {
+			*over = true;
+			return 0;
+		}
+		/* A deadline that passed leaves queued tasks no one may claim. */
+		snprintf(id, sizeof id, "%ld", x->o->run_id);
+		r = store_query(x->st, "select deadline <= now(), status from skugen.runs where id = $1", 1,
+				(const char *[]){ id }, e);
+		if (!r)
+			return -1;
+		if (PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't') {
+			PQclear(r);
+			return exec_stop_run(x, x->o->run_id, QUEUE_DEADLINE_REASON) < 0 ? (*e = x->fatal, -1) : 0;
+		}
+		if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 1), "running") != 0) {
+			/* Cancelled (or ended) by someone else: nothing more to do here. */
+			PQclear(r);
+			*over = true;
+			return 0;
+		}
+		PQclear(r);
+	} else if (x->o->exit_when_idle) {
+		if (queue_live_all(x->st, x->o->kinds, &live, e) < 0)
+			return -1;
+		if (live == 0) {
+			*over = true;
+			return 0;
+		}
+	}
+	if (x->o->progress)
+		x->o->progress(x->counts, x->o->progress_ctx);
+	if (soonest >= 0 && soonest < poll_s)
+		poll_s = soonest + 0.005;
+	if (x->o->watch_only && poll_s > 0.1)
+		poll_s = 0.1;
+	if (x->o->run_id && (x->o->watch_only || live > 0) && exec_now_ms() - x->last_run_hb > 10000) {
+		if (run_heartbeat(x->st, x->o->run_id, e) < 0)
+			return -1;
+		x->last_run_hb = exec_now_ms();
+	}
+	queue_wait(x->st, (int)(poll_s * 1000));
 	return 0;
 }
 
 int executor_run(struct store *st, const struct settings *s, struct tmpl_lib *lib,
 		 const struct executor_opts *o, struct run_counts *counts, struct err *e)
 {
-	struct exec x = { .st = st, .s = s, .lib = lib, .o = o, .counts = counts };
+	struct exec x = { .st = st, .s = s, .lib = lib, .o = o, .counts = counts,
+			  .worker = run_worker_name() };
 	int batch = o->batch_size > 0 ? o->batch_size : 64;
 	size_t window = (size_t)batch;
-	double last_commit = exec_now_ms();
-	bool remote = false, drained = false;
+	double hb_every = s->queue.lease_s * 1000 / 3, last_hb = exec_now_ms(), stop_at = 0;
+	bool remote = false;
 	int rc = -1;
 
 	err_clear(&x.fatal);
 	x.done = json_array();
 	x.failed = json_array();
 	x.ledger = json_array();
-	x.requeue = json_array();
+	x.released = json_array();
+	x.cancelled = json_array();
 	x.schemas = json_object();
-	if (!x.done || !x.failed || !x.ledger || !x.requeue || !x.schemas) {
+	x.inflight_runs = json_object();
+	x.stopped_runs = json_object();
+	if (!x.done || !x.failed || !x.ledger || !x.released || !x.cancelled || !x.schemas ||
+	    !x.inflight_runs || !x.stopped_runs) {
 		err_set(e, ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (gens_open(&x, &remote, e) < 0 || load_spent(&x, e) < 0)
+	if (gens_open(&x, &remote, e) < 0 || queue_listen(st, e) < 0)
 		goto out;
 	if (remote) {
 		if (prov_pool_open(&x.prov, s->providers, e) < 0)
@@ -344,22 +524,19 @@ int executor_run(struct store *st, const struct settings *s, struct tmpl_lib *li
 		window = REMOTE_WINDOW > window ? REMOTE_WINDOW : window;
 	}
 	for (;;) {
+		bool stopping = o->stop && *o->stop;
 		size_t room = window > x.in_flight ? window - x.in_flight : 0;
+		int got = -1;
 
-		if (!drained && !x.budget_stop && room > 0) {
-			int got = claim(&x, room < (size_t)batch ? (int)room : batch, e);
-
+		if (!stopping && !o->watch_only && room > 0 && (x.in_flight == 0 || room >= window / 4 || room >= (size_t)batch)) {
+			got = claim(&x, room < (size_t)batch ? (int)room : batch, e);
 			if (got < 0)
 				goto out;
-			if (got == 0)
-				drained = true;
 		}
 		if (x.prov && x.in_flight > 0) {
-			/* Wait for answers, but not past the next commit. */
-			double until_commit = COMMIT_EVERY_MS - (exec_now_ms() - last_commit);
-			int wait = waiting(&x) ? (until_commit > 0 ? (int)until_commit : 0) : (int)COMMIT_EVERY_MS;
-
-			if (prov_pool_run(x.prov, wait) < 0) {
+			/* One turn of the pool; what it brought is committed below
+			 * before the next. */
+			if (prov_pool_run(x.prov, waiting(&x) ? 0 : 100) < 0) {
 				err_set(e, ERR_GENERATE, "the HTTP engine failed");
 				goto out;
 			}
@@ -368,32 +545,50 @@ int executor_run(struct store *st, const struct settings *s, struct tmpl_lib *li
 			*e = x.fatal;
 			goto out;
 		}
-		if (waiting(&x) && (x.in_flight == 0 || json_array_size(x.done) >= (size_t)batch ||
-				    exec_now_ms() - last_commit >= COMMIT_EVERY_MS)) {
-			if (commit_or_retry(&x, e) < 0 || run_heartbeat(st, o->run_id, e) < 0)
+		if (waiting(&x)) {
+			if (commit_or_retry(&x, e) < 0)
 				goto out;
-			last_commit = exec_now_ms();
 			if (o->progress)
 				o->progress(counts, o->progress_ctx);
 		}
-		if ((drained || x.budget_stop) && x.in_flight == 0 && waiting(&x) == 0)
-			break;
+		if (exec_now_ms() - last_hb >= hb_every) {
+			if (heartbeat(&x, e) < 0 || (o->run_id && run_heartbeat(st, o->run_id, e) < 0))
+				goto out;
+			last_hb = exec_now_ms();
+		}
+		if (stopping && x.in_flight > 0) {
+			/* Finish what is in flight, but not past the lease. */
+			if (stop_at == 0)
+				stop_at = exec_now_ms();
+			else if (exec_now_ms() - stop_at > s->queue.lease_s * 1000 / 2 && x.prov)
+				prov_pool_cancel_all(x.prov);
+			continue;
+		}
+		if (x.in_flight == 0 && waiting(&x) == 0 && got <= 0) {
+			bool over;
+
+			if (idle(&x, &over, e) < 0)
+				goto out;
+			if (over)
+				break;
+		}
 	}
-	if (x.budget_stop)
-		counts->budget_stopped = true;
-	counts->cost = x.spent;
 	rc = 0;
 out:
 	/* Calls still in flight are cancelled (their tasks go back to the queue)
 	 * and whatever arrived is stored, even when the loop failed. */
 	prov_pool_free(x.prov);
-	if (rc < 0 && waiting(&x))
-		commit_or_retry(&x, NULL);
+	x.prov = NULL;
+	if (waiting(&x) && commit_or_retry(&x, rc < 0 ? NULL : e) < 0)
+		rc = -1;
 	gens_free(&x.gens);
 	json_decref(x.done);
 	json_decref(x.failed);
 	json_decref(x.ledger);
-	json_decref(x.requeue);
+	json_decref(x.released);
+	json_decref(x.cancelled);
 	json_decref(x.schemas);
+	json_decref(x.inflight_runs);
+	json_decref(x.stopped_runs);
 	return rc;
 }

@@ -15,6 +15,7 @@ static const struct {
 } commands[] = {
 	{ "run", cmd_run, "plan and generate everything that changed in the configured source" },
 	{ "regen", cmd_regen, "regenerate only the given SKUs (--force ignores fingerprints)" },
+	{ "worker", cmd_worker, "work the shared task queue (on any machine that reaches the store)" },
 	{ "status", cmd_status, "where runs stand: tasks by state, rate, ETA, cost, workers (--watch follows one)" },
 	{ "cancel", cmd_cancel, "cancel a run: its tasks not started are cancelled, workers stop the rest" },
 	{ "report", cmd_report, "a run's report: counts, cost, latency, failures by cause (JSON, HTML)" },

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "batch/image_opts.h"
+#include "batch/queue.h"
 #include "common/buf.h"
 #include "common/hash.h"
 #include "common/json_merge.h"
@@ -197,6 +198,20 @@ static bool wanted(struct planner *p, const char *sku)
 			json_object_set_new(p->only_seen, sku, json_true());
 			return true;
 		}
+	return false;
+}
+
+/* regen --outputs: the output's name or kind is in the list. */
+static bool output_wanted(struct planner *p, const struct output_settings *o)
+{
+	size_t i;
+	json_t *v;
+
+	if (!p->o.outputs)
+		return true;
+	json_array_foreach(p->o.outputs, i, v)
+		if (strcmp(json_string_value(v), o->name) == 0 || strcmp(json_string_value(v), o->kind) == 0)
+			return true;
 	return false;
 }
 
@@ -459,6 +474,7 @@ static int insert_pass(struct planner *p, json_t *rows, json_t *inserted, json_t
 static int insert_tasks(struct planner *p, json_t *rows, json_t *origins, struct err *e)
 {
 	json_t *inserted = json_object(), *keys = json_object(), *again = json_array();
+	long queued_before = p->counts.queued;
 	struct buf key = BUF_INIT;
 	const char *origin;
 	json_t *sku, *row;
@@ -480,6 +496,9 @@ static int insert_tasks(struct planner *p, json_t *rows, json_t *origins, struct
 			json_array_append(again, row);
 	}
 	if (json_array_size(again) && insert_pass(p, again, inserted, keys, e) < 0)
+		goto out;
+	/* Wake idle workers: there is work. */
+	if (p->counts.queued > queued_before && queue_notify(p->st, e) < 0)
 		goto out;
 	json_object_foreach(origins, origin, sku) {
 		struct buf msg = BUF_INIT;
@@ -537,6 +556,9 @@ int planner_add(struct planner *p, const struct record_batch *b, struct err *e)
 		for (size_t k = 0; k < p->s->n_outputs; k++) {
 			size_t li;
 			json_t *loc;
+
+			if (!output_wanted(p, &p->s->outputs[k]))
+				continue;
 
 			json_array_foreach(p->s->outputs[k].locales, li, loc)
 				if (add_task(p, rows, r, k, json_string_value(loc), e) < 0)

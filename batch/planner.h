@@ -32,6 +32,7 @@ struct planner_opts {
 	const json_t *only;    /* NULL, or an array of SKUs: plan only those (regen) */
 	int priority;          /* higher is claimed first */
 	int max_attempts;      /* claims before a task is dead (0: 5) */
+	const json_t *outputs; /* NULL, or an array of output names or kinds: plan only those */
 };
 
 /* Borrowed: st, s, lib must outlive the planner. */

@@ -57,9 +57,14 @@ int run_reap_dead(struct store *st, long *reaped, struct err *e)
 		    store_exec(st, "update skugen.runs set status = 'interrupted', finished_at = now(),"
 				   " message = 'the process running it stopped' where id = $1 and status = 'running'",
 			       1, p, e) < 0 ||
-		    store_exec(st, "update skugen.tasks set state = 'cancelled', lease_until = null,"
-				   " last_error = 'run interrupted', finished_at = now()"
-				   " where run_id = $1 and state in ('queued', 'running')", 1, p, e) < 0 ||
+		    /* Its queued tasks, and those its own process held; tasks that
+		     * live workers elsewhere hold are theirs to finish. */
+		    store_exec(st, "update skugen.tasks t set state = 'cancelled', lease_until = null,"
+				   " last_error = 'run interrupted', finished_at = now(), reserved = null"
+				   " from skugen.runs r where r.id = t.run_id and t.run_id = $1"
+				   " and (t.state in ('queued', 'waiting') or (t.state = 'running'"
+				   "  and (t.worker = r.host || ':' || r.pid or t.lease_until < now())))",
+			       1, p, e) < 0 ||
 		    store_commit(st, e) < 0) {
 			store_rollback(st);
 			PQclear(r);
@@ -88,6 +93,65 @@ int run_begin(struct store *st, const char *kind, const char *source, const char
 	if (!r)
 		return -1;
 	*run_id = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+int run_adopt(struct store *st, long run_id, struct err *e)
+{
+	char id[32], pid[32];
+	const char *params[3] = { id, host(), pid };
+	PGresult *r;
+	int n;
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	snprintf(pid, sizeof pid, "%ld", (long)getpid());
+	r = store_query(st, "update skugen.runs set host = $2, pid = $3, heartbeat_at = now()"
+			    " where id = $1 and status = 'running' and kind = 'regen'", 3, params, e);
+	if (!r)
+		return -1;
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	if (n == 0)
+		return err_set(e, ERR_INPUT, "run %ld is not a running regen run: nothing to adopt", run_id);
+	return 0;
+}
+
+int run_set_limits(struct store *st, long run_id, double budget, double deadline_s, struct err *e)
+{
+	char id[32], b[64], d[64];
+	const char *params[3] = { id, budget > 0 ? b : NULL, deadline_s > 0 ? d : NULL };
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	snprintf(b, sizeof b, "%.6f", budget);
+	snprintf(d, sizeof d, "%.3f", deadline_s);
+	return store_exec(st, "update skugen.runs set budget = coalesce($2::numeric, budget),"
+			      " deadline = coalesce(started_at + make_interval(secs => $3::float8), deadline)"
+			      " where id = $1", 3, params, e);
+}
+
+int run_load_counts(struct store *st, long run_id, struct run_counts *c, struct err *e)
+{
+	char id[32];
+	const char *params[1] = { id };
+	PGresult *r;
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	r = store_query(st, "select count(*) filter (where state = 'done'),\n"
+			    "  count(*) filter (where state = 'skipped'),\n"
+			    "  count(*) filter (where state in ('failed', 'dead')),\n"
+			    "  count(*) filter (where state = 'cancelled' and last_error = 'budget reached before it started'),\n"
+			    "  count(*) filter (where state = 'cancelled' and last_error = 'deadline passed before it started'),\n"
+			    "  (select spent from skugen.runs where id = $1)\n"
+			    "from skugen.tasks where run_id = $1", 1, params, e);
+	if (!r)
+		return -1;
+	c->done = atol(PQgetvalue(r, 0, 0));
+	c->skipped = atol(PQgetvalue(r, 0, 1));
+	c->failed = atol(PQgetvalue(r, 0, 2));
+	c->budget_stopped = c->budget_stopped || atol(PQgetvalue(r, 0, 3)) > 0;
+	c->deadline_stopped = atol(PQgetvalue(r, 0, 4));
+	c->cost = atof(PQgetvalue(r, 0, 5));
 	PQclear(r);
 	return 0;
 }

@@ -25,6 +25,7 @@ struct run_counts {
 	long failed;       /* tasks that failed */
 	double cost;       /* what the run has spent (the cost ledger) */
 	bool budget_stopped; /* the budget stopped new submissions: tasks are left queued */
+	long deadline_stopped; /* tasks cancelled because the run's deadline passed */
 	/* Dry runs: what the queued tasks would cost. */
 	long est_calls;    /* remote calls */
 	long est_local;    /* tasks a local generator would make for free */
@@ -38,6 +39,19 @@ int run_reap_dead(struct store *st, long *reaped, struct err *e);
 /* Start a run row: kind "run" or "regen".  *run_id is set. */
 int run_begin(struct store *st, const char *kind, const char *source, const char *config_path,
 	      const char *config_sha256, bool force, long *run_id, struct err *e);
+
+/* Take over a running regen run another process made (skugen serve):
+ * host and pid become this process's.  ERR_INPUT when id is not one. */
+int run_adopt(struct store *st, long run_id, struct err *e);
+
+/* Set the run's budget (> 0) and deadline (> 0: seconds after its start),
+ * which every worker enforces from the store. */
+int run_set_limits(struct store *st, long run_id, double budget, double deadline_s, struct err *e);
+
+/* The run's task outcomes from the store, whoever executed them: done,
+ * skipped, failed (failed and dead), budget_stopped, deadline_stopped, cost.
+ * The planner's counts are left alone. */
+int run_load_counts(struct store *st, long run_id, struct run_counts *c, struct err *e);
 
 /* Prove the run is alive (workers of other processes see it). */
 int run_heartbeat(struct store *st, long run_id, struct err *e);

@@ -34,6 +34,10 @@ LDLIBS   := $(PKG_LIBS) -lm -lpthread
 
 LIB_DIRS := common connectors templates providers media batch
 LIB_SRCS := $(filter-out batch/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+# gpu/'s CPU references and its CUDA-less device layer (device_none.c answers
+# "no CUDA compiled in") go into the library, so media/ can run its steps
+# through gpu/ops.h (device.c) and its tests can check that path.
+LIB_SRCS += $(wildcard gpu/*_ref.c gpu/image.c gpu/device_none.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libskugen.a
 

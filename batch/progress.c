@@ -10,6 +10,10 @@
 #include <unistd.h>
 
 #define POLL_EVERY_S 1.0
+/* A read may take at most this share of the time between reads (a run of a
+ * million tasks takes a third of a second to count): big runs are read less
+ * often rather than loading the store. */
+#define POLL_LOAD_MAX 0.2
 
 struct progress {
 	FILE *out;                 /* borrowed */
@@ -17,6 +21,7 @@ struct progress {
 	long run_id;
 	double interval_s;
 	double last_read;          /* monotonic seconds of the last store read; 0: never */
+	double gap;                /* seconds to wait between reads */
 	double last_line;          /* of the last plain or JSON line */
 	bool have;                 /* snap holds a read */
 	bool shown;                /* the last read has been printed */
@@ -52,6 +57,7 @@ struct progress *progress_open(FILE *out, enum progress_mode mode, long run_id)
 	p->mode = mode;
 	p->run_id = run_id;
 	p->interval_s = 10;
+	p->gap = POLL_EVERY_S;
 	return p;
 }
 
@@ -168,10 +174,13 @@ int progress_poll(struct progress *p, struct store *st, bool force, struct err *
 	bool first = !p->have, was_ended = p->have && p->snap.ended;
 	struct run_snapshot snap;
 
-	if (!force && p->last_read && t - p->last_read < POLL_EVERY_S)
+	if (!force && p->last_read && t - p->last_read < p->gap)
 		return 0;
 	if (run_snapshot_load(st, p->run_id, &snap, e) < 0)
 		return -1;
+	p->gap = (now_s() - t) / POLL_LOAD_MAX;
+	if (p->gap < POLL_EVERY_S)
+		p->gap = POLL_EVERY_S;
 	p->snap = snap;
 	p->have = true;
 	p->shown = false;

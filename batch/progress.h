@@ -1,8 +1,9 @@
 /* progress.h: a run's progress as it goes, for people and for machines.
  *
  * A reporter follows one run by polling the store (run_stats.h) at most once
- * a second, so it shows the same numbers whether the run is executed by this
- * process or by workers elsewhere.  Three ways to print:
+ * a second (less often for runs so big that counting them takes more than a
+ * fifth of that), so it shows the same numbers whether the run is executed
+ * by this process or by workers elsewhere.  Three ways to print:
  *   PROGRESS_TTY    one line redrawn in place ("\r", erase to the end):
  *                   finished/total, rate, ETA, cost so far, failures
  *   PROGRESS_PLAIN  the same line, newline-terminated, every interval
@@ -50,7 +51,7 @@ struct progress *progress_open(FILE *out, enum progress_mode mode, long run_id);
 /* Seconds between plain or JSON lines (at least 0.2). */
 void progress_set_interval(struct progress *p, double seconds);
 
-/* Read the run's standing (at most once a second unless force) and print
+/* Read the run's standing (at most once a second, see above, unless force) and print
  * what the mode calls for: the TTY line on every read, a plain or JSON line
  * when the interval has passed, when forced, on the first read and when the
  * run has just ended.  -1 when the store fails (nothing printed). */

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "batch/exec_int.h"
+#include "batch/image_opts.h"
 #include "batch/run.h"
 #include "common/buf.h"
 #include "common/hash.h"
@@ -285,6 +286,8 @@ static int run_template(struct job *j, const char *name)
 			.channel = j->channel, .prompt = buf_str(&prompt), .prompt_len = prompt.len,
 			.input = j->input, .run_id = j->run_id, .task_id = j->task_id,
 			.generation_id = j->generation_id,
+			.template_sha256 = j->template_sha,
+			.options = j->out->image ? j->out->image->resolved : NULL,
 		};
 
 		if (g->ops->generate(g, &req, &res, &e) < 0)

@@ -5,9 +5,11 @@
 #include <string.h>
 
 extern const struct gen_ops gen_template_ops;
+extern const struct gen_ops gen_image_ops;
 
 const struct gen_ops *const gen_backends[] = {
 	&gen_template_ops,
+	&gen_image_ops,
 	NULL,
 };
 

@@ -31,6 +31,9 @@ struct gen_request {
 	long long task_id;     /* 0 outside a run */
 	long long generation_id; /* the id the generation will be stored under, reserved
 				    before generating so files can carry it (0 when none) */
+	const char *template_sha256; /* the sha256 of the template rendered into prompt */
+	const json_t *options; /* media outputs: the output's resolved options (kind "image":
+				  batch/image_opts.h); NULL for text */
 };
 
 /* What the generator answers.  The caller zeroes it, the generator fills it,

@@ -119,7 +119,7 @@ static int input_open(struct input *in, const char *path, struct err *e)
 {
 	char eb[128];
 	memset(in, 0, sizeof(*in));
-	av_log_set_level(AV_LOG_ERROR);
+	av_log_set_level(AV_LOG_QUIET); /* what fails is reported through e */
 	int r = avformat_open_input(&in->fmt, path, NULL, NULL);
 	if (r < 0)
 		return err_set(e, ERR_INPUT, "%s: not a playable video: %s", path,

@@ -110,11 +110,17 @@ $(BUILD)/bench/%: $$(call bench_objs,$$*) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(FAKE_LIBS) $(LDLIBS)
 
+# The demo's product photos and scenes, made procedurally (examples/tools/).
+EXAMPLE_PHOTOS := $(BUILD)/tools/example_photos
+$(EXAMPLE_PHOTOS): examples/tools/example_photos.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDLIBS)
+
 unit-tests: $(TEST_BINS)
 
 # `make test`: every unit and integration test; the last line is
 # "N passed, N failed".
-test: $(BUILD)/skugen $(TEST_BINS) $(FAKE_BINS)
+test: $(BUILD)/skugen $(TEST_BINS) $(FAKE_BINS) $(EXAMPLE_PHOTOS)
 	@tests/run $(BUILD)
 
 # The same tests under AddressSanitizer and UBSan, in a separate build tree.
@@ -122,8 +128,8 @@ asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 GPU=0 \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-demo: skugen
-	@scripts/demo
+demo: skugen $(EXAMPLE_PHOTOS)
+	@EXAMPLE_PHOTOS=$(EXAMPLE_PHOTOS) scripts/demo
 
 bench: $(BENCH_BINS) $(BUILD)/skugen $(FAKE_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

@@ -55,7 +55,11 @@
  * Usage: fake_llm [--port N] [--threads N (>= 2)] [--latency-ms M] [--jitter-ms J]
  *   [--rpm N] [--tpm N] [--burst-s S] [--answer-words N] [--log FILE]
  *   [--openai-key K] [--anthropic-key K] [--fal-key K] [--fault KIND[:RATE]]
- *   [--fal-job-ms N] [--fal-file-bytes N] [--hang-ms N]
+ *   [--fal-job-ms N] [--fal-file-bytes N] [--hang-ms N] [--static DIR] [--fal-image FILE]
+ * --static DIR serves DIR's files at GET /static/NAME (404 when missing;
+ * the type from the extension), for tests that download product photos.
+ * --fal-image FILE makes every fal image result (/fal/files/.../N.png) that
+ * file's bytes, a real image, instead of generated filler.
  * --port 0 (the default) picks a free port; it prints
  * "listening on http://127.0.0.1:PORT" and flushes.  --log writes every
  * request (method, path, headers, body) to FILE.  Keys, when given, must
@@ -84,6 +88,7 @@
 #include <microhttpd.h>
 
 #include "common/buf.h"
+#include "common/file_read.h"
 #include "common/hash.h"
 
 #define MAX_BODY ((size_t)8 << 20)
@@ -126,6 +131,7 @@ static struct {
 static const char *openai_key, *anthropic_key, *fal_key;
 static FILE *req_log;
 static char base_url[64];
+static const char *static_dir, *fal_image;
 
 /* Rate limits: one bucket pair per protocol. */
 struct bucket {
@@ -1446,6 +1452,16 @@ static void fal_file(const char *rest, struct answer *a)
 		error_body(a, PROTO_FAL, 500, NULL, NULL, "no memory");
 		return;
 	}
+	if (fal_image && strcmp(ext, "png") == 0) {
+		/* A real image for the product-shot and text-to-image models. */
+		if (file_read_all(fal_image, &a->body, NULL) < 0) {
+			error_body(a, PROTO_FAL, 500, NULL, NULL, "cannot read --fal-image");
+			return;
+		}
+		a->status = 200;
+		hdr(a, "Content-Type", "%s", type);
+		return;
+	}
 	sha256_hex(rest, strlen(rest), hex);
 	if (strcmp(ext, "png") == 0)
 		buf_append(&a->body, "\x89PNG\r\n\x1a\n", 8);
@@ -1455,6 +1471,36 @@ static void fal_file(const char *rest, struct answer *a)
 		buf_append(&a->body, hex, n < 64 ? n : 64);
 		sha256_hex(hex, 64, hex);
 	}
+	a->status = 200;
+	hdr(a, "Content-Type", "%s", type);
+}
+
+/* GET /static/NAME: a file of --static DIR, as it is (an empty file is an
+ * empty 200), 404 when there is none. */
+static void static_file(const char *name, struct answer *a)
+{
+	static const char *const types[][2] = {
+		{ ".png", "image/png" }, { ".jpg", "image/jpeg" }, { ".gif", "image/gif" },
+		{ ".webp", "image/webp" }, { ".txt", "text/plain" },
+	};
+	const char *dot = strrchr(name, '.'), *type = "application/octet-stream";
+	struct buf path = BUF_INIT;
+
+	buf_reset(&a->body);
+	if (static_dir && !strchr(name, '/') && !strstr(name, ".."))
+		buf_printf(&path, "%s/%s", static_dir, name);
+	if (!path.len || file_read_all(buf_str(&path), &a->body, NULL) < 0) {
+		buf_free(&path);
+		buf_reset(&a->body);
+		buf_puts(&a->body, "Not Found");
+		a->status = 404;
+		hdr(a, "Content-Type", "text/plain");
+		return;
+	}
+	buf_free(&path);
+	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+		if (strcmp(dot, types[i][0]) == 0)
+			type = types[i][1];
 	a->status = 200;
 	hdr(a, "Content-Type", "%s", type);
 }
@@ -1625,6 +1671,10 @@ static enum path_id route(struct MHD_Connection *c, const char *method, const ch
 			fal_submit(c, url + 5, rq, a);
 		return P_FAL_SUBMIT;
 	}
+	if (strncmp(url, "/static/", 8) == 0) {
+		static_file(url + 8, a);
+		return P_OTHER;
+	}
 	if (strcmp(url, "/_fake/stats") == 0) {
 		stats(a);
 		return P_FAKE;
@@ -1751,6 +1801,7 @@ int main(int argc, char **argv)
 		{ "anthropic-key", required_argument, NULL, 'a' }, { "fal-key", required_argument, NULL, 'f' },
 		{ "fault", required_argument, NULL, 'F' }, { "fal-job-ms", required_argument, NULL, 'J' },
 		{ "fal-file-bytes", required_argument, NULL, 'B' }, { "hang-ms", required_argument, NULL, 'H' },
+		{ "static", required_argument, NULL, 'S' }, { "fal-image", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sockaddr_in addr;
@@ -1795,6 +1846,8 @@ int main(int argc, char **argv)
 		case 'J': k.fal_job_ms = atof(optarg); break;
 		case 'B': k.fal_file_bytes = atol(optarg); break;
 		case 'H': k.hang_ms = atof(optarg); break;
+		case 'S': static_dir = optarg; break;
+		case 'I': fal_image = optarg; break;
 		default:
 			fprintf(stderr, "usage: fake_llm [--port N] [--threads N] [--latency-ms M] [--jitter-ms J] "
 				"[--rpm N] [--tpm N] [--burst-s S] [--answer-words N] [--log FILE] [--openai-key K] "

@@ -1,0 +1,158 @@
+# images.sh: image outputs end to end through `skugen run` and a real
+# Postgres: a channel image and a lifestyle shot per SKU from studio photos
+# (local files and a download), each generation with its asset's path and
+# sha256 matching the file in the store, every file marked (exiftool reads
+# the IPTC DigitalSourceType and the skugen fields), a second run making
+# nothing new, a replaced photo made again; and bad photos (a truncated JPEG,
+# a text file, a 30000x30000 PNG, a zero-byte download, an HTTP 404, an
+# animated GIF, no photo at all) each failing only their SKU, with the SKU,
+# the field and the problem named.
+. "$(dirname "$0")/lib.sh"
+new_db images
+cd "$SCRATCH"
+
+photos_tool="$(dirname "$SKUGEN")/tools/example_photos"
+fake="${SKUGEN_FAKES:?}/fake_llm"
+mkdir -p web
+"$fake" --port 0 --static "$SCRATCH/web" >fake.out 2>fake.err &
+fake_pid=$!
+trap 'kill "$fake_pid" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
+for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
+base=$(sed -n 's/^listening on //p' fake.out)
+
+# Studio photos (and scenes) from the demo's generator.
+cat >studio.jsonl <<'JSONL'
+{"sku": "G-1", "image": "photos/g1.png", "category": "home", "colours": ["Rust"]}
+{"sku": "G-2", "image": "photos/g2.jpg", "category": "footwear", "colours": ["White"]}
+{"sku": "G-3", "image": "web/g3.png", "category": "beauty", "colours": ["Teal"]}
+{"sku": "G-1b", "image": "replacement/g1.png", "category": "home", "colours": ["Navy"]}
+JSONL
+t_ok "the studio photos are made" "$photos_tool" studio.jsonl "$SCRATCH"
+
+# The bad ones.
+head -c "$(($(stat -c %s photos/g2.jpg) / 2))" photos/g2.jpg >photos/truncated.jpg
+printf 'SKU,price\nA-1,9.99\n' >photos/notes.png
+perl -MCompress::Zlib -e '
+	sub chunk { my ($t, $d) = @_; pack("N", length $d) . $t . $d . pack("N", crc32($t . $d)) }
+	print "\x89PNG\r\n\x1a\n", chunk("IHDR", pack("NNCCCCC", 30000, 30000, 8, 2, 0, 0, 0)),
+	      chunk("IDAT", compress("\0" x 64)), chunk("IEND", "");' >photos/huge.png
+: >web/empty.png
+have_gif=0
+if command -v ffmpeg >/dev/null 2>&1 &&
+   ffmpeg -loglevel error -f lavfi -i "color=c=red:s=64x64:d=0.3" -r 10 -loop 0 photos/anim.gif </dev/null; then
+	have_gif=1
+fi
+
+cat >catalog.jsonl <<JSONL
+{"sku": "G-1", "name": "Mug", "brand": "Kiln", "image": "photos/g1.png"}
+{"sku": "G-2", "name": "Sneaker", "brand": "Stride", "image": "photos/g2.jpg"}
+{"sku": "G-3", "name": "Serum", "brand": "Dew", "image": "$base/static/g3.png"}
+{"sku": "B-TRUNC", "name": "Half", "brand": "X", "image": "photos/truncated.jpg"}
+{"sku": "B-TEXT", "name": "Text", "brand": "X", "image": "photos/notes.png"}
+{"sku": "B-HUGE", "name": "Huge", "brand": "X", "image": "photos/huge.png"}
+{"sku": "B-EMPTY", "name": "Empty", "brand": "X", "image": "$base/static/empty.png"}
+{"sku": "B-404", "name": "Gone", "brand": "X", "image": "$base/static/gone.png"}
+{"sku": "B-GIF", "name": "Anim", "brand": "X", "image": "photos/anim.gif"}
+{"sku": "B-NONE", "name": "Nothing", "brand": "X"}
+JSONL
+mkdir -p templates/alt templates/scene
+printf '%s' '{{brand}} {{name}} on white' >templates/alt/default.mustache
+printf '%s' '{{brand}} {{name}} in a room' >templates/scene/default.mustache
+cat >skugen.json <<'JSON'
+{
+  "source": {"type": "file", "path": "catalog.jsonl"},
+  "locales": ["en_US", "de_DE"],
+  "assets": {"root": "store"},
+  "presets": {"small_main": {"base": "amazon_main", "long_side": 500},
+              "tile": {"width": 400, "height": 300, "format": "webp", "quality": 80}},
+  "generators": {"studio": {"type": "image"}},
+  "outputs": [
+    {"name": "main_image", "kind": "image", "template": "alt", "generator": "studio",
+     "inputs": {"photo": "image"}, "preset": "small_main"},
+    {"name": "lifestyle", "kind": "image", "template": "scene", "generator": "studio",
+     "scenes": "scenes", "preset": "tile", "placement": {"fill": 0.4, "floor": 0.8}}
+  ]
+}
+JSON
+
+SKUGEN_DEVICE=cpu run_skugen --config skugen.json run
+t_is "a run with bad photos finishes, reporting failures (exit 1)" "$RC" 1
+t_is "each good SKU has both images" \
+	"$(sql "select string_agg(sku || ':' || output, ' ' order by sku, output) from skugen.generations")" \
+	"G-1:lifestyle G-1:main_image G-2:lifestyle G-2:main_image G-3:lifestyle G-3:main_image"
+t_is "one image per SKU and output, not per locale" \
+	"$(sql "select count(distinct locale) from skugen.tasks where kind = 'image'")" 1
+
+# The store: every generation's file exists, its sha256 is the recorded one.
+bad_files=0
+while IFS='|' read -r id path sha; do
+	[ -f "$path" ] && [ "$(sha256sum "$path" | cut -d' ' -f1)" = "$sha" ] || bad_files=$((bad_files + 1))
+	case "$path" in "$SCRATCH/store/${sha:0:2}/${sha:2:2}/$sha."*) ;; *) bad_files=$((bad_files + 1)) ;; esac
+done < <(sql "select id, asset_path, asset_sha256 from skugen.generations")
+t_is "each asset is in the store under its sha256, and its bytes match" "$bad_files" 0
+t_is "the content describes the file" \
+	"$(sql "select count(*) from skugen.generations where (content::jsonb ->> 'sha256') = asset_sha256
+	        and (content::jsonb ->> 'width')::int > 0")" 6
+
+# The marking, read back by exiftool.
+g1_main=$(sql "select id || '|' || asset_path from skugen.generations where sku = 'G-1' and output = 'main_image'")
+g2_life=$(sql "select id || '|' || asset_path from skugen.generations where sku = 'G-2' and output = 'lifestyle'")
+xmp=$(exiftool -j -G1 -XMP:all "${g1_main#*|}")
+t_is "a channel image says algorithmically enhanced (IPTC)" \
+	"$(jq -r '.[0]["XMP-iptcExt:DigitalSourceType"]' <<<"$xmp")" \
+	"http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicallyEnhanced"
+t_is "it names its generation" "$(jq -r '.[0]["XMP-skugen:GenerationId"]' <<<"$xmp")" "${g1_main%%|*}"
+t_is "it names its SKU" "$(jq -r '.[0]["XMP-skugen:Sku"]' <<<"$xmp")" "G-1"
+t_is "it names the template's sha256" "$(jq -r '.[0]["XMP-skugen:TemplateSha256"]' <<<"$xmp")" \
+	"$(sql "select template_sha256 from skugen.provenance p join skugen.generations g on g.id = p.generation_id where g.id = ${g1_main%%|*}")"
+t_is "it names the photo's sha256" "$(jq -r '.[0]["XMP-skugen:SourceSha256"]' <<<"$xmp")" \
+	"$(sha256sum photos/g1.png | cut -d' ' -f1)"
+xmp=$(exiftool -j -G1 -XMP:all "${g2_life#*|}")
+t_is "a lifestyle shot on a scene from the folder says composite (IPTC)" \
+	"$(jq -r '.[0]["XMP-iptcExt:DigitalSourceType"]' <<<"$xmp")" \
+	"http://cv.iptc.org/newscodes/digitalsourcetype/composite"
+t_match "the lifestyle shot has the preset's size and format" \
+	"$(exiftool -s3 -FileType -ImageSize "${g2_life#*|}" | tr '\n' ' ')" "^(Extended )?WEBP 400x300 $"
+t_is "provenance says who made it, on which device" \
+	"$(sql "select generator || ' ' || model || ' ' || (params ->> 'device') from skugen.provenance p join skugen.generations g on g.id = p.generation_id where g.id = ${g2_life%%|*}")" \
+	"image skugen-lifestyle-cpu cpu"
+
+# Each bad photo fails its own SKU, saying which field and what is wrong.
+failure() { sql "select string_agg(distinct last_error, ' / ') from skugen.tasks where sku = '$1' and output = 'main_image'"; }
+for case in "B-TRUNC:" "B-TEXT:" "B-HUGE:pixels|30000" "B-EMPTY:empty" "B-404:404" "B-NONE:missing"; do
+	sku=${case%%:*} want=${case#*:}
+	msg=$(failure "$sku")
+	t_match "$sku fails with the SKU and the field named" "$msg" "sku \"$sku\".*field \"image\""
+	[ -n "$want" ] && t_match "$sku says what is wrong ($want)" "$msg" "$want"
+done
+if [ "$have_gif" = 1 ]; then
+	t_match "an animated GIF fails its SKU" "$(failure B-GIF)" "sku \"B-GIF\".*field \"image\".*anim"
+else
+	echo "ok $((T_N += 1)) - an animated GIF fails its SKU # SKIP no ffmpeg to make one"
+fi
+t_is "no bad photo left a file behind" "$(find store -type f | wc -l)" 6
+
+# Nothing changed: nothing is made again.
+files_before=$(find store -type f | sort | sha256sum)
+SKUGEN_DEVICE=cpu run_skugen --config skugen.json run
+t_is "a second run makes no image again" "$(sql "select count(*) from skugen.generations")" 6
+t_is "and writes no file" "$(find store -type f | sort | sha256sum)" "$files_before"
+
+# A replaced photo is made again (the file's bytes are in the fingerprint).
+old=$(sql "select asset_sha256 from skugen.generations where sku = 'G-1' and output = 'main_image'")
+cp replacement/g1.png photos/g1.png
+SKUGEN_DEVICE=cpu run_skugen --config skugen.json run
+t_is "a replaced photo makes that SKU's images again, and only those" \
+	"$(sql "select string_agg(sku || ':' || output, ' ' order by output) from skugen.generations where status <> 'superseded' and run_id = (select max(id) from skugen.runs)")" \
+	"G-1:lifestyle G-1:main_image"
+t_is "the old images are superseded" \
+	"$(sql "select count(*) from skugen.generations where sku = 'G-1' and status = 'superseded'")" 2
+t_ok "the new main image is another file" test "$(sql "select asset_sha256 from skugen.generations where sku = 'G-1' and output = 'main_image' and status <> 'superseded'")" != "$old"
+
+# Configuration errors are found before anything runs, and located.
+sed 's/"preset": "tile"/"preset": "nope"/' skugen.json >bad.json
+run_skugen --config bad.json run
+t_is "an unknown preset is a configuration error" "$RC" 2
+t_match "naming the file, the key and the known presets" "$ERR" "bad.json:[0-9]+:[0-9]+: outputs\[1\]\.preset: no preset \"nope\" \(built in: amazon_main"
+
+t_done

@@ -110,13 +110,13 @@ t_is "no run was made by bad requests" "$(sql "select count(*) from skugen.runs"
 
 # ---- regenerate -> job -> results --------------------------------------------
 
-# poll JOB: wait (up to 60 s) until the job is no longer running; sets BODY.
+# poll JOB: wait (up to 60 s) until the job's run has ended and its child
+# has been reaped (exit_code is set a moment after the run ends); sets BODY.
 poll() {
-	local state=running
 	for _ in $(seq 1 600); do
 		req GET "/v1/jobs/$1" -H "$AUTH"
-		state=$(jq_ .state 2>/dev/null)
-		[ "$state" != running ] && break
+		[ "$(jq_ '"\(.state) \(.exit_code)"' 2>/dev/null)" != "running null" ] &&
+			[ "$(jq_ .exit_code 2>/dev/null)" != null ] && break
 		sleep 0.1
 	done
 }
@@ -135,7 +135,7 @@ t_is "four tasks done (2 SKUs x 2 locales, one output)" \
 t_is "the child exited 0" "$(jq_ .exit_code)" 0
 t_is "results: sku, output, locale and the content" \
 	"$(jq_ '.results[0] | [.sku, .output, .locale, .content] | @json')" \
-	'["S-1","copy","de_DE","Item 1 in c1\n"]'
+	'["S-1","copy","de_DE","Item 1 in c1"]'
 t_is "results: the generation ids of the store" \
 	"$(jq_ '[.results[].generation_id] | sort | map(tostring) | join(",")')" \
 	"$(sql "select string_agg(id::text, ',' order by id) from skugen.generations where run_id = $job")"
@@ -238,6 +238,26 @@ t_is "every slow client was dropped within the request timeout" \
 	"$(cat slow.* | awk '$1 == "closed" && $2 <= 5 { n++ } END { print n + 0 }')" 20
 req GET /healthz
 t_is "the server is fine afterwards" "$CODE" 200
+
+# Connections per client address are capped (32 by default): of 34 idle
+# ones, the daemon closes two at once.
+conn_limit() {
+	local fds=() fd eof=0 i
+	for i in $(seq 1 34); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$port" && fds+=("$fd")
+	done
+	sleep 0.3
+	for fd in "${fds[@]}"; do
+		read -r -t 0.01 -u "$fd" _
+		[ $? -eq 1 ] && eof=$((eof + 1))
+		exec {fd}>&-
+	done
+	echo "$eof"
+}
+t_is "connections over the per-client cap are closed" "$(conn_limit)" 2
+sleep 0.2
+req GET /healthz
+t_is "and the cap frees up as they go" "$CODE" 200
 
 kill -TERM "$server"
 wait "$server"

@@ -38,7 +38,20 @@ LIB_SRCS := $(filter-out batch/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.
 # "no CUDA compiled in") go into the library, so media/ can run its steps
 # through gpu/ops.h (device.c) and its tests can check that path.
 LIB_SRCS += $(wildcard gpu/*_ref.c gpu/image.c gpu/device_none.c)
+# With CUDA (GPU=1: nvcc found) the kernels take the place of the "no CUDA
+# compiled in" answers: gpu/*.cu go into the library instead of gpu/*_none.c
+# and cudart is linked statically, so `--device gpu` runs them on a device.
+ifeq ($(GPU),1)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH ?= -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90
+LIB_SRCS := $(filter-out gpu/%_none.c,$(LIB_SRCS))
+GPU_CU_OBJS := $(patsubst gpu/%.cu,$(BUILD)/gpu/%.cu.o,$(wildcard gpu/*.cu))
+LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+else
+LIB_SRCS += $(filter-out $(LIB_SRCS),$(wildcard gpu/*_none.c))
+endif
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB_OBJS += $(GPU_CU_OBJS)
 LIB      := $(BUILD)/libskugen.a
 
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
@@ -87,6 +100,11 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(if $(filter tests/%,$<),$(TEST_CFLAGS)) -MMD -MP -c -o $@ $<
+
+# gpu/'s kernels (GPU=1): nvcc, Hopper code plus PTX for newer devices.
+$(BUILD)/gpu/%.cu.o: gpu/%.cu
+	@mkdir -p $(@D)
+	$(NVCC) -std=c++17 -I. $(CUDA_ARCH) -O3 -Xcompiler -Wall,-Wextra,-Werror -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_SUPPORT_OBJS) $(LIB)
 	@mkdir -p $(@D)

@@ -444,6 +444,19 @@ static int insert_pass(struct planner *p, json_t *rows, json_t *inserted, json_t
 		return err_set(e, ERR_NOMEM, "out of memory");
 	snprintf(priority, sizeof priority, "%d", p->o.priority);
 	snprintf(max_attempts, sizeof max_attempts, "%d", p->o.max_attempts > 0 ? p->o.max_attempts : 5);
+	/* Work at a higher priority (regen) takes over the same work queued
+	 * at a lower one: that task is cancelled, naming this run, and this
+	 * run's task is queued instead, ahead of it. */
+	if (p->o.priority > 0 &&
+	    store_exec(p->st, "update skugen.tasks t set state = 'cancelled', finished_at = now(),\n"
+			      "  last_error = 'taken over by run ' || $1 || ' at priority ' || $3\n"
+			      "from jsonb_to_recordset($2::jsonb) as r(fingerprint text, error text)\n"
+			      "where t.fingerprint = r.fingerprint and r.error is null and t.state = 'queued'\n"
+			      "  and t.priority < $3::int and t.run_id <> $1::bigint",
+			3, (const char *[]){ p->run_id, doc, priority }, e) < 0) {
+		free(doc);
+		return -1;
+	}
 	r = store_query(p->st, insert_tasks_sql, 5, params, e);
 	free(doc);
 	if (!r)

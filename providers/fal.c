@@ -17,6 +17,11 @@
  * elsewhere is refused, and file downloads carry no key at all.
  * Units for the price: images downloaded (per_image), or the video's
  * duration in seconds from the result or the input (per_video_second).
+ *
+ * With "webhook_url" (e.g. https://host/v1/webhooks/fal of `skugen serve`)
+ * each submit also asks fal to POST the result there (?fal_webhook=...);
+ * the server verifies and records it, and a task waiting for that request id
+ * is queued again with the answer.  Polling goes on meanwhile.
  */
 #include "providers/prov_int.h"
 
@@ -36,6 +41,7 @@ struct fal_conf {
 	char *dir;
 	size_t max_bytes;
 	char **types;                   /* NULL-terminated content-type prefixes */
+	char *webhook_q;                /* "?fal_webhook=<escaped URL>", or NULL */
 };
 
 enum fal_stage { FAL_SUBMIT, FAL_POLL, FAL_RESULT, FAL_DOWNLOAD };
@@ -72,7 +78,7 @@ struct fal_detached {
 };
 
 static const char *const fal_keys[] = {
-	"poll_ms", "download_dir", "max_download_bytes", "content_types", "job_timeout_s", NULL,
+	"poll_ms", "download_dir", "max_download_bytes", "content_types", "job_timeout_s", "webhook_url", NULL,
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -87,6 +93,7 @@ static void fal_close(struct prov_provider *pv)
 		free(fc->types[i]);
 	free(fc->types);
 	free(fc->dir);
+	free(fc->webhook_q);
 	free(fc);
 	pv->conf = NULL;
 }
@@ -94,7 +101,7 @@ static void fal_close(struct prov_provider *pv)
 static int fal_configure(struct prov_provider *pv, const json_t *cfg, const char *path, struct err *e)
 {
 	struct fal_conf *fc;
-	const char *dir;
+	const char *dir, *hook;
 	const json_t *types, *t;
 	struct buf h = BUF_INIT;
 	struct stat st;
@@ -123,6 +130,21 @@ static int fal_configure(struct prov_provider *pv, const json_t *cfg, const char
 		return err_set(e, ERR_CONFIG, "%s.download_dir: %s is not a directory", path, dir);
 	if (!(fc->dir = strdup(dir)))
 		return err_set(e, ERR_NOMEM, "out of memory");
+	if (prov_cfg_string(cfg, path, "webhook_url", NULL, &hook, e) < 0)
+		return -1;
+	if (hook) {
+		char *q;
+
+		if (strncmp(hook, "https://", 8) != 0 && strncmp(hook, "http://", 7) != 0)
+			return err_set(e, ERR_CONFIG, "%s.webhook_url: expected an http(s) URL", path);
+		q = curl_easy_escape(NULL, hook, 0);
+		if (!q || asprintf(&fc->webhook_q, "?fal_webhook=%s", q) < 0) {
+			fc->webhook_q = NULL;
+			curl_free(q);
+			return err_set(e, ERR_NOMEM, "out of memory");
+		}
+		curl_free(q);
+	}
 	types = json_object_get(cfg, "content_types");
 	if (types && !json_is_array(types))
 		return err_set(e, ERR_CONFIG, "%s.content_types: expected an array of strings", path);
@@ -218,6 +240,7 @@ static bool model_id_ok(const char *m)
 
 static int fal_prepare(struct prov_req *r, const struct prov_call *c, struct err *e)
 {
+	const struct fal_conf *fc = r->pv->conf;
 	struct fal_state *st;
 	json_t *in = NULL;
 	int rc;
@@ -228,7 +251,7 @@ static int fal_prepare(struct prov_req *r, const struct prov_call *c, struct err
 	if (!st)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	r->st = st;
-	if (asprintf(&st->submit_url, "%s/%s", r->pv->base_url, c->model) < 0) {
+	if (asprintf(&st->submit_url, "%s/%s%s", r->pv->base_url, c->model, fc->webhook_q ? fc->webhook_q : "") < 0) {
 		st->submit_url = NULL;
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}

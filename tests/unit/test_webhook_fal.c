@@ -5,7 +5,8 @@
  * that came before its task was waiting is taken when it starts waiting.
  *
  * The store tests need SKUGEN_TEST_DSN (tests/run exports it); they work in
- * a database of their own, t_webhook_<pid>, dropped at the end. */
+ * a database of their own, t_webhook_<pid>, dropped at the end.  Last, the
+ * fal provider's "webhook_url" reaches fal's submit as ?fal_webhook=. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,10 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <microhttpd.h>
 #include <openssl/evp.h>
 
 #include "batch/serve_int.h"
 #include "common/hash.h"
+#include "providers/provider.h"
 
 static EVP_PKEY *key_a, *key_b;       /* key_a is in the JWKS, key_b is not */
 static char jwks_path[256], jwks_ab_path[256];
@@ -486,6 +489,93 @@ static void test_early_webhook(void **state)
 	assert_int_equal(atol(one(q)), task);
 }
 
+/* ---- the submit option ------------------------------------------------- */
+
+static char captured[1024];
+
+/* A stand-in for fal's queue: it notes the path and the fal_webhook query
+ * argument of the submit, and refuses it (422 is not retried). */
+static enum MHD_Result capture(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			       const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	static int seen;
+	static char body[] = "{\"detail\": \"captured\"}";
+	const char *hook;
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+
+	(void)cls, (void)method, (void)version, (void)upload;
+	if (!*con_cls) {
+		*con_cls = &seen;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	hook = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fal_webhook");
+	snprintf(captured, sizeof captured, "%s %s", url, hook ? hook : "(none)");
+	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	rc = MHD_queue_response(c, 422, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static void call_done(void *ctx, const struct prov_outcome *o)
+{
+	*(int *)ctx = o->ok ? 1 : 2;
+}
+
+static const char *submit_with(const char *hook, struct err *e)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, capture, NULL,
+						MHD_OPTION_END);
+	char cfg[1024];
+	json_t *providers;
+	struct prov_pool *p = NULL;
+	int done = 0;
+
+	assert_non_null(d);
+	captured[0] = '\0';
+	setenv("TEST_WEBHOOK_FAL_KEY", "fal-test-key", 1);
+	snprintf(cfg, sizeof cfg,
+		 "{\"fal\": {\"type\": \"fal\", \"base_url\": \"http://127.0.0.1:%u/fal\","
+		 " \"api_key_env\": \"TEST_WEBHOOK_FAL_KEY\", \"download_dir\": \"/tmp\"%s%s%s}}",
+		 MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port,
+		 hook ? ", \"webhook_url\": \"" : "", hook ? hook : "", hook ? "\"" : "");
+	providers = json_loads(cfg, 0, NULL);
+	assert_non_null(providers);
+	if (prov_pool_open(&p, providers, e) == 0) {
+		struct prov_call c = { .provider = "fal", .model = "fal-ai/flux/dev", .user = "a linen shirt",
+				       .done = call_done, .ctx = &done };
+
+		assert_int_equal(prov_submit(p, &c, e), 0);
+		for (int i = 0; i < 100 && !done; i++)
+			prov_pool_run(p, 50);
+		assert_int_equal(done, 2);
+		prov_pool_free(p);
+	} else {
+		captured[0] = '\0';
+	}
+	json_decref(providers);
+	MHD_stop_daemon(d);
+	return captured;
+}
+
+static void test_submit_option(void **state)
+{
+	struct err e;
+
+	(void)state;
+	assert_string_equal(submit_with("https://hooks.example/v1/webhooks/fal?a=1&b=x y", &e),
+			    "/fal/fal-ai/flux/dev https://hooks.example/v1/webhooks/fal?a=1&b=x y");
+	assert_string_equal(submit_with(NULL, &e), "/fal/fal-ai/flux/dev (none)");
+	err_clear(&e);
+	assert_string_equal(submit_with("ftp://hooks.example/x", &e), "");
+	assert_non_null(strstr(e.msg, "webhook_url: expected an http(s) URL"));
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 int main(void)
@@ -524,6 +614,11 @@ int main(void)
 	}
 	failed = cmocka_run_group_tests_name("signatures", sig_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("store", store_tests, store_setup, store_teardown);
+	{
+		const struct CMUnitTest provider_tests[] = { cmocka_unit_test(test_submit_option) };
+
+		failed += cmocka_run_group_tests_name("provider", provider_tests, NULL, NULL);
+	}
 	webhook_fal_keys_free(keys);
 	EVP_PKEY_free(key_a);
 	EVP_PKEY_free(key_b);

@@ -10,6 +10,7 @@
 
 #include "batch/checks.h"
 #include "batch/image_opts.h"
+#include "batch/video_opts.h"
 #include "common/buf.h"
 #include "common/hash.h"
 #include "connectors/connector.h"
@@ -25,7 +26,8 @@ static const char *const output_keys[] = {
 	"name", "kind", "template", "system", "generator", "fallback", "locales", "channel",
 	"target", "overwrite", "publish", "current", "checks",
 	"inputs", "mode", "preset", "scenes", "scenes_generated", "placement", "shadow", "harmonise",
-	"cutout", NULL, /* from "inputs": image outputs only (image_opts.h) */
+	"cutout", /* from "inputs": image and video outputs only (image_opts.h) */
+	"video", NULL, /* video outputs only (video_opts.h) */
 };
 
 /* Whether a libpq connection string (key=value or URI) carries a password. */
@@ -143,8 +145,18 @@ static int load_outputs(struct settings *s, struct err *e)
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(s->outputs[k].name, out->name) == 0)
 				return config_error(c, e, path, "output \"%s\" is defined twice", out->name);
-		if (strcmp(out->kind, "image") == 0) {
-			if (image_opts_load(c, o, path, s->assets_root, s->presets, &out->image, e) < 0)
+		bool video = strcmp(out->kind, "video") == 0;
+
+		if (!video && json_object_get(o, "video")) {
+			char kpath[96];
+
+			snprintf(kpath, sizeof kpath, "%s.video", path);
+			return config_error(c, e, kpath, "only video outputs take \"video\" (set \"kind\": \"video\")");
+		}
+		if (strcmp(out->kind, "image") == 0 || video) {
+			/* A video's stills come from the same keys as an image's. */
+			if (image_opts_load(c, o, path, s->assets_root, s->presets, &out->image, e) < 0 ||
+			    (video && video_opts_load(c, o, path, out->image, e) < 0))
 				return -1;
 			/* An image is one per SKU, not per language: the first
 			 * locale (its alt text's) unless the output lists its own. */
@@ -155,7 +167,7 @@ static int load_outputs(struct settings *s, struct err *e)
 			}
 		} else if (strcmp(out->kind, "text") != 0) {
 			strncat(path, ".kind", sizeof path - strlen(path) - 1);
-			return config_error(c, e, path, "kind \"%s\" is not supported yet (known: text, image)", out->kind);
+			return config_error(c, e, path, "kind \"%s\" is not supported yet (known: text, image, video)", out->kind);
 		} else {
 			const char *k;
 			json_t *v;
@@ -331,6 +343,7 @@ fail:
 
 static const char *const llm_keys[] = { "type", "provider", "model", "params", "schema", NULL };
 static const char *const template_gen_keys[] = { "type", "template", NULL };
+static const char *const video_gen_keys[] = { "type", NULL };
 
 /* A generator named by an output (at path): it exists, its type is known,
  * and an llm generator names a configured provider and a model. */
@@ -384,6 +397,8 @@ static int check_generator(const struct settings *s, const char *name, const cha
 			return config_error(c, e, gpath, "\"model\" and \"scene_model\" are hosted: name the \"provider\" too");
 		return 0;
 	}
+	if (gtype && strcmp(gtype, "video") == 0)
+		return config_check_keys(c, g, gpath, video_gen_keys, e);
 	if (gtype && strcmp(gtype, "template") == 0)
 		return config_check_keys(c, g, gpath, template_gen_keys, e) < 0 ||
 		       config_string(c, g, gpath, "template", NULL, &tmpl, e) < 0 ? -1 : 0;
@@ -463,10 +478,12 @@ int settings_require_pipeline(const struct settings *s, struct err *e)
 				/* Image outputs need image generators and only they. */
 				const char *t = json_string_value(json_object_get(json_object_get(s->generators, o->chain[k]), "type"));
 				bool image_gen = t && strcmp(t, "image") == 0;
+				bool video_gen = t && strcmp(t, "video") == 0;
+				bool video_out = strcmp(o->kind, "video") == 0;
 
-				if (image_gen != (o->image != NULL))
+				if (image_gen + video_gen != (o->image != NULL) || video_gen != video_out)
 					return config_error(c, e, path, "generator \"%s\" makes %s, but output \"%s\" is of kind \"%s\"",
-							    o->chain[k], image_gen ? "images" : "text", o->name, o->kind);
+							    o->chain[k], image_gen ? "images" : video_gen ? "videos" : "text", o->name, o->kind);
 			}
 		}
 	}

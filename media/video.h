@@ -93,6 +93,10 @@ struct media_video;
 int media_video_new(struct media_video **out, VipsImage *const *stills, const char *const *labels,
 		    int n_stills, const struct media_video_opts *o, struct err *e);
 
+/* The size checks media_video_new makes on still index (0-based), for
+ * callers that want them before doing more work with it. */
+int media_video_check_still(const VipsImage *s, int index, const char *label, struct err *e);
+
 int media_video_frame_count(const struct media_video *v);
 int media_video_stills_used(const struct media_video *v);
 void media_video_geometry(const struct media_video *v, int *width, int *height, int *fps);

@@ -346,6 +346,23 @@ static void plan_motion(struct media_video *v)
 	}
 }
 
+int media_video_check_still(const VipsImage *s, int index, const char *label, struct err *e)
+{
+	const char *l = label ? label : "";
+	if (!s)
+		return err_set(e, ERR_INPUT, "still %d%s%s: missing", index + 1, *l ? " " : "", l);
+	long long px = (long long)s->Xsize * s->Ysize;
+	if (s->Xsize < MEDIA_VIDEO_STILL_MIN_SIDE || s->Ysize < MEDIA_VIDEO_STILL_MIN_SIDE)
+		return err_set(e, ERR_INPUT, "still %d%s%s: %dx%d pixels, smaller than %dx%d",
+			       index + 1, *l ? " " : "", l, s->Xsize, s->Ysize,
+			       MEDIA_VIDEO_STILL_MIN_SIDE, MEDIA_VIDEO_STILL_MIN_SIDE);
+	if (px > MEDIA_VIDEO_STILL_MAX_PIXELS)
+		return err_set(e, ERR_INPUT, "still %d%s%s: %dx%d pixels, over the limit of %lld",
+			       index + 1, *l ? " " : "", l, s->Xsize, s->Ysize,
+			       (long long)MEDIA_VIDEO_STILL_MAX_PIXELS);
+	return 0;
+}
+
 int media_video_new(struct media_video **out, VipsImage *const *stills, const char *const *labels,
 		    int n_stills, const struct media_video_opts *o, struct err *e)
 {
@@ -354,23 +371,9 @@ int media_video_new(struct media_video **out, VipsImage *const *stills, const ch
 		return -1;
 	if (n_stills <= 0 || !stills)
 		return err_set(e, ERR_INPUT, "no stills to make a video from");
-	for (int i = 0; i < n_stills; i++) {
-		VipsImage *s = stills[i];
-		const char *l = label_of(labels, i);
-		if (!s)
-			return err_set(e, ERR_INPUT, "still %d%s%s: missing", i + 1, *l ? " " : "", l);
-		long long px = (long long)s->Xsize * s->Ysize;
-		if (s->Xsize < MEDIA_VIDEO_STILL_MIN_SIDE || s->Ysize < MEDIA_VIDEO_STILL_MIN_SIDE)
-			return err_set(e, ERR_INPUT,
-				       "still %d%s%s: %dx%d pixels, smaller than %dx%d", i + 1,
-				       *l ? " " : "", l, s->Xsize, s->Ysize,
-				       MEDIA_VIDEO_STILL_MIN_SIDE, MEDIA_VIDEO_STILL_MIN_SIDE);
-		if (px > MEDIA_VIDEO_STILL_MAX_PIXELS)
-			return err_set(e, ERR_INPUT,
-				       "still %d%s%s: %dx%d pixels, over the limit of %lld", i + 1,
-				       *l ? " " : "", l, s->Xsize, s->Ysize,
-				       (long long)MEDIA_VIDEO_STILL_MAX_PIXELS);
-	}
+	for (int i = 0; i < n_stills; i++)
+		if (media_video_check_still(stills[i], i, label_of(labels, i), e) < 0)
+			return -1;
 	if (o->device == MEDIA_VIDEO_DEVICE_GPU)
 		return err_set(e, ERR_CONFIG, "video device gpu: no CUDA device in this build");
 

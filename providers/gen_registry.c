@@ -6,10 +6,12 @@
 
 extern const struct gen_ops gen_template_ops;
 extern const struct gen_ops gen_image_ops;
+extern const struct gen_ops gen_video_ops;
 
 const struct gen_ops *const gen_backends[] = {
 	&gen_template_ops,
 	&gen_image_ops,
+	&gen_video_ops,
 	NULL,
 };
 

@@ -1,0 +1,414 @@
+/* gen_video.c: the `video` generator: one short product clip per SKU, made
+ * locally (media/video.h), marked with XMP (media/xmp.h) and stored in the
+ * asset store (media/asset.h).
+ *
+ * Per task: the product photo from the record (the output's "inputs.photo"
+ * field: a path relative to the configuration, or an http(s) URL) is the
+ * first still; with "scenes", "video.lifestyle" more stills put the cut-out
+ * product into consecutive scenes of the folder, starting at the SKU's own
+ * (media/scenes.h), through the image pipeline (media/image.h).  The rendered
+ * template is the end card's title (the product name), "video.line" its
+ * second line.  The clip is encoded into a temporary file, probed with
+ * libavformat (a file that does not play fails the task), then stored.  The
+ * generation's content is a JSON description of the file.
+ *
+ * IPTC DigitalSourceType, chosen as for images (media/xmp.h): the photo
+ * alone, panned and zoomed, is algorithmicallyEnhanced; with an end card
+ * (text composited over frames) or lifestyle stills from a folder of real
+ * scenes, composite; with scenes a model made ("scenes_generated"),
+ * compositeWithTrainedAlgorithmicMedia.
+ *
+ * Configuration: { "type": "video" }; the device comes from `--device`
+ * (SKUGEN_DEVICE), as for images.
+ */
+#include "providers/generator.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vips/vips.h>
+
+#include "common/buf.h"
+#include "common/file_read.h"
+#include "common/hash.h"
+#include "media/asset.h"
+#include "media/image.h"
+#include "media/scenes.h"
+#include "media/video.h"
+#include "media/xmp.h"
+
+extern const struct gen_ops gen_video_ops;
+
+#define GEN_VIDEO_VERSION "1"
+#define MAX_STILLS 5
+
+struct gen_video {
+	struct gen base;
+	char *name;
+	enum media_device device;      /* resolved: cpu or gpu */
+	char *scenes_dir;              /* the folder listed in scenes, or NULL */
+	struct media_scenes *scenes;
+};
+
+static void video_close(struct gen *g)
+{
+	struct gen_video *gv = (struct gen_video *)g;
+
+	if (!gv)
+		return;
+	media_scenes_free(gv->scenes);
+	free(gv->scenes_dir);
+	free(gv->name);
+	free(gv);
+}
+
+static int video_open(struct gen **out, const char *name, const json_t *cfg, struct err *e)
+{
+	struct gen_video *gv;
+	const char *dev = getenv("SKUGEN_DEVICE");
+	enum media_device want;
+
+	*out = NULL;
+	if (media_init(e) < 0)
+		return -1;
+	if (media_device_parse(dev && *dev ? dev : "auto", &want, e) < 0)
+		return err_prefix(e, "--device");
+	gv = calloc(1, sizeof *gv);
+	if (!gv || !(gv->name = strdup(name))) {
+		free(gv);
+		return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	gv->base.ops = &gen_video_ops;
+	if (media_device_resolve(want, &gv->device, e) < 0) {
+		video_close(&gv->base);
+		return err_prefix(e, "generators.%s", name);
+	}
+	*out = &gv->base;
+	return 0;
+}
+
+static double opt_num(const json_t *obj, const char *key, double def)
+{
+	json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+
+	return json_is_number(v) ? json_number_value(v) : def;
+}
+
+static const char *opt_str(const json_t *obj, const char *key, const char *def)
+{
+	const char *s = json_string_value(json_is_object(obj) ? json_object_get(obj, key) : NULL);
+
+	return s ? s : def;
+}
+
+/* The product photo's bytes: downloaded, or read relative to base_dir. */
+static int photo_bytes(const char *value, const char *base_dir, const char *ctx, struct buf *out,
+		       struct err *e)
+{
+	struct buf path = BUF_INIT;
+	int rc;
+
+	if (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
+		return media_fetch(value, NULL, ctx, out, e);
+	if (value[0] == '/')
+		buf_puts(&path, value);
+	else
+		buf_printf(&path, "%s/%s", base_dir, value);
+	rc = file_read_all(buf_str(&path), out, e);
+	buf_free(&path);
+	if (rc < 0) {
+		e->code = ERR_INPUT;
+		return err_prefix(e, "%s: cannot read the product photo", ctx);
+	}
+	if (out->len == 0)
+		return err_set(e, ERR_INPUT, "%s: the product photo %s is an empty file", ctx, value);
+	return 0;
+}
+
+/* A libvips image of img's pixels (new; unref it). */
+static int to_vips(const struct media_image *img, VipsImage **out, struct err *e)
+{
+	uint8_t *px = NULL;
+	size_t len;
+
+	if (media_image_pixels(img, &px, &len, e) < 0)
+		return -1;
+	*out = vips_image_new_from_memory_copy(px, len, media_image_width(img),
+					       media_image_height(img), media_image_bands(img),
+					       VIPS_FORMAT_UCHAR);
+	free(px);
+	if (!*out)
+		return err_set(e, ERR_NOMEM, "out of memory for a still");
+	if (media_image_bands(img) == 4)
+		(*out)->Type = VIPS_INTERPRETATION_sRGB;
+	return 0;
+}
+
+/* The lifestyle stills: the cut-out in n consecutive scenes from the SKU's. */
+static int lifestyle_stills(struct gen_video *gv, const json_t *o, const struct media_image *photo,
+			    const char *sku, int n, const char *ctx, VipsImage **stills,
+			    const char **labels, char names[][96], int *count, struct err *e)
+{
+	const char *dir = opt_str(o, "scenes_dir", NULL);
+	const json_t *co = json_object_get(o, "cutout");
+	const json_t *placement = json_object_get(o, "placement");
+	const json_t *shadow = json_object_get(o, "shadow");
+	const json_t *harmonise = json_object_get(o, "harmonise");
+	struct media_cutout_opts cutopts = {
+		.tolerance = opt_num(co, "tolerance", 0), .feather = opt_num(co, "feather", 0),
+	};
+	struct media_lifestyle_opts lo = {
+		.fill = opt_num(placement, "fill", 0), .floor = opt_num(placement, "floor", 0),
+		.shadow_opacity = json_is_false(shadow) ? -1 : opt_num(shadow, "opacity", 0),
+		.shadow_blur = opt_num(shadow, "blur", 0), .shadow_dx = opt_num(shadow, "dx", 0),
+		.shadow_dy = opt_num(shadow, "dy", 0),
+		.harmonise = json_is_false(harmonise) ? -1 : opt_num(harmonise, "strength", 0),
+		.harmonise_max_shift = opt_num(harmonise, "max_shift", 0),
+		.harmonise_max_ratio = opt_num(harmonise, "max_ratio", 0),
+		.device = gv->device,
+	};
+	struct media_image *cut = NULL;
+	int rc = -1;
+
+	if (!dir)
+		return err_set(e, ERR_CONFIG, "lifestyle stills need \"scenes\"");
+	if (!gv->scenes || strcmp(gv->scenes_dir, dir) != 0) {
+		media_scenes_free(gv->scenes);
+		gv->scenes = NULL;
+		free(gv->scenes_dir);
+		if (!(gv->scenes_dir = strdup(dir)))
+			return err_set(e, ERR_NOMEM, "out of memory");
+		if (media_scenes_open(dir, &gv->scenes, e) < 0)
+			return -1;
+	}
+	if (media_cutout(photo, &cutopts, ctx, &cut, e) < 0)
+		return -1;
+	size_t first = (size_t)(media_scenes_pick(gv->scenes, sku) - gv->scenes->items);
+	for (int k = 0; k < n && (size_t)k < gv->scenes->n; k++) {
+		const struct media_scene *sc = &gv->scenes->items[(first + k) % gv->scenes->n];
+		struct media_image *scene = NULL, *made = NULL;
+		struct buf sctx = BUF_INIT;
+		int r;
+
+		buf_printf(&sctx, "%s: scene %s", ctx, sc->name);
+		r = media_image_load_file(sc->path, NULL, buf_str(&sctx), &scene, e);
+		if (r == 0)
+			r = media_lifestyle(cut, scene, &lo, buf_str(&sctx), &made, e);
+		if (r == 0)
+			r = to_vips(made, &stills[*count], e);
+		buf_free(&sctx);
+		media_image_free(scene);
+		media_image_free(made);
+		if (r < 0)
+			goto out;
+		snprintf(names[*count], sizeof names[0], "(scene %s)", sc->name);
+		labels[*count] = names[*count];
+		(*count)++;
+	}
+	rc = 0;
+out:
+	media_image_free(cut);
+	return rc;
+}
+
+/* The end card's title: the rendered template's first line, trimmed. */
+static char *card_title(const struct gen_request *req)
+{
+	const char *p = req->prompt ? req->prompt : "";
+	size_t n = req->prompt ? req->prompt_len : 0;
+
+	while (n && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+		p++, n--;
+	const char *nl = memchr(p, '\n', n);
+	if (nl)
+		n = (size_t)(nl - p);
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\r' || p[n - 1] == '\t'))
+		n--;
+	return strndup(p, n);
+}
+
+static int video_generate(struct gen *g, const struct gen_request *req, struct gen_result *res,
+			  struct err *e)
+{
+	struct gen_video *gv = (struct gen_video *)g;
+	const json_t *o = req->options;
+	const json_t *vo = json_object_get(o, "video");
+	const char *field = opt_str(o, "photo_field", NULL);
+	const char *base_dir = opt_str(o, "base_dir", NULL);
+	const char *root = opt_str(o, "assets_root", NULL);
+	const char *value = field ? json_string_value(json_object_get(req->input, field)) : NULL;
+	struct buf ctx = BUF_INIT, bytes = BUF_INIT, xmp = BUF_INIT, file = BUF_INIT;
+	struct media_image *photo = NULL;
+	VipsImage *stills[MAX_STILLS] = { NULL };
+	const char *labels[MAX_STILLS] = { NULL };
+	char names[MAX_STILLS][96];
+	int n = 0, rc = -1, tmp_made = 0;
+	struct media_video *v = NULL;
+	struct media_video_stats st = { 0 };
+	struct media_video_info info;
+	struct asset_ref ref = { 0 };
+	const char *dst, *device = media_device_name(gv->device);
+	char source_sha[HASH_HEX_LEN], model[64], tmp[] = "/tmp/skugen-clip-XXXXXX";
+	char *title = NULL, *text = NULL;
+	json_t *desc = NULL, *params = NULL;
+
+	if (!field || !root || !base_dir || !json_is_object(vo))
+		return err_set(e, ERR_CONFIG, "output \"%s\": the video generator \"%s\" needs an output of kind \"video\"",
+			       req->output, gv->name);
+	int format = media_video_format_parse(opt_str(vo, "format", "mp4"));
+	buf_printf(&ctx, "sku \"%s\": field \"%s\"", req->sku, field);
+	if (!value || !*value) {
+		err_set(e, ERR_INPUT, "%s: no product photo (a path or URL) in the record, so no stills for a video",
+			buf_str(&ctx));
+		goto out;
+	}
+	if (photo_bytes(value, base_dir, buf_str(&ctx), &bytes, e) < 0)
+		goto out;
+	sha256_hex(bytes.data, bytes.len, source_sha);
+	if (media_image_load_buffer(bytes.data, bytes.len, NULL, buf_str(&ctx), &photo, e) < 0)
+		goto out;
+	buf_free(&bytes);
+	if (to_vips(photo, &stills[0], e) < 0)
+		goto out;
+	snprintf(names[0], sizeof names[0], "(the product photo)");
+	labels[0] = names[0];
+	n = 1;
+	if (media_video_check_still(stills[0], 0, labels[0], e) < 0) {
+		err_prefix(e, "%s", buf_str(&ctx));
+		goto out;
+	}
+	int lifestyle = (int)opt_num(vo, "lifestyle", 0);
+	if (lifestyle > MAX_STILLS - 1)
+		lifestyle = MAX_STILLS - 1;
+	if (lifestyle > 0 &&
+	    lifestyle_stills(gv, o, photo, req->sku, lifestyle, buf_str(&ctx), stills, labels, names,
+			     &n, e) < 0)
+		goto out;
+
+	struct media_video_opts vopts;
+	media_video_opts_default(&vopts);
+	vopts.width = (int)opt_num(vo, "width", 1080);
+	vopts.height = (int)opt_num(vo, "height", 1080);
+	vopts.fps = (int)opt_num(vo, "fps", 30);
+	vopts.duration = opt_num(vo, "duration", 6);
+	vopts.crossfade = opt_num(vo, "crossfade", vopts.crossfade);
+	vopts.zoom = opt_num(vo, "zoom", vopts.zoom);
+	vopts.filter = gpu_warp_filter_parse(opt_str(vo, "filter", "bilinear")) == GPU_WARP_BICUBIC
+			       ? GPU_WARP_BICUBIC : GPU_WARP_BILINEAR;
+	vopts.device = gv->device == MEDIA_DEVICE_GPU ? MEDIA_VIDEO_DEVICE_GPU : MEDIA_VIDEO_DEVICE_CPU;
+	if (json_is_true(json_object_get(vo, "end_card"))) {
+		title = card_title(req);
+		if (!title) {
+			err_set(e, ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		vopts.title = title;
+		vopts.line = opt_str(vo, "line", "");
+	}
+	if (media_video_new(&v, stills, labels, n, &vopts, e) < 0) {
+		err_prefix(e, "sku \"%s\"", req->sku);
+		goto out;
+	}
+
+	bool generated = json_is_true(json_object_get(o, "scenes_generated"));
+	dst = n > 1 ? (generated ? XMP_DST_COMPOSITE_TRAINED : XMP_DST_COMPOSITE)
+		    : (vopts.title && *vopts.title ? XMP_DST_COMPOSITE : XMP_DST_ENHANCED);
+	snprintf(model, sizeof model, "skugen-video-%s", media_video_device_name(v));
+	{
+		struct xmp_info xi = {
+			.digital_source_type = dst, .generation_id = req->generation_id,
+			.run_id = req->run_id, .sku = req->sku, .generator = gen_video_ops.name,
+			.generator_version = gen_video_ops.version, .model = model,
+			.template_sha256 = req->template_sha256, .source_sha256 = source_sha,
+			.preset = opt_str(vo, "preset", NULL),
+		};
+
+		if (xmp_packet(&xi, &xmp, e) < 0)
+			goto out;
+	}
+	struct media_encode_opts eo;
+	media_encode_opts_default(&eo);
+	eo.format = format < 0 ? MEDIA_VIDEO_MP4 : (enum media_video_format)format;
+	eo.crf = (int)opt_num(vo, "crf", 23);
+	eo.x264_preset = opt_str(vo, "x264_preset", "veryfast");
+	eo.xmp = xmp.data;
+	eo.xmp_len = xmp.len;
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		err_set(e, ERR_IO, "cannot make a temporary file for the clip");
+		goto out;
+	}
+	close(fd);
+	tmp_made = 1;
+	if (media_video_write(v, tmp, &eo, &st, e) < 0) {
+		err_prefix(e, "sku \"%s\"", req->sku);
+		goto out;
+	}
+	if (media_video_probe(tmp, &info, e) < 0) {
+		err_prefix(e, "sku \"%s\": the clip made", req->sku);
+		e->code = ERR_GENERATE;
+		goto out;
+	}
+	if (file_read_all(tmp, &file, e) < 0 ||
+	    asset_put(root, file.data, file.len, media_video_format_ext(eo.format), &ref, e) < 0)
+		goto out;
+	desc = json_pack("{s:s, s:i, s:i, s:f, s:f, s:I, s:I, s:s, s:s, s:s, s:s, s:i, s:s, s:{s:s, s:s, s:s}}",
+			 "mime", media_video_format_mime(eo.format), "width", info.width,
+			 "height", info.height, "fps", info.fps, "duration", info.duration,
+			 "frames", (json_int_t)info.frames, "bytes", (json_int_t)file.len,
+			 "sha256", ref.sha256, "codec", info.codec, "container", info.container,
+			 "preset", opt_str(vo, "preset", ""), "stills", media_video_stills_used(v),
+			 "digital_source_type", dst,
+			 "source", "field", field, "value", value, "sha256", source_sha);
+	if (desc && title && *title)
+		json_object_set_new(desc, "title", json_string(title));
+	text = desc ? json_dumps(desc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	params = json_deep_copy(o);
+	if (params) {
+		json_object_del(params, "base_dir");
+		json_object_del(params, "assets_root");
+		json_object_del(params, "scenes_dir");
+		json_object_set_new(params, "device", json_string(device));
+	}
+	res->provider = strdup("local");
+	res->model = strdup(model);
+	res->model_version = strdup(GEN_VIDEO_VERSION);
+	res->params = params;
+	params = NULL;
+	res->asset_path = strdup(ref.path);
+	res->asset_sha256 = strdup(ref.sha256);
+	if (!text || !res->provider || !res->model || !res->model_version || !res->params ||
+	    !res->asset_path || !res->asset_sha256 || buf_puts(&res->content, text) < 0) {
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (tmp_made)
+		unlink(tmp);
+	free(text);
+	free(title);
+	json_decref(desc);
+	json_decref(params);
+	asset_ref_clear(&ref);
+	media_video_free(v);
+	for (int i = 0; i < MAX_STILLS; i++)
+		if (stills[i])
+			g_object_unref(stills[i]);
+	media_image_free(photo);
+	buf_free(&ctx);
+	buf_free(&bytes);
+	buf_free(&xmp);
+	buf_free(&file);
+	return rc;
+}
+
+const struct gen_ops gen_video_ops = {
+	.name = "video",
+	.version = GEN_VIDEO_VERSION,
+	.open = video_open,
+	.generate = video_generate,
+	.close = video_close,
+};

@@ -119,7 +119,7 @@ int image_opts_load(const struct config *c, const json_t *o, const char *path,
 		    const char *assets_root, const json_t *presets, struct image_opts **out,
 		    struct err *e)
 {
-	static const char *const input_keys[] = { "photo", NULL };
+	static const char *const input_keys[] = { "photo", "optional", NULL };
 	struct image_opts *io = calloc(1, sizeof *io);
 	json_t *inputs = NULL, *placement = NULL, *shadow = NULL, *harmonise = NULL, *cutout = NULL;
 	const char *mode = NULL, *preset = NULL, *scenes = NULL;
@@ -134,6 +134,7 @@ int image_opts_load(const struct config *c, const json_t *o, const char *path,
 	if (config_object(c, o, path, "inputs", &inputs, e) < 0 ||
 	    config_check_keys(c, inputs, at, input_keys, e) < 0 ||
 	    config_string(c, inputs, at, "photo", "image", &io->photo_field, e) < 0 ||
+	    config_bool(c, inputs, at, "optional", false, &io->photo_optional, e) < 0 ||
 	    config_string(c, o, path, "scenes", NULL, &scenes, e) < 0 ||
 	    config_string(c, o, path, "mode", scenes ? "lifestyle" : "channel", &mode, e) < 0 ||
 	    config_string(c, o, path, "preset", strcmp(mode, "lifestyle") == 0 ? "shopify_square" : "amazon_main", &preset, e) < 0 ||
@@ -236,6 +237,8 @@ int image_opts_plan(struct image_opts *io, const char *sku, const json_t *fields
 	int rc = -1;
 
 	*extra = *error = NULL;
+	if ((!photo || json_is_null(photo)) && io->photo_optional)
+		return 0;
 	if (!photo || json_is_null(photo))
 		return set_error(error, sku, io->photo_field, "missing: an image needs the product photo (a path or URL)") < 0
 			       ? err_set(e, ERR_NOMEM, "out of memory") : 0;

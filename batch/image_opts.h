@@ -6,9 +6,11 @@
  *   { "name": "main_image", "kind": "image", "generator": "studio",
  *     "template": "alt",                    alt text; a hosted model's scene
  *                                           description
- *     "inputs": { "photo": "image" },       the record field with the product
+ *     "inputs": { "photo": "image",         the record field with the product
  *                                           photo: a path (relative to the
- *                                           configuration) or an http(s) URL
+ *                                           configuration) or an http(s) URL;
+ *                 "optional": false },      true: a record without the field
+ *                                           gets no image task (not a failure)
  *     "mode": "channel" | "lifestyle",      default: lifestyle when "scenes"
  *                                           is set, else channel
  *     "preset": "amazon_main",              built in (media/image.h) or one of
@@ -44,6 +46,7 @@ struct media_scenes;
 
 struct image_opts {
 	const char *photo_field;   /* borrowed from the configuration */
+	bool photo_optional;       /* records without the photo get no image task */
 	char *base_dir;            /* new: relative photo paths resolve here */
 	char *scenes_dir;          /* new or NULL */
 	json_t *resolved;          /* new: what the generator gets */
@@ -65,8 +68,9 @@ bool image_opts_key(const char *key);
  * its name into input_fields, and set *extra (new string) to what the
  * fingerprint adds (options, photo sha256 for a local file, scene).  A
  * record without a usable photo fills *error (new string: which field and
- * what is wrong) and returns 0: that task fails, the run goes on.  -1 only
- * for no memory. */
+ * what is wrong) and returns 0: that task fails, the run goes on.  A record
+ * without an optional photo returns 0 with neither set: plan no task.  -1
+ * only for no memory. */
 int image_opts_plan(struct image_opts *io, const char *sku, const json_t *fields,
 		    json_t *projection, json_t *input_fields, char **extra, char **error,
 		    struct err *e);

@@ -363,6 +363,14 @@ static int add_task(struct planner *p, json_t *rows, const struct record *r, siz
 		json_array_append_new(rows, row);
 		return 0;
 	}
+	if (o->image && projection && input_fields && !image_fp) {
+		/* A record without an optional photo: no image task at all. */
+		json_decref(projection);
+		json_decref(input_fields);
+		json_decref(templates);
+		json_decref(row);
+		return 0;
+	}
 	input = projection && input_fields ? json_dumps(projection, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
 	if (!input) {
 		free(image_fp);

@@ -4,10 +4,12 @@
 . "$(dirname "$0")/lib.sh"
 new_db examples
 cd "$ROOT/examples"
+# The demo's product photos and scenes are made, not kept (gitignored).
+"$(dirname "$SKUGEN")/tools/example_photos" catalog.jsonl . >/dev/null
 
 run_skugen --config skugen.json run --dry-run
 t_is "the demo configuration plans cleanly" "$RC" 0
-t_match "it plans every product, output and locale" "$OUT" "58 records, 348 tasks: 0 unchanged, 348 to generate: 348 by local generators"
+t_match "it plans every product, output and locale, and two images per photo" "$OUT" "58 records, 372 tasks: 0 unchanged, 372 to generate: 372 by local generators"
 
 OPENAI_API_KEY=dummy ANTHROPIC_API_KEY=dummy run_skugen --config skugen-llm.json run --dry-run
 t_is "the LLM example plans cleanly" "$RC" 0

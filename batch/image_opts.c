@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/file_read.h"
 #include "common/hash.h"
+#include "media/image.h"
 #include "media/scenes.h"
 
 static const char *const image_keys[] = {
@@ -78,8 +79,8 @@ static int num_object(const struct config *c, const json_t *obj, const char *pat
 	return *out ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 }
 
-/* The preset: a built-in name or one of the top-level presets.  (Custom
- * presets' keys are checked by the media pipeline when the generator opens.) */
+/* The preset: a built-in name or one of the top-level presets, checked by the
+ * media pipeline's own parser, the error located at the preset. */
 static int load_preset(const struct config *c, const char *path, const char *name,
 		       const json_t *presets, json_t *resolved, struct err *e)
 {
@@ -88,13 +89,19 @@ static int load_preset(const struct config *c, const char *path, const char *nam
 	char at[160];
 
 	if (custom) {
+		struct media_preset p;
+		struct err pe;
+
 		snprintf(at, sizeof at, "presets.%s", name);
 		if (!json_is_object(custom))
 			return config_error(c, e, at, "expected an object");
+		err_clear(&pe);
+		if (media_preset_from_json(name, custom, &p, &pe) < 0)
+			return config_error(c, e, at, "%s", pe.msg);
 		return json_object_set_new(resolved, "preset_config", json_deep_copy(custom));
 	}
 	for (size_t i = 0; builtin[i]; i++)
-		if (strcmp(builtin[i], name) == 0)
+		if (strcmp(builtin[i], name) == 0 && media_preset_builtin(name))
 			return 0;
 	snprintf(at, sizeof at, "%s.preset", path);
 	return config_error(c, e, at, "no preset \"%s\" (built in: amazon_main, shopify_square, google; or define it under \"presets\")", name);

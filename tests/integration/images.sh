@@ -154,5 +154,21 @@ sed 's/"preset": "tile"/"preset": "nope"/' skugen.json >bad.json
 run_skugen --config bad.json run
 t_is "an unknown preset is a configuration error" "$RC" 2
 t_match "naming the file, the key and the known presets" "$ERR" "bad.json:[0-9]+:[0-9]+: outputs\[1\]\.preset: no preset \"nope\" \(built in: amazon_main"
+sed 's/"quality": 80/"quality": 80, "colour": "red"/' skugen.json >bad.json
+run_skugen --config bad.json run
+t_is "a custom preset with an unknown key is a configuration error" "$RC" 2
+t_match "located at the preset" "$ERR" "bad.json:[0-9]+:[0-9]+: presets\.tile: .*colour"
+sed 's/"fill": 0.4/"fill": 4/' skugen.json >bad.json
+run_skugen --config bad.json run
+t_match "placement out of range is located too" "$ERR" "bad.json:[0-9]+:[0-9]+: outputs\[1\]\.placement\.fill: 4 is out of range"
+
+# An optional photo: a record without one plans no image task.
+sed 's/"inputs": {"photo": "image"}/"inputs": {"photo": "image", "optional": true}/' skugen.json >optional.json
+new_db images_optional
+SKUGEN_DEVICE=cpu run_skugen --config optional.json run
+t_is "with the photo optional, a record without one plans no image task" \
+	"$(sql "select count(*) from skugen.tasks where sku = 'B-NONE' and output = 'main_image'")" 0
+t_is "while a record whose photo is bad still fails" \
+	"$(sql "select state from skugen.tasks where sku = 'B-404' and output = 'main_image'")" failed
 
 t_done

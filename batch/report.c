@@ -146,8 +146,46 @@ static json_t *query_json(struct store *st, const char *sql, const char *id, con
 	return v;
 }
 
+static int by_count_desc(const void *pa, const void *pb)
+{
+	const json_t *a = *(const json_t *const *)pa, *b = *(const json_t *const *)pb;
+	json_int_t ca = json_integer_value(json_object_get(a, "count"));
+	json_int_t cb = json_integer_value(json_object_get(b, "count"));
+	json_int_t ia = json_integer_value(json_object_get(a, "_order"));
+	json_int_t ib = json_integer_value(json_object_get(b, "_order"));
+
+	if (ca != cb)
+		return ca < cb ? 1 : -1;
+	return ia < ib ? -1 : ia > ib;
+}
+
+/* Order groups by count, largest first (ties: first seen first). */
+static int sort_groups(json_t *groups)
+{
+	size_t n = json_array_size(groups);
+	json_t **v;
+
+	if (n < 2)
+		return 0;
+	v = malloc(n * sizeof *v);
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = json_incref(json_array_get(groups, i));
+		json_object_set_new(v[i], "_order", json_integer((json_int_t)i));
+	}
+	qsort(v, n, sizeof *v, by_count_desc);
+	json_array_clear(groups);
+	for (size_t i = 0; i < n; i++) {
+		json_object_del(v[i], "_order");
+		json_array_append_new(groups, v[i]);
+	}
+	free(v);
+	return 0;
+}
+
 /* Group rows (kind, sku, state, message) by kind and cause into a
- * {"total", "groups": [...]} object, groups ordered by count.  New. */
+ * {"grouped": rows, "groups": [...]} object, groups ordered by count.  New. */
 static json_t *group_rows(struct store *st, const char *sql, const char *id, const char *what,
 			  struct err *e)
 {
@@ -202,22 +240,9 @@ static json_t *group_rows(struct store *st, const char *sql, const char *id, con
 		}
 	}
 	/* Largest groups first; equal counts keep their first appearance. */
-	{
-		size_t n = json_array_size(groups);
-
-		for (size_t i = 1; i < n; i++)
-			for (size_t j = i; j > 0; j--) {
-				json_t *a = json_array_get(groups, j - 1), *b = json_array_get(groups, j);
-
-				if (json_integer_value(json_object_get(b, "count")) <=
-				    json_integer_value(json_object_get(a, "count")))
-					break;
-				json_incref(a);
-				json_array_set(groups, j - 1, b);
-				json_array_set_new(groups, j, a);
-			}
-	}
-	out = json_pack("{s:I, s:O}", "total", (json_int_t)total, "groups", groups);
+	if (sort_groups(groups) < 0)
+		goto nomem;
+	out = json_pack("{s:I, s:O}", "grouped", (json_int_t)total, "groups", groups);
 	if (!out)
 		goto nomem;
 	goto done;
@@ -229,6 +254,48 @@ done:
 	json_decref(by_cause);
 	json_decref(groups);
 	return out;
+}
+
+/* The totals beside the groups, counted in full (the groups are made of
+ * the first FAILURE_ROWS_MAX rows); "truncated" when the groups miss some. */
+static int set_totals(json_t *v, long tasks, long records)
+{
+	json_int_t grouped = json_integer_value(json_object_get(v, "grouped"));
+
+	if (json_object_set_new(v, "total", json_integer(tasks + records)) < 0 ||
+	    json_object_set_new(v, "tasks", json_integer(tasks)) < 0 ||
+	    json_object_set_new(v, "records", json_integer(records)) < 0 ||
+	    json_object_set_new(v, "truncated", json_boolean(grouped < tasks + records)) < 0)
+		return -1;
+	return 0;
+}
+
+static int count_failures(struct store *st, const char *id, json_t *v, struct err *e)
+{
+	PGresult *r = store_query(st,
+		"select (select count(*) from skugen.tasks_all where run_id = $1 and state in ('failed', 'dead')),\n"
+		"  (select count(*) from skugen.record_errors where run_id = $1)", 1, (const char *[]){ id }, e);
+	int rc;
+
+	if (!r)
+		return err_prefix(e, "report of run %s: counting failures", id);
+	rc = set_totals(v, atol(PQgetvalue(r, 0, 0)), atol(PQgetvalue(r, 0, 1)));
+	PQclear(r);
+	return rc < 0 ? err_set(e, ERR_NOMEM, "out of memory") : 0;
+}
+
+static int count_cancelled(struct store *st, const char *id, json_t *v, struct err *e)
+{
+	PGresult *r = store_query(st, "select count(*) from skugen.tasks_all where run_id = $1 and state = 'cancelled'",
+				  1, (const char *[]){ id }, e);
+	int rc;
+
+	if (!r)
+		return err_prefix(e, "report of run %s: counting cancelled tasks", id);
+	rc = set_totals(v, atol(PQgetvalue(r, 0, 0)), 0);
+	json_object_del(v, "records");
+	PQclear(r);
+	return rc < 0 ? err_set(e, ERR_NOMEM, "out of memory") : 0;
 }
 
 static int run_exists(struct store *st, const char *id, struct err *e)
@@ -282,26 +349,13 @@ int report_build(struct store *st, long run_id, json_t **out, struct err *e)
 	if (!(v = group_rows(st, failures_sql, id, "failures", e)))
 		goto fail;
 	json_object_set_new(doc, "failures", v);
-	{
-		/* How many of each kind, beside the groups. */
-		long tasks = 0, records = 0;
-		size_t i;
-		json_t *g;
-
-		json_array_foreach(json_object_get(v, "groups"), i, g) {
-			long n = (long)json_integer_value(json_object_get(g, "count"));
-
-			if (strcmp(json_string_value(json_object_get(g, "kind")), "record") == 0)
-				records += n;
-			else
-				tasks += n;
-		}
-		json_object_set_new(v, "tasks", json_integer(tasks));
-		json_object_set_new(v, "records", json_integer(records));
-	}
+	if (count_failures(st, id, v, e) < 0)
+		goto fail;
 	if (!(v = group_rows(st, cancelled_sql, id, "cancelled tasks", e)))
 		goto fail;
 	json_object_set_new(doc, "cancelled", v);
+	if (count_cancelled(st, id, v, e) < 0)
+		goto fail;
 	*out = doc;
 	return 0;
 fail:

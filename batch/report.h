@@ -13,7 +13,7 @@
  *    "tasks": {"total", "by_state": {STATE: n}},
  *    "by_output": [{"output", "kind", "total", "by_state": {STATE: n}}],
  *    "by_provider": [{"provider" ("local" for local generators), "model",
- *                     "generators": [name], "generations", "fallbacks",
+ *                     "generators": [back-end, e.g. "llm"], "generations", "fallbacks",
  *                     "tokens_in", "tokens_out", "cost",
  *                     "latency_ms": {"p50", "p95", "mean", "max"}}],
  *    "cost": {"total", "currency_note", "by_provider": [{"provider", "model",
@@ -26,11 +26,14 @@
  *               "tasks_cancelled"},
  *    "deadline": {"deadline" (null: none), "met" (null: unknown yet),
  *                 "stopped", "tasks_cancelled"},
- *    "failures": {"total", "tasks", "records",
+ *    "failures": {"total" (failed and dead tasks + bad records), "tasks",
+ *                 "records", "grouped" (rows in the groups: the first 200,000),
+ *                 "truncated" (grouped < total),
  *                 "groups": [{"cause", "kind" ("task" | "record"),
  *                             "states": {STATE: n}, "count",
  *                             "example_skus": [up to 5], "example": MESSAGE}]},
- *    "cancelled": {"total", "groups": [same shape as failures.groups]}}
+ *    "cancelled": {"total", "tasks", "grouped", "truncated",
+ *                  "groups": [same shape, cause: the reason]}}
  *
  * Times (TS) are ISO 8601 in UTC with milliseconds ("2026-11-26T09:45:12.345Z").
  * Percentiles are Postgres's percentile_cont over the run's provenance rows.

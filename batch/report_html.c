@@ -45,6 +45,9 @@ static const char page_css[] =
 	"svg.sw{display:inline-block;margin:0 2px 0 0}\n"
 	"footer{padding:0 28px 24px;color:#7a8391;font-size:12px}\n";
 
+/* Failure groups shown on the page (all of them are in the JSON). */
+#define GROUPS_SHOWN 50
+
 /* State colours, for the bar and its legend. */
 static const struct {
 	const char *state, *colour;
@@ -407,6 +410,8 @@ static void put_groups(FILE *fp, const json_t *r, const char *key, const char *t
 	fputs("<table><thead><tr><th class=\"n\">count</th><th>cause</th><th>of</th><th>example SKUs</th>"
 	      "<th>example message</th></tr></thead><tbody>\n", fp);
 	json_array_foreach(groups, i, g) {
+		if (i == GROUPS_SHOWN)
+			break;
 		fputs("<tr><td class=\"n\">", fp);
 		put_json_text(fp, at(g, "count"));
 		fputs("</td><td><code>", fp);
@@ -426,7 +431,14 @@ static void put_groups(FILE *fp, const json_t *r, const char *key, const char *t
 		put_json_text(fp, at(g, "example"));
 		fputs("</td></tr>\n", fp);
 	}
-	fputs("</tbody></table></section>\n", fp);
+	fputs("</tbody></table>\n", fp);
+	if (json_array_size(groups) > GROUPS_SHOWN)
+		fprintf(fp, "<p class=\"muted\">%zu more causes, smaller ones, are in the JSON report.</p>\n",
+			json_array_size(groups) - GROUPS_SHOWN);
+	if (json_is_true(at(at(r, key), "truncated")))
+		fprintf(fp, "<p class=\"muted\">Grouped: the first %lld; the counts above leave the rest out.</p>\n",
+			(long long)json_integer_value(at(at(r, key), "grouped")));
+	fputs("</section>\n", fp);
 }
 
 static void put_timings(FILE *fp, const json_t *r)

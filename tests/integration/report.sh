@@ -100,6 +100,7 @@ fails=$(q "select (select count(*) from skugen.tasks_all where run_id = $run and
 t_is "failures.total is failed tasks + bad records" "$(j .failures.total)" "$fails"
 t_ok "there are failures of both kinds" jt '.failures.tasks >= 3 and .failures.records >= 1' report.json
 t_is "the group counts add up" "$(j '[.failures.groups[].count] | add')" "$fails"
+t_is "all of them were grouped" "$(j '"\(.failures.grouped) \(.failures.truncated)"')" "$fails false"
 t_is "the three missing-material failures are one cause" \
 	"$(j '[.failures.groups[] | select(.cause | test("missing key \"material\""))] | length')" 1
 t_is "... counted three times" "$(j '.failures.groups[] | select(.cause | test("missing key \"material\"")) | .count')" 3

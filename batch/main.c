@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "batch/cli.h"
+#include "media/image.h"
 
 struct cli_globals cli = { .config_path = "skugen.json" };
 
@@ -30,7 +31,7 @@ static const struct {
 static void usage(FILE *fp)
 {
 	fprintf(fp,
-		"usage: skugen [--config FILE] [-q] COMMAND [ARGS]\n"
+		"usage: skugen [--config FILE] [-q] [--device auto|gpu|cpu] COMMAND [ARGS]\n"
 		"\n"
 		"Generates product content (copy now; images and video to come) for a catalog,\n"
 		"with provenance, and remembers what it made so nothing is made twice.\n"
@@ -43,6 +44,8 @@ static void usage(FILE *fp)
 		"options:\n"
 		"  --config FILE  the configuration (default ./skugen.json)\n"
 		"  -q, --quiet    print only errors and the final summary\n"
+		"  --device auto|gpu|cpu  where images and video are made (default auto:\n"
+		"                 the GPU when a CUDA device is present, else the CPU)\n"
 		"  --version      print the version\n"
 		"  -h, --help     this help; `skugen COMMAND --help` for a command's own\n"
 		"\n"
@@ -58,6 +61,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "device", required_argument, NULL, 'D' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -73,6 +77,19 @@ int main(int argc, char **argv)
 		case 'q':
 			cli.quiet = true;
 			break;
+		case 'D': {
+			/* The media generators read SKUGEN_DEVICE (so a worker's
+			 * environment can say it too); the word is checked here. */
+			enum media_device d;
+			struct err e;
+
+			if (media_device_parse(optarg, &d, &e)) {
+				fprintf(stderr, "skugen: %s\n", e.msg);
+				return EXIT_USAGE;
+			}
+			setenv("SKUGEN_DEVICE", media_device_name(d), 1);
+			break;
+		}
 		case 'V':
 			printf("skugen %s\n", SKUGEN_VERSION);
 			return EXIT_ALL_DONE;

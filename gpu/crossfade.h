@@ -35,6 +35,10 @@ int gpu_crossfade_ref(const struct gpu_image *a, const struct gpu_image *b,
 int gpu_crossfade_cuda(const struct gpu_image *a, const struct gpu_image *b,
 		       const struct gpu_image *dst, double t, struct err *e);
 
+/* Device images (see warp.h's device-resident use), queued on stream. */
+int gpu_crossfade_launch(const struct gpu_image *a, const struct gpu_image *b,
+			 const struct gpu_image *dst, double t, void *stream, struct err *e);
+
 #ifdef __cplusplus
 }
 #endif

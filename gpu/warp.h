@@ -64,6 +64,28 @@ int gpu_warp_ref(const struct gpu_image *src, const struct gpu_image *dst, const
 int gpu_warp_cuda(const struct gpu_image *src, const struct gpu_image *dst, const double m[6],
 		  enum gpu_warp_filter filter, struct err *e);
 
+/* Device-resident use (a frame synthesiser that keeps stills and frames on
+ * the GPU).  Images whose data is a device pointer; stream is a
+ * cudaStream_t (NULL: the default stream); launches are queued, not waited
+ * for.  In a build without CUDA (warp_none.c) every one of these fails with
+ * "no CUDA compiled in". */
+int gpu_warp_launch(const struct gpu_image *src, const struct gpu_image *dst, const double m[6],
+		    enum gpu_warp_filter filter, void *stream, struct err *e);
+/* A w x h device image of ch channels, tight stride (release with
+ * gpu_warp_dev_free, which accepts an empty struct). */
+int gpu_warp_dev_alloc(struct gpu_image *d, int w, int h, int ch, struct err *e);
+void gpu_warp_dev_free(struct gpu_image *d);
+/* Host to device (synchronous) and device to host (queued on stream; the
+ * host image should be pinned memory, gpu_pinned_alloc, to overlap). */
+int gpu_warp_dev_upload(const struct gpu_image *host, const struct gpu_image *dev,
+			struct err *e);
+int gpu_warp_dev_download(const struct gpu_image *dev, const struct gpu_image *host,
+			  void *stream, struct err *e);
+/* Streams: new (NULL-safe free), and waiting for everything queued. */
+int gpu_warp_stream_new(void **stream, struct err *e);
+void gpu_warp_stream_free(void *stream);
+int gpu_warp_stream_sync(void *stream, struct err *e);
+
 #ifdef __cplusplus
 }
 #endif

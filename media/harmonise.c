@@ -24,7 +24,7 @@ int media_lab_stats(VipsImage *in, struct media_lab_stats *out)
 	lab = t[0];
 	if (lab->Bands >= 4) {
 		/* Weighted by alpha: sums of w*x, w*x^2 and w. */
-		double sw, s1[3], s2[3];
+		double sw = 0, s1[3] = { 0 }, s2[3] = { 0 };
 
 		if (vips_extract_band(lab, &t[1], 0, "n", 3, NULL) ||
 		    vips_extract_band(lab, &t[2], 3, NULL) ||

@@ -21,9 +21,11 @@
 #include <string.h>
 
 #include "gpu/crossfade.h"
+#include "gpu/device.h"
 
 struct still {
 	struct media_frame img;   /* prepared: pw x ph */
+	struct media_frame dimg;  /* the same on the device (GPU path) */
 	double z0, z1;            /* zoom at the start and end of its segment */
 	double px0, py0, px1, py1; /* pan, -1..1 of the free range */
 };
@@ -38,6 +40,11 @@ struct media_video {
 	double card_at;            /* when the end card starts fading in; < 0: none */
 	struct media_frame card;
 	struct media_frame tmp;    /* the upper layer of a dissolve */
+	/* the GPU path: stills, card and the frame being made stay on the
+	 * device; each frame is downloaded once */
+	int gpu;
+	void *stream;
+	struct media_frame dcard, dframe, dtmp;
 };
 
 void media_video_opts_default(struct media_video_opts *o)
@@ -346,6 +353,48 @@ static void plan_motion(struct media_video *v)
 	}
 }
 
+/* A frame's three planes on the device (data are device pointers). */
+static int dev_frame_alloc(struct media_frame *d, int w, int h, struct err *e)
+{
+	memset(d, 0, sizeof(*d));
+	if (gpu_warp_dev_alloc(&d->y, w, h, 1, e) < 0 ||
+	    gpu_warp_dev_alloc(&d->u, (w + 1) / 2, (h + 1) / 2, 1, e) < 0 ||
+	    gpu_warp_dev_alloc(&d->v, (w + 1) / 2, (h + 1) / 2, 1, e) < 0)
+		return -1;
+	return 0;
+}
+
+static void dev_frame_free(struct media_frame *d)
+{
+	gpu_warp_dev_free(&d->y);
+	gpu_warp_dev_free(&d->u);
+	gpu_warp_dev_free(&d->v);
+}
+
+static int dev_frame_upload(const struct media_frame *h, struct media_frame *d, struct err *e)
+{
+	if (dev_frame_alloc(d, h->y.width, h->y.height, e) < 0)
+		return -1;
+	return gpu_warp_dev_upload(&h->y, &d->y, e) < 0 || gpu_warp_dev_upload(&h->u, &d->u, e) < 0 ||
+			       gpu_warp_dev_upload(&h->v, &d->v, e) < 0
+		       ? -1 : 0;
+}
+
+/* Stills and card to the device, once per clip. */
+static int to_device(struct media_video *v, struct err *e)
+{
+	if (gpu_warp_stream_new(&v->stream, e) < 0)
+		return -1;
+	for (int i = 0; i < v->n; i++)
+		if (dev_frame_upload(&v->stills[i].img, &v->stills[i].dimg, e) < 0)
+			return -1;
+	if (v->card.mem && dev_frame_upload(&v->card, &v->dcard, e) < 0)
+		return -1;
+	return dev_frame_alloc(&v->dframe, v->o.width, v->o.height, e) < 0 ||
+			       dev_frame_alloc(&v->dtmp, v->o.width, v->o.height, e) < 0
+		       ? -1 : 0;
+}
+
 int media_video_check_still(const VipsImage *s, int index, const char *label, struct err *e)
 {
 	const char *l = label ? label : "";
@@ -374,8 +423,8 @@ int media_video_new(struct media_video **out, VipsImage *const *stills, const ch
 	for (int i = 0; i < n_stills; i++)
 		if (media_video_check_still(stills[i], i, label_of(labels, i), e) < 0)
 			return -1;
-	if (o->device == MEDIA_VIDEO_DEVICE_GPU)
-		return err_set(e, ERR_CONFIG, "video device gpu: no CUDA device in this build");
+	if (o->device == MEDIA_VIDEO_DEVICE_GPU && gpu_device_require(e) < 0)
+		return err_prefix(e, "video");
 
 	struct media_video *v = calloc(1, sizeof(*v));
 	if (!v)
@@ -420,6 +469,12 @@ int media_video_new(struct media_video **out, VipsImage *const *stills, const ch
 	}
 	if (media_frame_alloc(&v->tmp, o->width, o->height, e) < 0)
 		goto fail;
+	v->gpu = o->device == MEDIA_VIDEO_DEVICE_GPU ||
+		 (o->device == MEDIA_VIDEO_DEVICE_AUTO && gpu_device_count() > 0);
+	if (v->gpu && to_device(v, e) < 0) {
+		err_prefix(e, "video: gpu");
+		goto fail;
+	}
 	*out = v;
 	return 0;
 fail:
@@ -446,15 +501,22 @@ void media_video_geometry(const struct media_video *v, int *width, int *height, 
 
 const char *media_video_device_name(const struct media_video *v)
 {
-	(void)v;
-	return "cpu";
+	return v->gpu ? "gpu" : "cpu";
 }
 
-/* Warp still k at time t into f. */
+static int warp(const struct media_video *v, const struct gpu_image *src,
+		const struct gpu_image *dst, const double m[6], struct err *e)
+{
+	return v->gpu ? gpu_warp_launch(src, dst, m, v->o.filter, v->stream, e)
+		      : gpu_warp_ref(src, dst, m, v->o.filter, e);
+}
+
+/* Warp still k at time t into f (a device frame on the GPU path). */
 static int draw_still(struct media_video *v, int k, double t, struct media_frame *f,
 		      struct err *e)
 {
 	const struct still *s = &v->stills[k];
+	const struct media_frame *img = v->gpu ? &s->dimg : &s->img;
 	double u = ease((t - k * (v->seg - v->fade)) / v->seg);
 	double z = s->z0 + (s->z1 - s->z0) * u;
 	double px = s->px0 + (s->px1 - s->px0) * u, py = s->py0 + (s->py1 - s->py0) * u;
@@ -463,20 +525,37 @@ static int draw_still(struct media_video *v, int k, double t, struct media_frame
 	double m[6], mc[6];
 	gpu_warp_window(m, x0, y0, ww, wh, f->y.width, f->y.height);
 	gpu_warp_window(mc, x0 / 2, y0 / 2, ww / 2, wh / 2, f->u.width, f->u.height);
-	if (gpu_warp_ref(&s->img.y, &f->y, m, v->o.filter, e) < 0 ||
-	    gpu_warp_ref(&s->img.u, &f->u, mc, v->o.filter, e) < 0 ||
-	    gpu_warp_ref(&s->img.v, &f->v, mc, v->o.filter, e) < 0)
+	if (warp(v, &img->y, &f->y, m, e) < 0 || warp(v, &img->u, &f->u, mc, e) < 0 ||
+	    warp(v, &img->v, &f->v, mc, e) < 0)
 		return err_prefix(e, "still %d", k + 1);
 	return 0;
 }
 
-static int blend(struct media_frame *under, const struct media_frame *over, double w,
-		 struct err *e)
+static int fade(const struct media_video *v, const struct gpu_image *a, const struct gpu_image *b,
+		double w, struct err *e)
 {
-	if (gpu_crossfade_ref(&under->y, &over->y, &under->y, w, e) < 0 ||
-	    gpu_crossfade_ref(&under->u, &over->u, &under->u, w, e) < 0 ||
-	    gpu_crossfade_ref(&under->v, &over->v, &under->v, w, e) < 0)
+	return v->gpu ? gpu_crossfade_launch(a, b, a, w, v->stream, e)
+		      : gpu_crossfade_ref(a, b, a, w, e);
+}
+
+static int blend(const struct media_video *v, struct media_frame *under,
+		 const struct media_frame *over, double w, struct err *e)
+{
+	if (fade(v, &under->y, &over->y, w, e) < 0 || fade(v, &under->u, &over->u, w, e) < 0 ||
+	    fade(v, &under->v, &over->v, w, e) < 0)
 		return -1;
+	return 0;
+}
+
+/* The GPU path's frame (or the card) into the caller's host frame. */
+static int download(struct media_video *v, const struct media_frame *d, struct media_frame *f,
+		    struct err *e)
+{
+	if (gpu_warp_dev_download(&d->y, &f->y, v->stream, e) < 0 ||
+	    gpu_warp_dev_download(&d->u, &f->u, v->stream, e) < 0 ||
+	    gpu_warp_dev_download(&d->v, &f->v, v->stream, e) < 0 ||
+	    gpu_warp_stream_sync(v->stream, e) < 0)
+		return err_prefix(e, "video: gpu");
 	return 0;
 }
 
@@ -489,9 +568,13 @@ int media_video_render(struct media_video *v, int index, struct media_frame *f, 
 			       f->y.height, v->o.width, v->o.height);
 	double t = (double)index / v->o.fps;
 	double step = v->seg - v->fade;
-	if (v->card_at >= 0 && t >= v->card_at + v->fade)
-		return media_frame_copy(f, &v->card) < 0 ? err_set(e, ERR_INTERNAL, "card copy")
-							 : 0;
+	if (v->card_at >= 0 && t >= v->card_at + v->fade) {
+		if (v->gpu)
+			return download(v, &v->dcard, f, e);
+		return media_frame_copy(f, &v->card) < 0 ? err_set(e, ERR_INTERNAL, "card copy") : 0;
+	}
+	struct media_frame *out = v->gpu ? &v->dframe : f, *tmp = v->gpu ? &v->dtmp : &v->tmp;
+	const struct media_frame *card = v->gpu ? &v->dcard : &v->card;
 	/* the newest still that has started, and whether the one before it is
 	 * still dissolving away */
 	int k = (int)floor(t / step);
@@ -501,24 +584,31 @@ int media_video_render(struct media_video *v, int index, struct media_frame *f, 
 		k = 0;
 	double since = t - k * step;
 	if (k > 0 && since < v->fade) {
-		if (draw_still(v, k - 1, t, f, e) < 0 || draw_still(v, k, t, &v->tmp, e) < 0)
+		if (draw_still(v, k - 1, t, out, e) < 0 || draw_still(v, k, t, tmp, e) < 0)
 			return -1;
-		if (blend(f, &v->tmp, ease(since / v->fade), e) < 0)
+		if (blend(v, out, tmp, ease(since / v->fade), e) < 0)
 			return -1;
-	} else if (draw_still(v, k, t, f, e) < 0) {
+	} else if (draw_still(v, k, t, out, e) < 0) {
 		return -1;
 	}
-	if (v->card_at >= 0 && t >= v->card_at)
-		return blend(f, &v->card, ease((t - v->card_at) / v->fade), e);
-	return 0;
+	if (v->card_at >= 0 && t >= v->card_at &&
+	    blend(v, out, card, ease((t - v->card_at) / v->fade), e) < 0)
+		return -1;
+	return v->gpu ? download(v, out, f, e) : 0;
 }
 
 void media_video_free(struct media_video *v)
 {
 	if (!v)
 		return;
-	for (int i = 0; v->stills && i < v->n; i++)
+	for (int i = 0; v->stills && i < v->n; i++) {
 		media_frame_release(&v->stills[i].img);
+		dev_frame_free(&v->stills[i].dimg);
+	}
+	dev_frame_free(&v->dcard);
+	dev_frame_free(&v->dframe);
+	dev_frame_free(&v->dtmp);
+	gpu_warp_stream_free(v->stream);
 	free(v->stills);
 	media_frame_release(&v->card);
 	media_frame_release(&v->tmp);

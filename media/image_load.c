@@ -18,11 +18,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "media/image_int.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_failed;
+
+/* libvips also logs what it reports as errors ("error in tile 0 x 8" for a
+ * truncated JPEG) as GLib warnings on stderr.  The error reaches the caller
+ * through struct err with its SKU; the warning would be a second, contextless
+ * copy in the run's output.  SKUGEN_VIPS_WARNINGS=1 keeps them. */
+static void drop_warning(const gchar *domain, GLogLevelFlags level, const gchar *msg,
+			 gpointer data)
+{
+	(void)domain;
+	(void)level;
+	(void)msg;
+	(void)data;
+}
 
 static void init_vips(void)
 {
@@ -33,6 +47,8 @@ static void init_vips(void)
 	/* The operation cache keeps finished images alive; in a batch of
 	 * thousands of SKUs it would only hold memory. */
 	vips_cache_set_max(0);
+	if (!getenv("SKUGEN_VIPS_WARNINGS"))
+		g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, drop_warning, NULL);
 }
 
 int media_init(struct err *e)
@@ -286,6 +302,7 @@ int media_image_load_file(const char *path, const struct media_load_opts *opts,
 	char where[ERR_MSG_MAX / 2];
 	const char *nick;
 	VipsImage *hdr;
+	struct stat st;
 
 	*out = NULL;
 	if (media_init(e))
@@ -295,6 +312,8 @@ int media_image_load_file(const char *path, const struct media_load_opts *opts,
 		snprintf(where, sizeof where, "%s: %s", ctx, path);
 	else
 		snprintf(where, sizeof where, "%s", path);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return media_err(e, ERR_INPUT, where, "not a regular file");
 	nick = vips_foreign_find_load(path);
 	if (nick)
 		nick = loader_nick(nick);

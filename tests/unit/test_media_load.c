@@ -332,6 +332,8 @@ static void test_file_errors_name_the_file(void **state)
 	unlink(path);
 	assert_int_equal(media_image_load("/nonexistent/p.jpg", NULL, "sku \"Z\"", &img, &e), -1);
 	assert_non_null(strstr(e.msg, "cannot open image"));
+	assert_int_equal(media_image_load("/tmp", NULL, "sku \"Z\"", &img, &e), -1);
+	assert_non_null(strstr(e.msg, "sku \"Z\": /tmp: not a regular file"));
 }
 
 /* ---- a small HTTP/1.1 server --------------------------------------------- */
@@ -388,6 +390,16 @@ static void respond(struct server *s, int c, const char *path)
 		send_all(c, head, strlen(head));
 		send_all(c, junk, big);
 		free(junk);
+	} else if (!strcmp(path, "/moved")) {
+		snprintf(head, sizeof head, "HTTP/1.1 301 Moved Permanently\r\nLocation: /ok.png\r\n"
+			 "Content-Length: 0\r\nConnection: close\r\n\r\n");
+		send_all(c, head, strlen(head));
+	} else if (!strcmp(path, "/slow")) {
+		/* Headers, then nothing for longer than the caller waits. */
+		snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n"
+			 "Content-Length: 1000\r\nConnection: close\r\n\r\n");
+		send_all(c, head, strlen(head));
+		usleep(1500 * 1000);
 	} else if (!strcmp(path, "/to-file")) {
 		snprintf(head, sizeof head, "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n"
 			 "Content-Length: 0\r\nConnection: close\r\n\r\n");
@@ -504,6 +516,22 @@ static void test_fetch(void **state)
 	fetch_fails(&s, "/page", NULL, "not an image: content-type \"text/html\"");
 	fetch_fails(&s, "/big", &small, "over the limit of 100000 bytes");
 	fetch_fails(&s, "/to-file", NULL, "not http or https");
+
+	/* A redirect within http is followed. */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/moved", s.port);
+	assert_int_equal(media_image_load(url, NULL, "t", &img, &e), 0);
+	assert_int_equal(media_image_height(img), 16);
+	media_image_free(img);
+
+	/* A server that stalls: the caller's time limit, ERR_IO (worth a retry). */
+	{
+		struct media_load_opts quick = { .timeout_ms = 300 };
+
+		snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", s.port);
+		assert_int_equal(media_fetch(url, &quick, "sku \"U-2\"", &b, &e), -1);
+		assert_int_equal(e.code, ERR_IO);
+		assert_non_null(strstr(e.msg, "timed out after 300 ms"));
+	}
 
 	/* What failed leaves the buffer as it was. */
 	assert_int_equal(buf_puts(&b, "kept"), 0);

@@ -101,6 +101,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(if $(filter tests/%,$<),$(TEST_CFLAGS)) -MMD -MP -c -o $@ $<
 
+# gpu/'s CPU references are built -O3 (their loops are written to vectorise).
+$(BUILD)/gpu/%.o: ALL_CFLAGS += -O3
+
 # gpu/'s kernels (GPU=1): nvcc, Hopper code plus PTX for newer devices.
 $(BUILD)/gpu/%.cu.o: gpu/%.cu
 	@mkdir -p $(@D)

@@ -57,6 +57,11 @@ void gpu_lab_to_srgb(const float lab[3], uint8_t rgb[3]);
 float gpu_srgb_to_linear(uint8_t v);      /* 0..1 */
 uint8_t gpu_linear_to_srgb(float v);      /* v clamped to 0..1 */
 
+/* A row of n pixels (ch = 1 grey, 3 or 4 channels) to Lab, into three
+ * arrays of n floats: the same values as gpu_srgb_to_lab, in a form that
+ * vectorises (the references' hot loops use it). */
+void gpu_srgb_row_to_lab(const uint8_t *row, int n, int ch, float *l, float *a, float *b);
+
 /* The lookup tables behind them, built once (thread-safe), never freed:
  * 256 floats (sRGB byte -> linear) and GPU_LIN_LUT_SIZE bytes (linear ->
  * sRGB byte, indexed by round(v * (GPU_LIN_LUT_SIZE - 1))). */

@@ -36,9 +36,28 @@ GPU_HD uint8_t gpu_lin_encode(const uint8_t *to_srgb, float v)
 	return to_srgb[(int)(v * (float)(16384 - 1) + 0.5f)];
 }
 
+/* Cube root of t > 0 for Lab: a bit-level first guess (within ~5%) and two
+ * Halley steps (cubic convergence: ~1e-4, then float precision).  Several
+ * times faster than libm's cbrtf on the CPU, and the same arithmetic on
+ * both sides. */
+GPU_HD float gpu_cbrt_pos(float t)
+{
+	union { float f; uint32_t u; } v;
+	float y, y3;
+
+	v.f = t;
+	v.u = v.u / 3u + 709921077u;
+	y = v.f;
+	y3 = y * y * y;
+	y = y * (y3 + 2.0f * t) / (2.0f * y3 + t);
+	y3 = y * y * y;
+	y = y * (y3 + 2.0f * t) / (2.0f * y3 + t);
+	return y;
+}
+
 GPU_HD float gpu_lab_f(float t)
 {
-	return t > GPU_LAB_EPS ? cbrtf(t) : GPU_LAB_KAPPA * t + 4.0f / 29.0f;
+	return t > GPU_LAB_EPS ? gpu_cbrt_pos(t) : GPU_LAB_KAPPA * t + 4.0f / 29.0f;
 }
 
 GPU_HD float gpu_lab_finv(float f)

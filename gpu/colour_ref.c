@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "colour_math.h"
@@ -66,17 +67,44 @@ void gpu_lab_to_srgb(const float lab[3], uint8_t rgb[3])
 		rgb[c] = gpu_lin_encode(enc, lin[c]);
 }
 
+void gpu_srgb_row_to_lab(const uint8_t *row, int n, int ch, float *l, float *a, float *b)
+{
+	const float *lin = gpu_lut_to_linear();
+	int x;
+
+	/* the table lookups first (scalar), into the output arrays ... */
+	if (ch == 1) {
+		for (x = 0; x < n; x++)
+			l[x] = a[x] = b[x] = lin[row[x]];
+	} else {
+		for (x = 0; x < n; x++) {
+			l[x] = lin[row[(size_t)x * ch]];
+			a[x] = lin[row[(size_t)x * ch + 1]];
+			b[x] = lin[row[(size_t)x * ch + 2]];
+		}
+	}
+	/* ... then the arithmetic in place, branch-free */
+	for (x = 0; x < n; x++) {
+		float lab[3];
+
+		gpu_linear_to_lab(l[x], a[x], b[x], lab);
+		l[x] = lab[0];
+		a[x] = lab[1];
+		b[x] = lab[2];
+	}
+}
+
 int gpu_colour_stats_ref(const struct gpu_image *src, const struct gpu_image *mask,
 			 struct gpu_colour_stats *out, struct err *e)
 {
-	const float *lin = gpu_lut_to_linear();
 	double s0 = 0, s1 = 0, s2 = 0, q0 = 0, q1 = 0, q2 = 0, sw = 0;
-	int y, c, ch;
+	int c, ch, W, fail = 0;
 
 	memset(out, 0, sizeof *out);
 	if (gpu_image_check(src, "colour stats: image", 1, 4, e) < 0)
 		return -1;
 	ch = src->channels;
+	W = src->width;
 	if (ch == 2)
 		return err_set(e, ERR_INTERNAL, "colour stats: image: 2 channels, expected 1, 3 or 4");
 	if (mask) {
@@ -86,32 +114,47 @@ int gpu_colour_stats_ref(const struct gpu_image *src, const struct gpu_image *ma
 			return err_set(e, ERR_INTERNAL, "colour stats: mask is %dx%d, image %dx%d",
 				       mask->width, mask->height, src->width, src->height);
 	}
-	GPU_OMP("omp parallel for schedule(static) reduction(+:s0,s1,s2,q0,q1,q2,sw)")
-	for (y = 0; y < src->height; y++) {
-		const uint8_t *row = src->data + (size_t)y * src->stride;
-		const uint8_t *mrow = mask ? mask->data + (size_t)y * mask->stride : NULL;
-		double r0 = 0, r1 = 0, r2 = 0, t0 = 0, t1 = 0, t2 = 0, rw = 0;
-		int x;
+	GPU_OMP("omp parallel reduction(+:s0,s1,s2,q0,q1,q2,sw,fail)")
+	{
+		float *buf = malloc((size_t)W * 4 * sizeof *buf);
+		float *L = buf, *A = buf + W, *B = buf + 2 * (size_t)W, *w = buf + 3 * (size_t)W;
+		int y;
 
-		for (x = 0; x < src->width; x++) {
-			const uint8_t *px = row + (size_t)x * ch;
-			float lab[3];
-			double w;
+		fail += !buf;
+		GPU_OMP("omp for schedule(static)")
+		for (y = 0; y < src->height; y++) {
+			const uint8_t *row = src->data + (size_t)y * src->stride;
+			double r0 = 0, r1 = 0, r2 = 0, t0 = 0, t1 = 0, t2 = 0, rw = 0;
+			int x;
 
-			w = mrow ? mrow[x] / 255.0f : (ch == 4 ? px[3] / 255.0f : 1.0f);
-			if (w <= 0.0f)
+			if (!buf)
 				continue;
-			if (ch == 1)
-				gpu_linear_to_lab(lin[px[0]], lin[px[0]], lin[px[0]], lab);
-			else
-				gpu_px_to_lab(lin, px, lab);
-			rw += w;
-			r0 += w * lab[0]; r1 += w * lab[1]; r2 += w * lab[2];
-			t0 += w * lab[0] * lab[0]; t1 += w * lab[1] * lab[1];
-			t2 += w * lab[2] * lab[2];
+			if (mask) {
+				const uint8_t *m = mask->data + (size_t)y * mask->stride;
+
+				for (x = 0; x < W; x++)
+					w[x] = m[x] / 255.0f;
+			} else if (ch == 4) {
+				for (x = 0; x < W; x++)
+					w[x] = row[(size_t)x * 4 + 3] / 255.0f;
+			} else {
+				for (x = 0; x < W; x++)
+					w[x] = 1.0f;
+			}
+			gpu_srgb_row_to_lab(row, W, ch, L, A, B);
+			for (x = 0; x < W; x++) {
+				double wx = w[x], l = L[x], a = A[x], b = B[x];
+
+				rw += wx;
+				r0 += wx * l; r1 += wx * a; r2 += wx * b;
+				t0 += wx * l * l; t1 += wx * a * a; t2 += wx * b * b;
+			}
+			sw += rw; s0 += r0; s1 += r1; s2 += r2; q0 += t0; q1 += t1; q2 += t2;
 		}
-		sw += rw; s0 += r0; s1 += r1; s2 += r2; q0 += t0; q1 += t1; q2 += t2;
+		free(buf);
 	}
+	if (fail)
+		return err_set(e, ERR_NOMEM, "colour stats: out of memory for a row of %d", W);
 	out->weight = sw;
 	if (sw > 0) {
 		double s[3] = { s0, s1, s2 }, q[3] = { q0, q1, q2 };
@@ -170,10 +213,9 @@ int gpu_colour_transfer_ref(const struct gpu_image *src, const struct gpu_image 
 			    const struct gpu_colour_stats *to,
 			    const struct gpu_transfer_params *p, struct err *e)
 {
-	const float *lin = gpu_lut_to_linear();
 	const uint8_t *enc = gpu_lut_to_srgb();
 	float k[3], o[3];
-	int y, ch;
+	int ch, W, fail = 0;
 
 	if (gpu_image_check(src, "colour transfer: source", 3, 4, e) < 0 ||
 	    gpu_image_check(dst, "colour transfer: destination", 3, 4, e) < 0)
@@ -186,26 +228,47 @@ int gpu_colour_transfer_ref(const struct gpu_image *src, const struct gpu_image 
 	if (gpu_transfer_coeffs(from, to, p, k, o, e) < 0)
 		return -1;
 	ch = src->channels;
-	GPU_OMP("omp parallel for schedule(static)")
-	for (y = 0; y < src->height; y++) {
-		const uint8_t *in = src->data + (size_t)y * src->stride;
-		uint8_t *out = dst->data + (size_t)y * dst->stride;
-		int x, c;
+	W = src->width;
+	GPU_OMP("omp parallel reduction(+:fail)")
+	{
+		float *buf = malloc((size_t)W * 3 * sizeof *buf);
+		float *L = buf, *A = buf + W, *B = buf + 2 * (size_t)W;
+		int yy;
 
-		for (x = 0; x < src->width; x++) {
-			const uint8_t *px = in + (size_t)x * ch;
-			uint8_t *q = out + (size_t)x * ch;
-			float lab[3], rgb[3];
+		fail += !buf;
+		GPU_OMP("omp for schedule(static)")
+		for (yy = 0; yy < src->height; yy++) {
+			const uint8_t *in = src->data + (size_t)yy * src->stride;
+			uint8_t *out = dst->data + (size_t)yy * dst->stride;
+			int x;
 
-			gpu_px_to_lab(lin, px, lab);
-			for (c = 0; c < 3; c++)
-				lab[c] = lab[c] * k[c] + o[c];
-			gpu_lab_to_linear(lab, rgb);
-			if (ch == 4)
-				q[3] = px[3];
-			for (c = 0; c < 3; c++)
-				q[c] = gpu_lin_encode(enc, rgb[c]);
+			if (!buf)
+				continue;
+			gpu_srgb_row_to_lab(in, W, ch, L, A, B);
+			for (x = 0; x < W; x++) {
+				float lab[3], rgb[3];
+
+				lab[0] = L[x] * k[0] + o[0];
+				lab[1] = A[x] * k[1] + o[1];
+				lab[2] = B[x] * k[2] + o[2];
+				gpu_lab_to_linear(lab, rgb);
+				L[x] = rgb[0];
+				A[x] = rgb[1];
+				B[x] = rgb[2];
+			}
+			for (x = 0; x < W; x++) {
+				uint8_t *q = out + (size_t)x * ch;
+
+				if (ch == 4)
+					q[3] = in[(size_t)x * 4 + 3];
+				q[0] = gpu_lin_encode(enc, L[x]);
+				q[1] = gpu_lin_encode(enc, A[x]);
+				q[2] = gpu_lin_encode(enc, B[x]);
+			}
 		}
+		free(buf);
 	}
+	if (fail)
+		return err_set(e, ERR_NOMEM, "colour transfer: out of memory for a row of %d", W);
 	return 0;
 }

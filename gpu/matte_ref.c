@@ -87,13 +87,12 @@ int gpu_matte_ref(const struct gpu_image *src, const struct gpu_image *dst,
 		  const struct gpu_matte_params *p, struct gpu_matte_stats *stats,
 		  struct err *e)
 {
-	const float *lin = gpu_lut_to_linear();
 	struct gpu_matte_stats st;
 	struct gpu_image alpha = { 0 };
 	uint8_t *band = NULL, *reached = NULL;
 	int32_t *queue = NULL;
 	size_t nband = 0, head = 0, tail = 0, opaque = 0;
-	int W, H, y, b, rc = -1;
+	int W, H, y, b, fail = 0, rc = -1;
 
 	memset(&st, 0, sizeof st);
 	if (gpu_matte_check_params(p, e) < 0 ||
@@ -130,17 +129,34 @@ int gpu_matte_ref(const struct gpu_image *src, const struct gpu_image *dst,
 		goto done;
 	}
 	/* the ramp of every pixel: 255 means product (a barrier to the flood) */
-	GPU_OMP("omp parallel for schedule(static)")
-	for (y = 0; y < H; y++) {
-		uint8_t *out = alpha.data + (size_t)y * alpha.stride;
-		int x;
+	GPU_OMP("omp parallel reduction(+:fail)")
+	{
+		float *buf = malloc((size_t)W * 3 * sizeof *buf);
+		float *L = buf, *A = buf + W, *B = buf + 2 * (size_t)W;
+		int yy;
 
-		for (x = 0; x < W; x++) {
-			float lab[3];
+		fail += !buf;
+		GPU_OMP("omp for schedule(static)")
+		for (yy = 0; yy < H; yy++) {
+			uint8_t *out = alpha.data + (size_t)yy * alpha.stride;
+			int x;
 
-			gpu_px_to_lab(lin, gpu_image_px(src, x, y), lab);
-			out[x] = gpu_matte_ramp(gpu_delta_e(lab, st.bg_lab), p->tol_lo, p->tol_hi);
+			if (!buf)
+				continue;
+			gpu_srgb_row_to_lab(src->data + (size_t)yy * src->stride, W, src->channels,
+					    L, A, B);
+			for (x = 0; x < W; x++) {
+				float lab[3] = { L[x], A[x], B[x] };
+
+				out[x] = gpu_matte_ramp(gpu_delta_e(lab, st.bg_lab), p->tol_lo,
+							p->tol_hi);
+			}
 		}
+		free(buf);
+	}
+	if (fail) {
+		err_set(e, ERR_NOMEM, "matte: out of memory for a row of %d", W);
+		goto done;
 	}
 	/* flood from every edge pixel that is not product, 4-connected */
 	for (y = 0; y < H; y++) {

@@ -94,12 +94,31 @@ int gpu_taps_make(struct gpu_taps *t, int in, int out, enum gpu_resample_filter 
 	return 0;
 }
 
+/* Is output i's tap list the contiguous run first, first+1, ...? (It is
+ * everywhere but near the edges, where indices are clamped.) */
+static int taps_contiguous(const struct gpu_taps *t, int i)
+{
+	const int *idx = t->idx + (size_t)i * t->ntaps;
+	int k;
+
+	for (k = 1; k < t->ntaps; k++)
+		if (idx[k] != idx[0] + k)
+			return 0;
+	return 1;
+}
+
+/* The vertical pass first (whole rows at a time: the inner loops run along
+ * contiguous memory and vectorise), then the horizontal one on the fewer
+ * rows that remain.  The passes are linear, so the order changes nothing
+ * but float rounding (the kernels run horizontal first; tests allow 1 level). */
 int gpu_resample_ref(const struct gpu_image *src, const struct gpu_image *dst,
 		     enum gpu_resample_filter filter, struct err *e)
 {
 	struct gpu_taps tx = { 0 }, ty = { 0 };
 	float *tmp = NULL;
-	int ch, sh, dw, rc = -1, y;
+	char *contig = NULL;
+	int ch, sw, dh, dw, rc = -1, y;
+	size_t rowlen;
 
 	if (gpu_image_check(src, "resample: source", 1, 4, e) < 0 ||
 	    gpu_image_check(dst, "resample: destination", 1, 4, e) < 0)
@@ -108,66 +127,88 @@ int gpu_resample_ref(const struct gpu_image *src, const struct gpu_image *dst,
 		return err_set(e, ERR_INTERNAL, "resample: %d channels in, %d out",
 			       src->channels, dst->channels);
 	ch = src->channels;
-	sh = src->height;
+	sw = src->width;
 	dw = dst->width;
-	if (gpu_taps_make(&tx, src->width, dw, filter, e) < 0 ||
-	    gpu_taps_make(&ty, sh, dst->height, filter, e) < 0)
+	dh = dst->height;
+	rowlen = (size_t)sw * ch;
+	if (gpu_taps_make(&tx, sw, dw, filter, e) < 0 ||
+	    gpu_taps_make(&ty, src->height, dh, filter, e) < 0)
 		goto done;
-	tmp = malloc((size_t)sh * dw * ch * sizeof *tmp);
-	if (!tmp) {
-		err_set(e, ERR_NOMEM, "resample: out of memory for %dx%d", dw, sh);
+	tmp = malloc((size_t)dh * rowlen * sizeof *tmp);
+	contig = malloc((size_t)dw);
+	if (!tmp || !contig) {
+		err_set(e, ERR_NOMEM, "resample: out of memory for %dx%d", sw, dh);
 		goto done;
 	}
-	/* horizontal: src rows -> tmp (premultiplied colour when ch == 4) */
+	for (y = 0; y < dw; y++)
+		contig[y] = (char)taps_contiguous(&tx, y);
+	/* vertical: src rows -> tmp rows (premultiplied colour when ch == 4) */
 	GPU_OMP("omp parallel for schedule(static)")
-	for (y = 0; y < sh; y++) {
-		const uint8_t *row = src->data + (size_t)y * src->stride;
-		float *out = tmp + (size_t)y * dw * ch;
-		int x, k, c;
+	for (y = 0; y < dh; y++) {
+		const int *idx = ty.idx + (size_t)y * ty.ntaps;
+		const float *w = ty.w + (size_t)y * ty.ntaps;
+		float *out = tmp + (size_t)y * rowlen;
+		size_t x;
+		int k;
 
-		for (x = 0; x < dw; x++) {
-			const int *idx = tx.idx + (size_t)x * tx.ntaps;
-			const float *w = tx.w + (size_t)x * tx.ntaps;
-			float acc[4] = { 0, 0, 0, 0 };
+		for (x = 0; x < rowlen; x++)
+			out[x] = 0.0f;
+		for (k = 0; k < ty.ntaps; k++) {
+			const uint8_t *row = src->data + (size_t)idx[k] * src->stride;
+			float wk = w[k];
 
+			if (wk == 0.0f)
+				continue;
 			if (ch == 4) {
-				for (k = 0; k < tx.ntaps; k++) {
-					const uint8_t *p = row + (size_t)idx[k] * 4;
-					float wa = w[k] * p[3] * (1.0f / 255.0f);
+				for (x = 0; x < rowlen; x += 4) {
+					float wa = wk * row[x + 3] * (1.0f / 255.0f);
 
-					acc[0] += wa * p[0];
-					acc[1] += wa * p[1];
-					acc[2] += wa * p[2];
-					acc[3] += w[k] * p[3];
+					out[x] += wa * row[x];
+					out[x + 1] += wa * row[x + 1];
+					out[x + 2] += wa * row[x + 2];
+					out[x + 3] += wk * row[x + 3];
 				}
 			} else {
-				for (k = 0; k < tx.ntaps; k++) {
-					const uint8_t *p = row + (size_t)idx[k] * ch;
+				for (x = 0; x < rowlen; x++)
+					out[x] += wk * row[x];
+			}
+		}
+	}
+	/* horizontal: tmp rows -> dst rows */
+	GPU_OMP("omp parallel for schedule(static)")
+	for (y = 0; y < dh; y++) {
+		const float *row = tmp + (size_t)y * rowlen;
+		uint8_t *out = dst->data + (size_t)y * dst->stride;
+		int x, k, c, n = tx.ntaps;
+
+		for (x = 0; x < dw; x++) {
+			const int *idx = tx.idx + (size_t)x * n;
+			const float *w = tx.w + (size_t)x * n;
+			float acc[4] = { 0, 0, 0, 0 };
+
+			if (ch == 3 && contig[x]) {
+				const float *p = row + (size_t)idx[0] * 3;
+				float a0 = 0, a1 = 0, a2 = 0;
+
+				for (k = 0; k < n; k++, p += 3) {
+					a0 += w[k] * p[0];
+					a1 += w[k] * p[1];
+					a2 += w[k] * p[2];
+				}
+				acc[0] = a0; acc[1] = a1; acc[2] = a2;
+			} else if (ch == 4 && contig[x]) {
+				const float *p = row + (size_t)idx[0] * 4;
+
+				for (k = 0; k < n; k++, p += 4)
+					for (c = 0; c < 4; c++)
+						acc[c] += w[k] * p[c];
+			} else {
+				for (k = 0; k < n; k++) {
+					const float *p = row + (size_t)idx[k] * ch;
 
 					for (c = 0; c < ch; c++)
 						acc[c] += w[k] * p[c];
 				}
-			}
-			for (c = 0; c < ch; c++)
-				out[(size_t)x * ch + c] = acc[c];
-		}
-	}
-	/* vertical: tmp -> dst rows */
-	GPU_OMP("omp parallel for schedule(static)")
-	for (y = 0; y < dst->height; y++) {
-		const int *idx = ty.idx + (size_t)y * ty.ntaps;
-		const float *w = ty.w + (size_t)y * ty.ntaps;
-		uint8_t *out = dst->data + (size_t)y * dst->stride;
-		int x, k, c;
-
-		for (x = 0; x < dw; x++) {
-			float acc[4] = { 0, 0, 0, 0 };
-
-			for (k = 0; k < ty.ntaps; k++) {
-				const float *p = tmp + ((size_t)idx[k] * dw + x) * ch;
-
-				for (c = 0; c < ch; c++)
-					acc[c] += w[k] * p[c];
 			}
 			if (ch == 4) {
 				float a = gpu_clampf(acc[3], 0.0f, 255.0f);
@@ -185,6 +226,7 @@ int gpu_resample_ref(const struct gpu_image *src, const struct gpu_image *dst,
 	rc = 0;
 done:
 	free(tmp);
+	free(contig);
 	gpu_taps_release(&tx);
 	gpu_taps_release(&ty);
 	return rc;

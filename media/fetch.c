@@ -18,17 +18,37 @@
 #include "media/image_int.h"
 
 struct sink {
+	CURL *curl;
 	struct buf *out;
 	size_t start;      /* out->len before the transfer */
 	size_t limit;
 	bool too_big;
 	bool nomem;
+	bool checked;      /* status and type looked at (first body bytes) */
+	bool refused;      /* not 200, or not an image: stopped early */
 };
+
+static bool type_ok(const char *ct);
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct sink *s = arg;
 	size_t len = size * n;
+
+	/* The headers are in: an error page or an HTML page is not worth
+	 * downloading (curl skips the bodies of redirects it follows). */
+	if (!s->checked) {
+		long status = 0;
+		const char *ct = NULL;
+
+		s->checked = true;
+		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(s->curl, CURLINFO_CONTENT_TYPE, &ct);
+		if (status != 200 || !type_ok(ct)) {
+			s->refused = true;
+			return 0;
+		}
+	}
 
 	if (s->out->len - s->start + len > s->limit) {
 		s->too_big = true;
@@ -61,7 +81,7 @@ static bool type_ok(const char *ct)
 int media_fetch(const char *url, const struct media_load_opts *opts, const char *ctx,
 		struct buf *out, struct err *e)
 {
-	struct sink s = { out, out->len, MEDIA_MAX_BYTES_DEFAULT, false, false };
+	struct sink s = { .out = out, .start = out->len, .limit = MEDIA_MAX_BYTES_DEFAULT };
 	long timeout = MEDIA_TIMEOUT_MS_DEFAULT, connect_timeout = 10000;
 	char curl_msg[CURL_ERROR_SIZE] = "";
 	char where[ERR_MSG_MAX / 2];
@@ -90,6 +110,7 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 	c = curl_easy_init();
 	if (!c)
 		return err_set(e, ERR_NOMEM, "out of memory");
+	s.curl = c;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -116,6 +137,8 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 		media_err(e, ERR_INPUT, where, "download is over the limit of %zu bytes", s.limit);
 		goto done;
 	}
+	if (s.refused)
+		rc = CURLE_OK;   /* stopped on purpose: status or type says why below */
 	if (rc == CURLE_UNSUPPORTED_PROTOCOL && status >= 300 && status < 400) {
 		media_err(e, ERR_INPUT, where, "redirected to a URL that is not http or https");
 		goto done;

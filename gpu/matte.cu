@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define FT 32
+#define FLOOD_BATCH 4   /* flood rounds per look at the flag */
 
 struct lab_colour {
 	float v[3];
@@ -224,16 +225,22 @@ int gpu_matte_launch(const struct gpu_image *src, const struct gpu_image *dst,
 					 reached, W, H, bg, p->tol_lo, p->tol_hi, lin);
 	GPU_LAUNCHED(e, "matte: ramp kernel");
 
-	/* flood until a round changes nothing */
+	/* flood until a batch of rounds changes nothing (the host reads the flag
+	 * once per batch: fewer round trips, a few idle rounds at the end) */
 	fgrd = dim3((W + FT - 1) / FT, (H + FT - 1) / FT);
 	do {
+		int k;
+
 		GPU_CUDA(cudaMemsetAsync(flag, 0, sizeof(int), s), e, "matte: flood");
-		matte_flood_k<<<fgrd, fblk, 0, s>>>(alpha.data, alpha.stride, reached, W, H, flag);
-		GPU_LAUNCHED(e, "matte: flood kernel");
+		for (k = 0; k < FLOOD_BATCH; k++) {
+			matte_flood_k<<<fgrd, fblk, 0, s>>>(alpha.data, alpha.stride, reached, W, H,
+							    flag);
+			GPU_LAUNCHED(e, "matte: flood kernel");
+		}
 		GPU_CUDA(cudaMemcpyAsync(&hflag, flag, sizeof(int), cudaMemcpyDeviceToHost, s), e,
 			 "matte: flood");
 		GPU_CUDA(cudaStreamSynchronize(s), e, "matte: flood");
-		w->iterations++;
+		w->iterations += FLOOD_BATCH;
 	} while (hflag);
 
 	matte_keep_k<<<grd, blk, 0, s>>>(alpha.data, alpha.stride, reached, W, H);

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "batch/exec_int.h"
+#include "batch/exec_media.h"
 #include "batch/image_opts.h"
 #include "batch/run.h"
 #include "common/buf.h"
@@ -342,6 +343,37 @@ static void add_ledger(struct job *j, const char *generator, const char *provide
 	}
 }
 
+/* A hosted image model's request for this task (exec_media.h). */
+static void media_request(struct job *j, const char *prompt, size_t prompt_len, struct gen_request *req)
+{
+	*req = (struct gen_request){
+		.sku = j->sku, .output = j->output, .kind = j->kind, .locale = j->locale,
+		.channel = j->channel, .prompt = prompt, .prompt_len = prompt_len, .input = j->input,
+		.run_id = j->run_id, .task_id = j->task_id, .generation_id = j->generation_id,
+		.template_sha256 = j->template_sha,
+		.options = j->out->image ? j->out->image->resolved : NULL,
+	};
+}
+
+/* A hosted image model answered: make the stored image from its files. */
+static int media_done(struct job *j, const json_t *g, const char *provider,
+		      const struct prov_outcome *o, struct err *e)
+{
+	struct gen_request req;
+	struct gen_result res;
+	int rc;
+
+	memset(&res, 0, sizeof res);
+	media_request(j, NULL, 0, &req);
+	rc = exec_media_finish(g, &req, provider, o->content, o->content_len, o->request_id, &res, e);
+	if (rc == 0)
+		rc = succeed(j, "image", "1", buf_str(&res.content), res.content.len, provider, res.model,
+			     o->model_version, o->request_id, res.params, 0, 0, 0, 0, o->cost, o->attempts,
+			     res.asset_path, res.asset_sha256, e);
+	gen_result_clear(&res);
+	return rc;
+}
+
 static void llm_done(void *ctx, const struct prov_outcome *o)
 {
 	struct job *j = ctx;
@@ -349,14 +381,25 @@ static void llm_done(void *ctx, const struct prov_outcome *o)
 	const char *name = j->out->chain[j->chain_pos];
 	json_t *g = json_object_get(x->s->generators, name);
 	const char *provider = json_string_value(json_object_get(g, "provider"));
-	const char *model = json_string_value(json_object_get(g, "model"));
+	const char *model = json_string_value(json_object_get(g, exec_media_hosted(g) && !json_object_get(g, "model")
+								     ? "scene_model" : "model"));
 	struct err e;
 
 	x->in_flight--;
 	inflight_add(j, -1);
 	add_ledger(j, name, provider, model, o->attempts_log);
 	err_clear(&e);
-	if (o->ok) {
+	if (o->ok && exec_media_hosted(g)) {
+		if (media_done(j, g, provider, o, &e) == 0) {
+			job_free(j);
+			return;
+		}
+		if (e.code == ERR_NOMEM) {
+			fatal(x, "storing an image");
+			job_free(j);
+			return;
+		}
+	} else if (o->ok) {
 		if (succeed(j, "llm", "1", o->content, o->content_len, provider, model, o->model_version,
 			    o->request_id, json_object_get(g, "params"), o->tokens_in, o->tokens_out,
 			    o->tokens_cached, o->tokens_reasoning, o->cost, o->attempts, NULL, NULL, &e) == 0) {
@@ -415,8 +458,10 @@ static int run_llm(struct job *j, const char *name)
 	struct exec *x = j->x;
 	json_t *g = json_object_get(x->s->generators, name);
 	const char *provider = json_string_value(json_object_get(g, "provider"));
-	const char *model = json_string_value(json_object_get(g, "model"));
+	const char *model = json_string_value(json_object_get(g, exec_media_hosted(g) && !json_object_get(g, "model")
+								     ? "scene_model" : "model"));
 	const json_t *params = json_object_get(g, "params");
+	json_t *media_input = NULL;
 	struct buf user = BUF_INIT, system = BUF_INIT;
 	struct err e;
 	double cost;
@@ -444,6 +489,14 @@ static int run_llm(struct job *j, const char *name)
 		hash_update_str(h, buf_str(&user));
 		hash_final_hex(h, j->prompt_sha);
 		hash_free(h);
+	}
+	if (exec_media_hosted(g)) {
+		/* The model's input: the photo and the rendered scene text. */
+		struct gen_request req;
+
+		media_request(j, buf_str(&user), user.len, &req);
+		if (exec_media_input(g, &req, &model, &media_input, &e) < 0)
+			goto next;
 	}
 	cost = estimate(x, provider, model, params, buf_str(&system), buf_str(&user));
 	if (x->o->dry_run) {
@@ -480,14 +533,16 @@ static int run_llm(struct job *j, const char *name)
 	{
 		struct prov_call call = {
 			.provider = provider, .model = model,
-			.system = system.len ? buf_str(&system) : NULL, .user = buf_str(&user),
-			.schema = json_object_get(x->schemas, name), .params = params,
+			.system = system.len ? buf_str(&system) : NULL,
+			.user = media_input ? NULL : buf_str(&user), .input = media_input,
+			.schema = json_object_get(x->schemas, name), .params = media_input ? NULL : params,
 			.done = llm_done, .ctx = j,
 		};
 
 		if (prov_submit(x->prov, &call, &e) < 0)
 			goto next;
 	}
+	json_decref(media_input);
 	x->in_flight++;
 	inflight_add(j, 1);
 	buf_free(&user);
@@ -496,17 +551,21 @@ static int run_llm(struct job *j, const char *name)
 next:
 	fall_back(j, name, e.msg);
 chain:
+	json_decref(media_input);
+	media_input = NULL;
 	buf_free(&user);
 	buf_free(&system);
 	if (j->chain_pos < j->out->chain_len)
 		return run_chain(j);
 	rc = fail(j, e.msg);
 done:
+	json_decref(media_input);
 	buf_free(&user);
 	buf_free(&system);
 	job_free(j);
 	return rc;
 nomem:
+	json_decref(media_input);
 	buf_free(&user);
 	buf_free(&system);
 	job_free(j);
@@ -519,7 +578,7 @@ static int run_chain(struct job *j)
 	json_t *g = json_object_get(j->x->s->generators, name);
 	const char *type = json_string_value(json_object_get(g, "type"));
 
-	if (type && strcmp(type, "llm") == 0)
+	if (type && (strcmp(type, "llm") == 0 || exec_media_hosted(g)))
 		return run_llm(j, name);
 	if (j->x->o->dry_run) {
 		int rc = cancel(j, "dry run");

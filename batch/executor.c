@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "batch/exec_int.h"
+#include "batch/exec_media.h"
 #include "batch/queue.h"
 #include "common/buf.h"
 #include "common/file_read.h"
@@ -53,6 +54,8 @@ static int gens_open(struct exec *x, bool *remote, struct err *e)
 		const char *schema = json_string_value(json_object_get(cfg, "schema"));
 		const struct gen_ops *ops;
 
+		if (exec_media_hosted(cfg))
+			*remote = true;   /* a hosted image model (exec_media.h) */
 		if (type && strcmp(type, "llm") == 0) {
 			*remote = true;
 			if (schema) {

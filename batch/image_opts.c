@@ -156,10 +156,6 @@ int image_opts_load(const struct config *c, const json_t *o, const char *path,
 		config_error(c, e, at, "expected \"channel\" or \"lifestyle\", got \"%s\"", mode);
 		goto out;
 	}
-	if (strcmp(mode, "lifestyle") == 0 && !scenes) {
-		config_error(c, e, at, "a lifestyle image needs \"scenes\": the folder of scenes to place the product in");
-		goto out;
-	}
 	if (!*io->photo_field) {
 		snprintf(at, sizeof at, "%s.inputs.photo", path);
 		config_error(c, e, at, "name the record field that holds the product photo");

@@ -484,6 +484,13 @@ int settings_require_pipeline(const struct settings *s, struct err *e)
 				if (image_gen + video_gen != (o->image != NULL) || video_gen != video_out)
 					return config_error(c, e, path, "generator \"%s\" makes %s, but output \"%s\" is of kind \"%s\"",
 							    o->chain[k], image_gen ? "images" : video_gen ? "videos" : "text", o->name, o->kind);
+				/* A local lifestyle shot needs scenes; a hosted
+				 * model makes its own. */
+				if (image_gen && !o->image->scenes_dir &&
+				    !json_object_get(json_object_get(s->generators, o->chain[k]), "provider") &&
+				    strcmp(json_string_value(json_object_get(o->image->resolved, "mode")), "lifestyle") == 0)
+					return config_error(c, e, path, "output \"%s\" is a lifestyle image made locally by \"%s\": it needs \"scenes\", the folder of scenes to place the product in",
+							    o->name, o->chain[k]);
 			}
 		}
 	}

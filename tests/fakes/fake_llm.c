@@ -13,7 +13,10 @@
  *                               anthropic-version, model, max_tokens,
  *                               messages, tools/tool_choice; request-id,
  *                               anthropic-ratelimit-* headers
- *   POST /fal/{model id}        fal queue submit (Authorization: Key)
+ *   POST /fal/{model id}        fal queue submit (Authorization: Key); input needs
+ *                               "prompt", or for product-shot models
+ *                               "image_url" (URL or data: URI) and
+ *                               "scene_description"
  *   GET  /fal/{owner}/{app}/requests/{id}/status   IN_QUEUE, IN_PROGRESS,
  *                               COMPLETED as --fal-job-ms passes
  *   GET  /fal/{owner}/{app}/requests/{id}          the result: images (or a
@@ -1300,7 +1303,27 @@ static void fal_submit(struct MHD_Connection *c, const char *model, struct req *
 					    "Input should be a valid dictionary", "type", "dict_type"));
 		return;
 	}
-	if (!json_is_string(json_object_get(in, "prompt"))) {
+	if (strstr(model, "product-shot")) {
+		/* Bria's product shot: the product's image and a scene to put it
+		 * in; no prompt.  The image is a URL or an inline data: URI. */
+		const char *img = json_string_value(json_object_get(in, "image_url"));
+		const char *missing = !img ? "image_url"
+				      : !json_is_string(json_object_get(in, "scene_description")) ? "scene_description" : NULL;
+
+		if (!missing && strncmp(img, "http://", 7) != 0 && strncmp(img, "https://", 8) != 0 &&
+		    strncmp(img, "data:image/", 11) != 0) {
+			json_decref(in);
+			body_json(a, 422, json_pack("{s:[{s:[s,s], s:s, s:s}]}", "detail", "loc", "body", "image_url",
+						    "msg", "Input should be a valid URL or data URI", "type", "url_parsing"));
+			return;
+		}
+		if (missing) {
+			json_decref(in);
+			body_json(a, 422, json_pack("{s:[{s:[s,s], s:s, s:s}]}", "detail", "loc", "body", missing,
+						    "msg", "Field required", "type", "missing"));
+			return;
+		}
+	} else if (!json_is_string(json_object_get(in, "prompt"))) {
 		json_decref(in);
 		body_json(a, 422, json_pack("{s:[{s:[s,s], s:s, s:s}]}", "detail", "loc", "body", "prompt", "msg",
 					    "Field required", "type", "missing"));

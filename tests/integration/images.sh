@@ -171,4 +171,70 @@ t_is "with the photo optional, a record without one plans no image task" \
 t_is "while a record whose photo is bad still fails" \
 	"$(sql "select state from skugen.tasks where sku = 'B-404' and output = 'main_image'")" failed
 
+# Hosted models through fal: a product shot (the photo sent as a URL, or
+# inline as a data: URI) and a FLUX scene the real product is placed on.  The
+# fake answers with a real image; results go through the same preset, marking
+# and store; bad photos fail before anything is paid.
+kill "$fake_pid" 2>/dev/null
+wait "$fake_pid" 2>/dev/null
+"$fake" --port 0 --static "$SCRATCH/web" --fal-image "$SCRATCH/scenes/oak-table.jpg" --fal-job-ms 30 \
+	--fal-key fal-canary-51c2 --log fal.log >fake.out 2>fake.err &
+fake_pid=$!
+for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
+base=$(sed -n 's/^listening on //p' fake.out)
+sed -i "s|http://127.0.0.1:[0-9]*/static|$base/static|" catalog.jsonl
+export FAL_KEY=fal-canary-51c2
+cat >hosted.json <<JSON
+{
+  "source": {"type": "file", "path": "catalog.jsonl"},
+  "locales": ["en_US"],
+  "assets": {"root": "store"},
+  "presets": {"tile": {"width": 400, "height": 300, "format": "webp", "quality": 80}},
+  "providers": {"fal": {"type": "fal", "base_url": "$base/fal", "api_key_env": "FAL_KEY",
+                        "download_dir": "fal-files", "poll_ms": 10, "backoff_ms": 10,
+                        "prices": {"fal-ai/bria/product-shot": {"per_image": 0.04},
+                                   "fal-ai/flux/schnell": {"per_image": 0.003}}}},
+  "generators": {"bria": {"type": "image", "provider": "fal", "model": "fal-ai/bria/product-shot",
+                          "params": {"placement_type": "automatic"}},
+                 "flux": {"type": "image", "provider": "fal", "scene_model": "fal-ai/flux/schnell"}},
+  "outputs": [
+    {"name": "shot", "kind": "image", "template": "scene", "generator": "bria",
+     "mode": "lifestyle", "preset": "tile"},
+    {"name": "flux_scene", "kind": "image", "template": "scene", "generator": "flux",
+     "mode": "lifestyle", "preset": "tile", "placement": {"fill": 0.4, "floor": 0.8}}
+  ]
+}
+JSON
+new_db images_hosted
+SKUGEN_DEVICE=cpu run_skugen --config hosted.json run
+t_is "a hosted run with bad photos finishes, reporting failures (exit 1)" "$RC" 1
+t_is "each good SKU has a product shot and a FLUX-scene shot" \
+	"$(sql "select string_agg(sku || ':' || output, ' ' order by sku, output) from skugen.generations")" \
+	"G-1:flux_scene G-1:shot G-2:flux_scene G-2:shot G-3:flux_scene G-3:shot"
+t_is "bad photos failed before any job was submitted (6 jobs for 3 good SKUs)" \
+	"$(curl -s "$base/_fake/stats" | jq -r .fal_jobs)" 6
+t_match "a local photo travels inline as a data: URI" "$(grep -c '"image_url": *"data:image/png;base64,' fal.log)" "^[1-9]"
+t_match "a photo URL is passed as it is" "$(cat fal.log)" "\"image_url\": *\"$base/static/g3.png\""
+t_match "the rendered template is the scene description" "$(cat fal.log)" "\"scene_description\": *\"Kiln Mug in a room\""
+bad_files=0
+while IFS='|' read -r path sha; do
+	[ -f "$path" ] && [ "$(sha256sum "$path" | cut -d' ' -f1)" = "$sha" ] || bad_files=$((bad_files + 1))
+done < <(sql "select asset_path, asset_sha256 from skugen.generations")
+t_is "hosted results are in the asset store, sha256 matching" "$bad_files" 0
+for out in shot flux_scene; do
+	path=$(sql "select asset_path from skugen.generations where sku = 'G-1' and output = '$out'")
+	t_is "$out: a real photo with a generated scene says compositeWithTrainedAlgorithmicMedia" \
+		"$(exiftool -s3 -XMP-iptcExt:DigitalSourceType "$path")" \
+		"http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+	t_match "$out: framed by the preset" "$(exiftool -s3 -ImageSize "$path")" "^400x300$"
+done
+t_is "provenance names the provider and the models" \
+	"$(sql "select string_agg(distinct p.provider || ' ' || p.model, ', ') from skugen.provenance p")" \
+	"fal fal-ai/bria/product-shot, fal fal-ai/flux/schnell"
+t_is "the ledger prices each job (3 shots at 0.04, 3 scenes at 0.003)" "$(sql "select sum(cost)::float8 from skugen.cost_ledger")" "0.129"
+t_is "the key is nowhere in the store" \
+	"$(sql "select count(*) from skugen.provenance where params::text like '%fal-canary%'") $(grep -rl fal-canary store | wc -l)" "0 0"
+SKUGEN_DEVICE=cpu run_skugen --config hosted.json run
+t_is "a second hosted run pays for nothing" "$(curl -s "$base/_fake/stats" | jq -r .fal_jobs)" 6
+
 t_done

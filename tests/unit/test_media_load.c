@@ -167,20 +167,26 @@ static void test_decompression_bomb_refused_from_header(void **state)
 	g_object_unref(card);
 }
 
-static void test_animated_gif_refused_still_gif_loads(void **state)
+static void test_animated_gif_and_webp_refused_still_gif_loads(void **state)
 {
-	VipsImage *a = test_card(32, 32), *b = test_card(32, 32), *both, *anim;
-	VipsImage *frames[2] = { a, b };
+	VipsImage *a = test_card(32, 32), *c = test_card(32, 32), *b, *both, *anim;
+	VipsImage *frames[2] = { a, NULL };
 	struct media_image *img;
 	void *buf;
 	size_t len;
 	struct err e;
 
 	(void)state;
+	/* Two different frames (an encoder may merge identical ones). */
+	assert_int_equal(vips_invert(c, &b, NULL), 0);
+	frames[1] = b;
 	assert_int_equal(vips_arrayjoin(frames, &both, 2, "across", 1, NULL), 0);
 	assert_int_equal(vips_copy(both, &anim, NULL), 0);
 	vips_image_set_int(anim, "page-height", 32);
 	assert_int_equal(vips_gifsave_buffer(anim, &buf, &len, NULL), 0);
+	expect_fail(buf, len, "animated image (2 frames)");
+	g_free(buf);
+	assert_int_equal(vips_webpsave_buffer(anim, &buf, &len, NULL), 0);
 	expect_fail(buf, len, "animated image (2 frames)");
 	g_free(buf);
 
@@ -194,6 +200,7 @@ static void test_animated_gif_refused_still_gif_loads(void **state)
 	g_object_unref(both);
 	g_object_unref(a);
 	g_object_unref(b);
+	g_object_unref(c);
 }
 
 static void test_cmyk_jpeg_becomes_srgb(void **state)
@@ -556,7 +563,7 @@ int main(void)
 		cmocka_unit_test(test_jpeg_and_truncated_jpeg),
 		cmocka_unit_test(test_not_an_image_and_empty),
 		cmocka_unit_test(test_decompression_bomb_refused_from_header),
-		cmocka_unit_test(test_animated_gif_refused_still_gif_loads),
+		cmocka_unit_test(test_animated_gif_and_webp_refused_still_gif_loads),
 		cmocka_unit_test(test_cmyk_jpeg_becomes_srgb),
 		cmocka_unit_test(test_16bit_grey_and_palette_png),
 		cmocka_unit_test(test_alpha_kept_and_exif_orientation_applied),

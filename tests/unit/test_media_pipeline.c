@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -621,6 +622,59 @@ static void test_render_one_sku(void **state)
 	media_image_free(shot);
 }
 
+/* Images are immutable and shared: four workers making the same SKU's
+ * images from one decoded photo and one scene at once get what one alone
+ * gets, byte for byte. */
+struct worker {
+	const struct media_image *shot, *scene;
+	struct buf out;
+	int rc;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct media_lifestyle_opts lo = { .fill = 0.5, .floor = 0.9, .device = MEDIA_DEVICE_CPU };
+	struct media_image *cut = NULL, *life = NULL, *ch = NULL;
+	struct err e;
+
+	w->rc = media_cutout(w->shot, NULL, "w", &cut, &e) ||
+		media_lifestyle(cut, w->scene, &lo, "w", &life, &e) ||
+		media_channel(cut, media_preset_builtin("google"), MEDIA_DEVICE_CPU, "w", &ch, &e) ||
+		media_save(life, MEDIA_FORMAT_PNG, 0, NULL, 0, &w->out, &e) ||
+		media_save(ch, MEDIA_FORMAT_PNG, 0, NULL, 0, &w->out, &e);
+	media_image_free(cut);
+	media_image_free(life);
+	media_image_free(ch);
+	return NULL;
+}
+
+static void test_threads_share_images(void **state)
+{
+	static const uint8_t wall[4] = { 120, 140, 90, 255 };
+	struct media_image *shot = studio_shot(NULL), *scene = flat(500, 400, 3, wall, 5);
+	struct worker one = { shot, scene, BUF_INIT, 0 }, w[4];
+	pthread_t t[4];
+
+	(void)state;
+	work(&one);
+	assert_int_equal(one.rc, 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ shot, scene, BUF_INIT, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, work, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].rc, 0);
+		assert_int_equal(w[i].out.len, one.out.len);
+		assert_memory_equal(w[i].out.data, one.out.data, one.out.len);
+		buf_free(&w[i].out);
+	}
+	buf_free(&one.out);
+	media_image_free(scene);
+	media_image_free(shot);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -642,6 +696,7 @@ int main(void)
 		cmocka_unit_test(test_buffer_path_agrees_with_libvips),
 		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_render_one_sku),
+		cmocka_unit_test(test_threads_share_images),
 	};
 
 	return cmocka_run_group_tests_name("media_pipeline", tests, setup, NULL);

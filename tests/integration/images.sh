@@ -162,6 +162,17 @@ sed 's/"fill": 0.4/"fill": 4/' skugen.json >bad.json
 run_skugen --config bad.json run
 t_match "placement out of range is located too" "$ERR" "bad.json:[0-9]+:[0-9]+: outputs\[1\]\.placement\.fill: 4 is out of range"
 
+# --device: cpu works anywhere; gpu without a CUDA device is refused up front.
+new_db images_device
+run_skugen --device cpu --config skugen.json run
+t_is "--device cpu makes the images" "$(sql "select count(*) from skugen.generations")" 6
+t_is "and provenance says so" "$(sql "select distinct params ->> 'device' from skugen.provenance")" cpu
+if ! nvidia-smi -L >/dev/null 2>&1; then
+	run_skugen --device gpu --config skugen.json run --force
+	t_is "--device gpu without a CUDA device is a configuration error" "$RC" 2
+	t_match "saying so" "$ERR" "no CUDA device"
+fi
+
 # An optional photo: a record without one plans no image task.
 sed 's/"inputs": {"photo": "image"}/"inputs": {"photo": "image", "optional": true}/' skugen.json >optional.json
 new_db images_optional

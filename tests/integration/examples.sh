@@ -9,7 +9,7 @@ cd "$ROOT/examples"
 
 run_skugen --config skugen.json run --dry-run
 t_is "the demo configuration plans cleanly" "$RC" 0
-t_match "it plans every product, output and locale, and two images per photo" "$OUT" "58 records, 372 tasks: 0 unchanged, 372 to generate: 372 by local generators"
+t_match "it plans every product, output and locale, two images and a clip per photo" "$OUT" "58 records, 384 tasks: 0 unchanged, 384 to generate: 384 by local generators"
 
 OPENAI_API_KEY=dummy ANTHROPIC_API_KEY=dummy run_skugen --config skugen-llm.json run --dry-run
 t_is "the LLM example plans cleanly" "$RC" 0

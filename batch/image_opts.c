@@ -292,6 +292,8 @@ int image_opts_plan(struct image_opts *io, const char *sku, const json_t *fields
 					       ? err_set(e, ERR_NOMEM, "out of memory") : 0;
 		}
 		scene = media_scenes_pick(io->scenes, sku);
+		if (!scene)
+			return err_set(e, ERR_NOMEM, "out of memory");
 	}
 	h = hash_new();
 	if (!h)

@@ -132,6 +132,8 @@ static int scene_for(struct gen_image *gi, const char *dir, const char *sku, con
 		gi->scenes = c;
 	}
 	*scene = media_scenes_pick(c->list, sku);
+	if (!*scene)
+		return err_set(e, ERR_NOMEM, "out of memory");
 	idx = (size_t)(*scene - c->list->items);
 	if (!c->decoded[idx]) {
 		struct buf sctx = BUF_INIT;

@@ -110,17 +110,37 @@ out:
 	return rc;
 }
 
+/* Rendezvous (highest random weight) hashing: each scene scores
+ * sha256(sku, scene name) and the highest wins.  Adding a scene moves only
+ * the SKUs it now wins (about 1/(n+1) of them); removing one moves only the
+ * SKUs it had. */
 const struct media_scene *media_scenes_pick(const struct media_scenes *s, const char *sku)
 {
-	char hex[HASH_HEX_LEN];
-	uint64_t v = 0;
+	const struct media_scene *best = NULL;
+	uint64_t best_score = 0;
+	struct hash_ctx *h;
 
 	if (!s || s->n == 0)
 		return NULL;
-	sha256_hex(sku, strlen(sku), hex);
-	for (int i = 0; i < 16; i++)
-		v = v << 4 | (uint64_t)(hex[i] <= '9' ? hex[i] - '0' : hex[i] - 'a' + 10);
-	return &s->items[v % s->n];
+	h = hash_new();
+	if (!h)
+		return NULL;
+	for (size_t i = 0; i < s->n; i++) {
+		char hex[HASH_HEX_LEN];
+		uint64_t v = 0;
+
+		hash_update_str(h, sku);
+		hash_update_str(h, s->items[i].name);
+		hash_final_hex(h, hex);
+		for (int k = 0; k < 16; k++)
+			v = v << 4 | (uint64_t)(hex[k] <= '9' ? hex[k] - '0' : hex[k] - 'a' + 10);
+		if (!best || v > best_score) {
+			best = &s->items[i];
+			best_score = v;
+		}
+	}
+	hash_free(h);
+	return best;
 }
 
 void media_scenes_free(struct media_scenes *s)

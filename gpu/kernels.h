@@ -41,13 +41,17 @@ int gpu_blur_check(const struct gpu_image *src, const struct gpu_image *dst, flo
 int gpu_overlap(const struct gpu_image *dst, int w, int h, int x, int y, int r[4]);
 }
 
-/* Resampling: the taps of both axes on the device and the intermediate. */
+/* Resampling: the taps of both axes on the device.  One fused kernel per
+ * tile of 32 x tile_rows outputs when its source rows fit shared memory;
+ * else (downscales beyond ~16x) two passes through tmp. */
 struct gpu_resample_plan {
 	int src_w, src_h, dst_w, dst_h, ch;
 	int ntx, nty;
+	int tile_rows;        /* 0: two passes */
+	int max_rows;         /* source rows of the tallest tile */
 	int *idx_x, *idx_y;   /* device */
 	float *w_x, *w_y;     /* device */
-	float *tmp;           /* device, src_h x dst_w x ch floats */
+	float *tmp;           /* device, src_h x dst_w x ch floats; two passes only */
 };
 int gpu_resample_plan_make(struct gpu_resample_plan *p, int src_w, int src_h, int dst_w,
 			   int dst_h, int ch, enum gpu_resample_filter filter, struct err *e);

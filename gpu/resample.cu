@@ -84,6 +84,128 @@ __global__ void resample_v(const float *__restrict__ tmp, uint8_t *__restrict__ 
 	}
 }
 
+/* One 32-wide tile of outputs, `th` rows tall, per block (blockDim 32x8):
+ * the horizontal pass for every source row the tile needs goes into shared
+ * memory, the vertical pass reads it from there.  No intermediate in device
+ * memory: the source is read once (plus the tiles' overlap), the output
+ * written once. */
+template <int CH>
+__global__ void resample_fused(const uint8_t *__restrict__ src, size_t sstride,
+			       uint8_t *__restrict__ dst, size_t dstride, int dw, int dh,
+			       const int *__restrict__ idx_x, const float *__restrict__ w_x,
+			       int ntx, const int *__restrict__ idx_y,
+			       const float *__restrict__ w_y, int nty, int th)
+{
+	extern __shared__ float hrow[];   /* [rows][32][CH] */
+	int x0 = blockIdx.x * 32, y0 = blockIdx.y * th;
+	int y1 = y0 + th < dh ? y0 + th : dh;
+	int sy0 = __ldg(idx_y + (size_t)y0 * nty);
+	int rows = __ldg(idx_y + (size_t)(y1 - 1) * nty + nty - 1) - sy0 + 1;
+	int tx = threadIdx.x, x = x0 + tx, r, k, c, y;
+
+	if (x < dw) {
+		const int *ix = idx_x + (size_t)x * ntx;
+		const float *wx = w_x + (size_t)x * ntx;
+
+		for (r = threadIdx.y; r < rows; r += blockDim.y) {
+			const uint8_t *row = src + (size_t)(sy0 + r) * sstride;
+			float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+
+			for (k = 0; k < ntx; k++) {
+				const uint8_t *p = row + (size_t)__ldg(ix + k) * CH;
+				float w = __ldg(wx + k);
+
+				if (CH == 4) {
+					float wa = w * p[3] * (1.0f / 255.0f);
+
+					acc[0] += wa * p[0];
+					acc[1] += wa * p[1];
+					acc[2] += wa * p[2];
+					acc[3] += w * p[3];
+				} else {
+#pragma unroll
+					for (c = 0; c < CH; c++)
+						acc[c] += w * p[c];
+				}
+			}
+			if (CH == 4) {
+				((float4 *)hrow)[r * 32 + tx] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+			} else {
+#pragma unroll
+				for (c = 0; c < CH; c++)
+					hrow[(r * 32 + tx) * CH + c] = acc[c];
+			}
+		}
+	}
+	__syncthreads();
+	if (x >= dw)
+		return;
+	for (y = y0 + threadIdx.y; y < y1; y += blockDim.y) {
+		const int *iy = idx_y + (size_t)y * nty;
+		const float *wy = w_y + (size_t)y * nty;
+		float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+		uint8_t *out = dst + (size_t)y * dstride + (size_t)x * CH;
+
+		for (k = 0; k < nty; k++) {
+			int rr = __ldg(iy + k) - sy0;
+			float w = __ldg(wy + k);
+
+			if (CH == 4) {
+				float4 v = ((const float4 *)hrow)[rr * 32 + tx];
+
+				acc[0] += w * v.x;
+				acc[1] += w * v.y;
+				acc[2] += w * v.z;
+				acc[3] += w * v.w;
+			} else {
+#pragma unroll
+				for (c = 0; c < CH; c++)
+					acc[c] += w * hrow[(rr * 32 + tx) * CH + c];
+			}
+		}
+		if (CH == 4) {
+			float a = gpu_clampf(acc[3], 0.0f, 255.0f);
+			float inv = a > 1e-3f ? 255.0f / a : 0.0f;
+
+			out[0] = gpu_to_u8(acc[0] * inv);
+			out[1] = gpu_to_u8(acc[1] * inv);
+			out[2] = gpu_to_u8(acc[2] * inv);
+			out[3] = gpu_to_u8(a);
+		} else {
+#pragma unroll
+			for (c = 0; c < CH; c++)
+				out[c] = gpu_to_u8(acc[c]);
+		}
+	}
+}
+
+/* The tallest tile (32, 16, ... 1 output rows) whose source rows fit the
+ * shared memory of one block; 0 when none does (a very large downscale:
+ * then the two-pass kernels run). */
+#define FUSED_SHARED_MAX (48 * 1024)
+static int fused_tile_rows(const struct gpu_taps *ty, int dh, int ch, int *max_rows)
+{
+	int th, y0;
+
+	for (th = 32; th >= 1; th /= 2) {
+		int most = 0;
+
+		for (y0 = 0; y0 < dh; y0 += th) {
+			int y1 = y0 + th < dh ? y0 + th : dh;
+			int rows = ty->idx[(size_t)(y1 - 1) * ty->ntaps + ty->ntaps - 1] -
+				   ty->idx[(size_t)y0 * ty->ntaps] + 1;
+
+			most = rows > most ? rows : most;
+		}
+		if ((size_t)most * 32 * ch * sizeof(float) <= FUSED_SHARED_MAX) {
+			*max_rows = most;
+			return th;
+		}
+	}
+	*max_rows = 0;
+	return 0;
+}
+
 void gpu_resample_plan_release(struct gpu_resample_plan *p)
 {
 	if (!p)
@@ -113,8 +235,6 @@ int gpu_resample_plan_make(struct gpu_resample_plan *p, int src_w, int src_h, in
 	GPU_CUDA(cudaMalloc((void **)&p->w_x, nx * sizeof(float)), e, "resample: taps");
 	GPU_CUDA(cudaMalloc((void **)&p->idx_y, ny * sizeof(int)), e, "resample: taps");
 	GPU_CUDA(cudaMalloc((void **)&p->w_y, ny * sizeof(float)), e, "resample: taps");
-	GPU_CUDA(cudaMalloc((void **)&p->tmp, (size_t)src_h * dst_w * ch * sizeof(float)), e,
-		 "resample: intermediate");
 	GPU_CUDA(cudaMemcpy(p->idx_x, tx.idx, nx * sizeof(int), cudaMemcpyHostToDevice), e,
 		 "resample: taps");
 	GPU_CUDA(cudaMemcpy(p->w_x, tx.w, nx * sizeof(float), cudaMemcpyHostToDevice), e,
@@ -130,6 +250,10 @@ int gpu_resample_plan_make(struct gpu_resample_plan *p, int src_w, int src_h, in
 	p->ch = ch;
 	p->ntx = tx.ntaps;
 	p->nty = ty.ntaps;
+	p->tile_rows = fused_tile_rows(&ty, dst_h, ch, &p->max_rows);
+	if (!p->tile_rows)
+		GPU_CUDA(cudaMalloc((void **)&p->tmp, (size_t)src_h * dst_w * ch * sizeof(float)), e,
+			 "resample: intermediate");
 	rc = 0;
 done:
 	if (rc < 0)
@@ -147,6 +271,16 @@ static void launch(const struct gpu_resample_plan *p, const struct gpu_image *sr
 	dim3 gh((p->dst_w + 31) / 32, (p->src_h + 7) / 8);
 	dim3 gv((p->dst_w + 31) / 32, (p->dst_h + 7) / 8);
 
+	if (p->tile_rows) {
+		dim3 gf((p->dst_w + 31) / 32, (p->dst_h + p->tile_rows - 1) / p->tile_rows);
+		size_t shared = (size_t)p->max_rows * 32 * CH * sizeof(float);
+
+		resample_fused<CH><<<gf, b, shared, s>>>(src->data, src->stride, dst->data,
+							 dst->stride, p->dst_w, p->dst_h,
+							 p->idx_x, p->w_x, p->ntx, p->idx_y,
+							 p->w_y, p->nty, p->tile_rows);
+		return;
+	}
 	resample_h<CH><<<gh, b, 0, s>>>(src->data, src->stride, p->tmp, p->dst_w, p->src_h,
 					p->idx_x, p->w_x, p->ntx);
 	resample_v<CH><<<gv, b, 0, s>>>(p->tmp, dst->data, dst->stride, p->dst_w, p->dst_h,

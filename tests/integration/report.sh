@@ -144,6 +144,7 @@ run_skugen report "$run2" --json budget.json
 t_is "the budget is the run's" "$(jq -r '.budget.budget' budget.json)" "$(q "select coalesce(budget::float8::text, 'null') from skugen.runs where id = $run2")"
 t_is "tasks the budget cancelled match SQL" "$(jq -r .budget.tasks_cancelled budget.json)" \
 	"$(q "select count(*) from skugen.tasks_all where run_id = $run2 and state = 'cancelled' and last_error like 'budget reached%'")"
+t_ok "the budget is 0.000001" jt '.budget.budget == 0.000001' budget.json
 t_ok "the budget stopped the run" jt '.budget.stopped == true and .budget.tasks_cancelled > 0' budget.json
 t_ok "the cancellations are grouped by reason" jt '.cancelled.total > 0 and (.cancelled.groups[0].cause | test("budget"))' budget.json
 

@@ -19,7 +19,7 @@ printf 'Describe {{name}}.\n' >templates/user/description/default.mustache
 for i in $(seq 1 30); do
 	printf '{"sku": "S-%02d", "name": "Lamp %d"}\n' "$i" "$i"
 done >catalog.jsonl
-# rpm paces the run (about 5 calls a second) so that it can be watched.
+# rpm paces the runs so that they can be watched.
 config() {
 	cat >skugen.json <<JSON
 {
@@ -34,7 +34,7 @@ config() {
 }
 JSON
 }
-config 300
+config 600
 
 # wait_run N: wait until the store has run N; echo its id.
 wait_run() {
@@ -144,8 +144,8 @@ t_is "no task of it is queued any more" "$(sql "select count(*) from skugen.task
 t_ok "its unstarted tasks are cancelled with the reason" \
 	test "$(sql "select count(*) from skugen.tasks_all where run_id = $run2 and state = 'cancelled' and last_error like '%wrong prompt'")" -gt 0
 # The executing process stops: it finds nothing left to claim.
-for _ in $(seq 1 200); do kill -0 "$run2_pid" 2>/dev/null || break; sleep 0.05; done
-t_ok "the process running it stops within 10 s" sh -c "! kill -0 $run2_pid 2>/dev/null"
+for _ in $(seq 1 300); do kill -0 "$run2_pid" 2>/dev/null || break; sleep 0.1; done
+t_ok "the process running it stops (within 30 s)" sh -c "! kill -0 $run2_pid 2>/dev/null"
 done2=$(sql "select count(*) from skugen.tasks_all where run_id = $run2 and state = 'done'")
 t_ok "it made only part of the work ($done2 of 30)" test "$done2" -lt 30
 t_is "nothing is left running" "$(sql "select count(*) from skugen.tasks_all where run_id = $run2 and state = 'running'")" 0
@@ -161,5 +161,52 @@ t_is "cancelling an unknown run exits 2" "$RC" 2
 run_skugen report "$run2" --json cancelled.json
 t_ok "the report groups the cancelled tasks under the reason" \
 	sh -c 'jq -e ".cancelled.groups[0].cause | test(\"wrong prompt\")" cancelled.json >/dev/null'
+
+# Workers elsewhere: `run --workers 0` plans and waits; two workers do the
+# work, and status names them with their leases.
+config 120
+"$SKUGEN" run --force --workers 0 >run3.out 2>run3.err &
+run3_pid=$!
+pids+=("$run3_pid")
+run3=$(wait_run 3)
+for _ in $(seq 1 200); do
+	[ "$(sql "select count(*) from skugen.tasks_all where run_id = $run3")" -ge 30 ] && break
+	sleep 0.05
+done
+"$SKUGEN" worker --exit-when-idle --batch-size 2 >w1.out 2>w1.err &
+w1=$!
+"$SKUGEN" worker --exit-when-idle --batch-size 2 >w2.out 2>w2.err &
+w2=$!
+pids+=("$w1" "$w2")
+for _ in $(seq 1 200); do
+	[ "$(sql "select count(*) from skugen.tasks where run_id = $run3 and state = 'running'")" -gt 0 ] && break
+	sleep 0.05
+done
+run_skugen status "$run3" --json
+t_ok "status --json lists the workers holding leases" \
+	sh -c "printf '%s' '$OUT' | jq -e '(.workers | length) >= 1 and all(.workers[]; .tasks >= 1 and .lease_left_s > 0)' >/dev/null"
+t_ok "... by the names of the worker processes" \
+	sh -c "printf '%s' '$OUT' | jq -r '.workers[].worker' | grep -qE ':($w1|$w2)\$'"
+run_skugen status "$run3"
+t_match "status shows their leases and last heartbeat" "$OUT" "workers holding leases:.*"$'\n'" +[^ ]+:($w1|$w2) +[0-9]+ tasks, lease until [0-9:]+ UTC \([0-9]+s left\), last heartbeat about [0-9]+s ago"
+wait "$run3_pid"
+t_is "the run that waited for the workers ends done" "$(sql "select status from skugen.runs where id = $run3")" done
+wait "$w1" "$w2"
+t_is "the workers did all of it" "$(sql "select count(*) from skugen.tasks_all where run_id = $run3 and state = 'done' and worker similar to '%:($w1|$w2)'")" 30
+
+# A deadline: what it left is cancelled, and status and report say so.
+config 120
+run_skugen run --force --deadline 2 --batch-size 1
+run4=$(sql "select max(id) from skugen.runs")
+t_is "a run stopped by its deadline exits 1" "$RC" 1
+run_skugen status "$run4"
+t_match "status shows the deadline passed" "$OUT" "deadline: [0-9-]+ [0-9:]+ UTC \(passed [0-9]+s\)"
+run_skugen report "$run4" --json deadline.json
+cut=$(sql "select count(*) from skugen.tasks_all where run_id = $run4 and state = 'cancelled' and last_error like 'deadline passed%'")
+t_ok "some tasks were left by the deadline ($cut)" test "$cut" -gt 0
+t_is "the report counts them" "$(jq -r .deadline.tasks_cancelled deadline.json)" "$cut"
+t_is "the report: the deadline stopped the run and was not met" "$(jq -r '"\(.deadline.stopped) \(.deadline.met)"' deadline.json)" "true false"
+t_is "the report: the deadline is the run's" "$(jq -r .deadline.deadline deadline.json)" \
+	"$(sql "select to_char(deadline at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') from skugen.runs where id = $run4")"
 
 t_done

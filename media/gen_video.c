@@ -32,9 +32,9 @@
 
 #include "common/buf.h"
 #include "common/file_read.h"
-#include "common/hash.h"
 #include "media/asset.h"
 #include "media/image.h"
+#include "media/image_job.h"
 #include "media/scenes.h"
 #include "media/video.h"
 #include "media/xmp.h"
@@ -103,30 +103,6 @@ static const char *opt_str(const json_t *obj, const char *key, const char *def)
 	return s ? s : def;
 }
 
-/* The product photo's bytes: downloaded, or read relative to base_dir. */
-static int photo_bytes(const char *value, const char *base_dir, const char *ctx, struct buf *out,
-		       struct err *e)
-{
-	struct buf path = BUF_INIT;
-	int rc;
-
-	if (strncmp(value, "http://", 7) == 0 || strncmp(value, "https://", 8) == 0)
-		return media_fetch(value, NULL, ctx, out, e);
-	if (value[0] == '/')
-		buf_puts(&path, value);
-	else
-		buf_printf(&path, "%s/%s", base_dir, value);
-	rc = file_read_all(buf_str(&path), out, e);
-	buf_free(&path);
-	if (rc < 0) {
-		e->code = ERR_INPUT;
-		return err_prefix(e, "%s: cannot read the product photo", ctx);
-	}
-	if (out->len == 0)
-		return err_set(e, ERR_INPUT, "%s: the product photo %s is an empty file", ctx, value);
-	return 0;
-}
-
 /* A libvips image of img's pixels (new; unref it). */
 static int to_vips(const struct media_image *img, VipsImage **out, struct err *e)
 {
@@ -146,31 +122,14 @@ static int to_vips(const struct media_image *img, VipsImage **out, struct err *e
 	return 0;
 }
 
-/* The lifestyle stills: the cut-out in n consecutive scenes from the SKU's. */
-static int lifestyle_stills(struct gen_video *gv, const json_t *o, const struct media_image *photo,
-			    const char *sku, int n, const char *ctx, VipsImage **stills,
+/* The lifestyle stills: the cut-out product in n consecutive scenes of the
+ * folder, starting at the SKU's own (image_job: placement, shadow,
+ * harmonisation as the output configures them).  ij->cut must be the
+ * cut-out product. */
+static int lifestyle_stills(struct gen_video *gv, struct image_job *ij, int n, VipsImage **stills,
 			    const char **labels, char names[][96], int *count, struct err *e)
 {
-	const char *dir = opt_str(o, "scenes_dir", NULL);
-	const json_t *co = json_object_get(o, "cutout");
-	const json_t *placement = json_object_get(o, "placement");
-	const json_t *shadow = json_object_get(o, "shadow");
-	const json_t *harmonise = json_object_get(o, "harmonise");
-	struct media_cutout_opts cutopts = {
-		.tolerance = opt_num(co, "tolerance", 0), .feather = opt_num(co, "feather", 0),
-	};
-	struct media_lifestyle_opts lo = {
-		.fill = opt_num(placement, "fill", 0), .floor = opt_num(placement, "floor", 0),
-		.shadow_opacity = json_is_false(shadow) ? -1 : opt_num(shadow, "opacity", 0),
-		.shadow_blur = opt_num(shadow, "blur", 0), .shadow_dx = opt_num(shadow, "dx", 0),
-		.shadow_dy = opt_num(shadow, "dy", 0),
-		.harmonise = json_is_false(harmonise) ? -1 : opt_num(harmonise, "strength", 0),
-		.harmonise_max_shift = opt_num(harmonise, "max_shift", 0),
-		.harmonise_max_ratio = opt_num(harmonise, "max_ratio", 0),
-		.device = gv->device,
-	};
-	struct media_image *cut = NULL;
-	int rc = -1;
+	const char *dir = opt_str(ij->o, "scenes_dir", NULL);
 
 	if (!dir)
 		return err_set(e, ERR_CONFIG, "lifestyle stills need \"scenes\"");
@@ -183,34 +142,29 @@ static int lifestyle_stills(struct gen_video *gv, const json_t *o, const struct 
 		if (media_scenes_open(dir, &gv->scenes, e) < 0)
 			return -1;
 	}
-	if (media_cutout(photo, &cutopts, ctx, &cut, e) < 0)
-		return -1;
-	size_t first = (size_t)(media_scenes_pick(gv->scenes, sku) - gv->scenes->items);
+	size_t first = (size_t)(media_scenes_pick(gv->scenes, ij->req->sku) - gv->scenes->items);
 	for (int k = 0; k < n && (size_t)k < gv->scenes->n; k++) {
 		const struct media_scene *sc = &gv->scenes->items[(first + k) % gv->scenes->n];
 		struct media_image *scene = NULL, *made = NULL;
 		struct buf sctx = BUF_INIT;
 		int r;
 
-		buf_printf(&sctx, "%s: scene %s", ctx, sc->name);
+		buf_printf(&sctx, "%s: scene %s", buf_str(&ij->ctx), sc->name);
 		r = media_image_load_file(sc->path, NULL, buf_str(&sctx), &scene, e);
 		if (r == 0)
-			r = media_lifestyle(cut, scene, &lo, buf_str(&sctx), &made, e);
+			r = image_job_lifestyle(ij, scene, gv->device, &made, e);
 		if (r == 0)
 			r = to_vips(made, &stills[*count], e);
 		buf_free(&sctx);
 		media_image_free(scene);
 		media_image_free(made);
 		if (r < 0)
-			goto out;
+			return -1;
 		snprintf(names[*count], sizeof names[0], "(scene %s)", sc->name);
 		labels[*count] = names[*count];
 		(*count)++;
 	}
-	rc = 0;
-out:
-	media_image_free(cut);
-	return rc;
+	return 0;
 }
 
 /* The end card's title: the rendered template's first line, trimmed. */
@@ -235,12 +189,9 @@ static int video_generate(struct gen *g, const struct gen_request *req, struct g
 	struct gen_video *gv = (struct gen_video *)g;
 	const json_t *o = req->options;
 	const json_t *vo = json_object_get(o, "video");
-	const char *field = opt_str(o, "photo_field", NULL);
-	const char *base_dir = opt_str(o, "base_dir", NULL);
 	const char *root = opt_str(o, "assets_root", NULL);
-	const char *value = field ? json_string_value(json_object_get(req->input, field)) : NULL;
-	struct buf ctx = BUF_INIT, bytes = BUF_INIT, xmp = BUF_INIT, file = BUF_INIT;
-	struct media_image *photo = NULL;
+	struct image_job ij;
+	struct buf xmp = BUF_INIT, file = BUF_INIT;
 	VipsImage *stills[MAX_STILLS] = { NULL };
 	const char *labels[MAX_STILLS] = { NULL };
 	char names[MAX_STILLS][96];
@@ -250,41 +201,44 @@ static int video_generate(struct gen *g, const struct gen_request *req, struct g
 	struct media_video_info info;
 	struct asset_ref ref = { 0 };
 	const char *dst, *device = media_device_name(gv->device);
-	char source_sha[HASH_HEX_LEN], model[64], tmp[] = "/tmp/skugen-clip-XXXXXX";
+	char model[64], tmp[] = "/tmp/skugen-clip-XXXXXX";
 	char *title = NULL, *text = NULL;
 	json_t *desc = NULL, *params = NULL;
 
-	if (!field || !root || !base_dir || !json_is_object(vo))
-		return err_set(e, ERR_CONFIG, "output \"%s\": the video generator \"%s\" needs an output of kind \"video\"",
-			       req->output, gv->name);
-	int format = media_video_format_parse(opt_str(vo, "format", "mp4"));
-	buf_printf(&ctx, "sku \"%s\": field \"%s\"", req->sku, field);
-	if (!value || !*value) {
-		err_set(e, ERR_INPUT, "%s: no product photo (a path or URL) in the record, so no stills for a video",
-			buf_str(&ctx));
+	if (image_job_begin(&ij, req, e) < 0 || !json_is_object(vo)) {
+		if (!json_is_object(vo) || e->code == ERR_CONFIG)
+			err_set(e, ERR_CONFIG, "output \"%s\": the video generator \"%s\" needs an output of kind \"video\"",
+				req->output, gv->name);
+		else if (e->code == ERR_INPUT)
+			err_set(e, ERR_INPUT, "%s: no product photo (a path or URL) in the record, so no stills for a video",
+				buf_str(&ij.ctx));
 		goto out;
 	}
-	if (photo_bytes(value, base_dir, buf_str(&ctx), &bytes, e) < 0)
-		goto out;
-	sha256_hex(bytes.data, bytes.len, source_sha);
-	if (media_image_load_buffer(bytes.data, bytes.len, NULL, buf_str(&ctx), &photo, e) < 0)
-		goto out;
-	buf_free(&bytes);
-	if (to_vips(photo, &stills[0], e) < 0)
+	int format = media_video_format_parse(opt_str(vo, "format", "mp4"));
+	int lifestyle = (int)opt_num(vo, "lifestyle", 0);
+	if (lifestyle > MAX_STILLS - 1)
+		lifestyle = MAX_STILLS - 1;
+	if (image_job_photo(&ij, false, e) < 0 || to_vips(ij.photo, &stills[0], e) < 0)
 		goto out;
 	snprintf(names[0], sizeof names[0], "(the product photo)");
 	labels[0] = names[0];
 	n = 1;
 	if (media_video_check_still(stills[0], 0, labels[0], e) < 0) {
-		err_prefix(e, "%s", buf_str(&ctx));
+		err_prefix(e, "%s", buf_str(&ij.ctx));
 		goto out;
 	}
-	int lifestyle = (int)opt_num(vo, "lifestyle", 0);
-	if (lifestyle > MAX_STILLS - 1)
-		lifestyle = MAX_STILLS - 1;
-	if (lifestyle > 0 &&
-	    lifestyle_stills(gv, o, photo, req->sku, lifestyle, buf_str(&ctx), stills, labels, names,
-			     &n, e) < 0)
+	if (lifestyle > 0) {
+		/* the cut-out image_job_lifestyle() places, as image_job_photo()
+		 * makes it, after the photo passed the size check above */
+		const json_t *co = json_object_get(o, "cutout");
+		struct media_cutout_opts copts = {
+			.tolerance = opt_num(co, "tolerance", 0), .feather = opt_num(co, "feather", 0),
+		};
+
+		if (media_cutout(ij.photo, &copts, buf_str(&ij.ctx), &ij.cut, e) < 0)
+			goto out;
+	}
+	if (lifestyle > 0 && lifestyle_stills(gv, &ij, lifestyle, stills, labels, names, &n, e) < 0)
 		goto out;
 
 	struct media_video_opts vopts;
@@ -321,7 +275,7 @@ static int video_generate(struct gen *g, const struct gen_request *req, struct g
 			.digital_source_type = dst, .generation_id = req->generation_id,
 			.run_id = req->run_id, .sku = req->sku, .generator = gen_video_ops.name,
 			.generator_version = gen_video_ops.version, .model = model,
-			.template_sha256 = req->template_sha256, .source_sha256 = source_sha,
+			.template_sha256 = req->template_sha256, .source_sha256 = ij.source_sha256,
 			.preset = opt_str(vo, "preset", NULL),
 		};
 
@@ -361,7 +315,7 @@ static int video_generate(struct gen *g, const struct gen_request *req, struct g
 			 "sha256", ref.sha256, "codec", info.codec, "container", info.container,
 			 "preset", opt_str(vo, "preset", ""), "stills", media_video_stills_used(v),
 			 "digital_source_type", dst,
-			 "source", "field", field, "value", value, "sha256", source_sha);
+			 "source", "field", ij.field, "value", ij.value, "sha256", ij.source_sha256);
 	if (desc && title && *title)
 		json_object_set_new(desc, "title", json_string(title));
 	text = desc ? json_dumps(desc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -397,9 +351,7 @@ out:
 	for (int i = 0; i < MAX_STILLS; i++)
 		if (stills[i])
 			g_object_unref(stills[i]);
-	media_image_free(photo);
-	buf_free(&ctx);
-	buf_free(&bytes);
+	image_job_end(&ij);
 	buf_free(&xmp);
 	buf_free(&file);
 	return rc;

@@ -12,6 +12,12 @@
  *   4. reached pixels ramp from alpha 0 at `soft` to 255 at `tolerance` (the
  *      anti-aliased edge); the rest are 255;
  *   5. the edge is feathered by a Gaussian blur.
+ * Then, on both devices, the soft edge is measured rather than ramped
+ * (media_refine_edges: the product's colour F spread outward from the
+ * opaque interior; alpha is where a pixel lies between the background B and
+ * F in linear light), and the edge colours are freed of the background
+ * (media_unmix: F = (C - (1 - a) B) / a), so a product cut from white shows
+ * no pale fringe on a dark scene.
  * When the border is not uniform, or the matte leaves (nearly) nothing or
  * (nearly) everything, the product cannot be separated and the call fails
  * with that reason: a task that fails is better than a bad image published.
@@ -145,8 +151,114 @@ static int cutout_alpha(VipsImage *in, const char *ctx, struct media_image **out
 	return media_wrap(crop, ctx, "cut-out", out, e);
 }
 
+/* max(x, c) for a float image, new in *out. */
+static int at_least(VipsImage *x, double c, VipsImage **out)
+{
+	VipsImage *t[2] = { NULL };
+	int rc;
+
+	rc = vips_less_const1(x, &t[0], c, NULL) || vips_linear1(x, &t[1], 0.0, c, NULL) ||
+	     vips_ifthenelse(t[0], t[1], x, out, NULL);
+	media_unref_all(t, 2);
+	return rc ? -1 : 0;
+}
+
+int media_refine_edges(VipsImage *rgba, const uint8_t bg[3], VipsImage **out)
+{
+	VipsImage *t[26] = { NULL };
+	float lin[3];
+	double one[3] = { 1, 1, 1 }, minus_b[3];
+	int rc = -1;
+
+	*out = NULL;
+	vips_col_sRGB2scRGB_8(bg[0], bg[1], bg[2], &lin[0], &lin[1], &lin[2]);
+	for (int i = 0; i < 3; i++)
+		minus_b[i] = -lin[i];
+	/* d = C - B in linear light; the deep interior: opaque pixels whose
+	 * whole neighbourhood is opaque. */
+	if (vips_extract_band(rgba, &t[0], 0, "n", 3, NULL) ||
+	    vips_extract_band(rgba, &t[1], 3, NULL) ||
+	    vips_colourspace(t[0], &t[2], VIPS_INTERPRETATION_scRGB, NULL) ||
+	    vips_linear(t[2], &t[3], one, minus_b, 3, NULL) ||
+	    vips_equal_const1(t[1], &t[4], 255.0, NULL) ||
+	    vips_gaussblur(t[4], &t[5], 2.0, "precision", VIPS_PRECISION_FLOAT, NULL) ||
+	    vips_moreeq_const1(t[5], &t[6], 254.0, NULL) ||
+	    vips_linear1(t[6], &t[7], 1.0 / 255.0, 0.0, NULL))
+		goto done;
+	/* F - B near the edge: the interior's colours spread outward by a
+	 * normalised Gaussian (sum of w (C - B) over sum of w). */
+	if (vips_multiply(t[3], t[7], &t[8], NULL) ||
+	    vips_gaussblur(t[8], &t[9], 4.0, "precision", VIPS_PRECISION_FLOAT, NULL) ||
+	    vips_gaussblur(t[7], &t[10], 4.0, "precision", VIPS_PRECISION_FLOAT, NULL) ||
+	    at_least(t[10], 0.02, &t[11]) ||
+	    vips_divide(t[9], t[11], &t[12], NULL))
+		goto done;
+	/* alpha = (C - B).(F - B) / |F - B|^2, the pixel's place on the line
+	 * from the background to the product's colour. */
+	if (vips_multiply(t[3], t[12], &t[13], NULL) ||
+	    vips_bandmean(t[13], &t[14], NULL) ||
+	    vips_multiply(t[12], t[12], &t[15], NULL) ||
+	    vips_bandmean(t[15], &t[16], NULL) ||
+	    at_least(t[16], 1e-5, &t[17]) ||
+	    vips_divide(t[14], t[17], &t[18], NULL) ||
+	    vips_linear1(t[18], &t[19], 255.0, 0.0, NULL) ||
+	    vips_cast(t[19], &t[20], VIPS_FORMAT_UCHAR, NULL))
+		goto done;
+	/* Only the edge band takes it: pixels the matte kept (alpha > 0), not
+	 * deep inside, with an interior near enough to say what F is. */
+	if (vips_moreeq_const1(t[10], &t[21], 0.02, NULL) ||
+	    vips_moreeq_const1(t[1], &t[22], 1.0, NULL) ||
+	    vips_andimage(t[21], t[22], &t[23], NULL) ||
+	    vips_ifthenelse(t[23], t[20], t[1], &t[24], NULL) ||
+	    vips_ifthenelse(t[6], t[1], t[24], &t[25], NULL) ||
+	    vips_bandjoin2(t[0], t[25], out, NULL))
+		goto done;
+	(*out)->Type = VIPS_INTERPRETATION_sRGB;
+	rc = 0;
+done:
+	media_unref_all(t, 26);
+	return rc;
+}
+
+int media_unmix(VipsImage *rgba, const uint8_t bg[3], VipsImage **out)
+{
+	VipsImage *t[12] = { NULL };
+	float lin[3];
+	double b[3], minus_b[3];
+	int rc = -1;
+
+	*out = NULL;
+	vips_col_sRGB2scRGB_8(bg[0], bg[1], bg[2], &lin[0], &lin[1], &lin[2]);
+	for (int i = 0; i < 3; i++) {
+		b[i] = lin[i];
+		minus_b[i] = -lin[i];
+	}
+	/* a = alpha / 255; C - (1 - a) B = C + a B - B; divided by a, but not
+	 * by less than 0.1: below that the pixel is nearly invisible and the
+	 * division would only amplify noise. */
+	if (vips_extract_band(rgba, &t[0], 0, "n", 3, NULL) ||
+	    vips_extract_band(rgba, &t[1], 3, NULL) ||
+	    vips_colourspace(t[0], &t[2], VIPS_INTERPRETATION_scRGB, NULL) ||
+	    vips_linear1(t[1], &t[3], 1.0 / 255.0, 0.0, NULL) ||
+	    vips_linear(t[3], &t[4], b, minus_b, 3, NULL) ||
+	    vips_add(t[2], t[4], &t[5], NULL) ||
+	    vips_less_const1(t[3], &t[6], 0.1, NULL) ||
+	    vips_linear1(t[3], &t[7], 0.0, 0.1, NULL) ||
+	    vips_ifthenelse(t[6], t[7], t[3], &t[8], NULL) ||
+	    vips_divide(t[5], t[8], &t[9], NULL) ||
+	    vips_copy(t[9], &t[10], "interpretation", VIPS_INTERPRETATION_scRGB, NULL) ||
+	    vips_colourspace(t[10], &t[11], VIPS_INTERPRETATION_sRGB, NULL) ||
+	    vips_bandjoin2(t[11], t[1], out, NULL))
+		goto done;
+	(*out)->Type = VIPS_INTERPRETATION_sRGB;
+	rc = 0;
+done:
+	media_unref_all(t, 12);
+	return rc;
+}
+
 int media_matte_cpu(VipsImage *in, const struct media_cutout_opts *o, const char *ctx,
-		    VipsImage **rgba_out, struct err *e)
+		    VipsImage **rgba_out, uint8_t bg_out[3], struct err *e)
 {
 	VipsImage *t[20] = { NULL };
 	VipsImage *rgb = in, *dist = NULL, *mask = NULL;
@@ -258,6 +370,8 @@ int media_matte_cpu(VipsImage *in, const struct media_cutout_opts *o, const char
 	t[18]->Type = VIPS_INTERPRETATION_sRGB;
 	*rgba_out = t[18];
 	t[18] = NULL;
+	if (bg_out)
+		memcpy(bg_out, bg, 3);
 	rc = 0;
 	goto done;
 vips_fail:
@@ -276,20 +390,20 @@ int media_cutout(const struct media_image *in, const struct media_cutout_opts *o
 {
 	struct media_cutout_opts o;
 	enum media_device dev;
-	VipsImage *rgba = NULL, *crop = NULL;
+	VipsImage *rgba = NULL, *crop = NULL, *refined = NULL, *clean = NULL;
+	uint8_t bg[3];
 	double amin = 255;
 
 	*out = NULL;
 	media_cutout_defaults(opts, &o);
 	if (in->vi->Bands == 4) {
-		if (vips_min(in->vi, &amin, NULL) == 0) {
-			VipsImage *a = NULL;
+		VipsImage *a = NULL;
 
-			if (vips_extract_band(in->vi, &a, 3, NULL) || vips_min(a, &amin, NULL))
-				amin = 255;
-			if (a)
-				g_object_unref(a);
-		}
+		/* An alpha that is 255 everywhere says nothing: matte. */
+		if (vips_extract_band(in->vi, &a, 3, NULL) || vips_min(a, &amin, NULL))
+			amin = 255;
+		if (a)
+			g_object_unref(a);
 		vips_error_clear();
 		if (amin < 255)
 			return cutout_alpha(in->vi, ctx, out, e);
@@ -297,9 +411,9 @@ int media_cutout(const struct media_image *in, const struct media_cutout_opts *o
 	if (media_device_resolve(o.device, &dev, e))
 		return err_prefix(e, "%s", ctx ? ctx : "cut-out");
 	if (dev == MEDIA_DEVICE_GPU) {
-		if (media_matte_gpu(in->vi, &o, ctx, &rgba, e))
+		if (media_matte_gpu(in->vi, &o, ctx, &rgba, bg, e))
 			return -1;
-	} else if (media_matte_cpu(in->vi, &o, ctx, &rgba, e)) {
+	} else if (media_matte_cpu(in->vi, &o, ctx, &rgba, bg, e)) {
 		return -1;
 	}
 	if (crop_to_alpha(rgba, ctx, "nothing left after removing the background", &crop, e)) {
@@ -307,5 +421,13 @@ int media_cutout(const struct media_image *in, const struct media_cutout_opts *o
 		return -1;
 	}
 	g_object_unref(rgba);
-	return media_wrap(crop, ctx, "cut-out", out, e);
+	if (media_refine_edges(crop, bg, &refined) || media_unmix(refined, bg, &clean)) {
+		if (refined)
+			g_object_unref(refined);
+		g_object_unref(crop);
+		return media_vips_err(e, ERR_INTERNAL, ctx, "cut-out: edges");
+	}
+	g_object_unref(refined);
+	g_object_unref(crop);
+	return media_wrap(clean, ctx, "cut-out", out, e);
 }

@@ -105,7 +105,7 @@ static int with_alpha(VipsImage *cut, VipsImage **out)
 }
 
 int media_matte_ops(const struct gpu_ops *ops, VipsImage *in, const struct media_cutout_opts *o,
-		    const char *ctx, VipsImage **rgba_out, struct err *e)
+		    const char *ctx, VipsImage **rgba_out, uint8_t bg[3], struct err *e)
 {
 	struct gpu_matte_params p = {
 		.tol_lo = (float)o->soft, .tol_hi = (float)o->tolerance, .border = 4,
@@ -152,6 +152,8 @@ int media_matte_ops(const struct gpu_ops *ops, VipsImage *in, const struct media
 	}
 	vi->Type = VIPS_INTERPRETATION_sRGB;
 	*rgba_out = vi;
+	if (bg)
+		memcpy(bg, st.bg_rgb, 3);
 	rc = 0;
 done:
 	gpu_image_release(&dst);
@@ -319,9 +321,9 @@ done:
 }
 
 int media_matte_gpu(VipsImage *in, const struct media_cutout_opts *o, const char *ctx,
-		    VipsImage **rgba_out, struct err *e)
+		    VipsImage **rgba_out, uint8_t bg[3], struct err *e)
 {
-	return media_matte_ops(gpu_ops_cuda(), in, o, ctx, rgba_out, e);
+	return media_matte_ops(gpu_ops_cuda(), in, o, ctx, rgba_out, bg, e);
 }
 
 int media_lifestyle_gpu(VipsImage *cut, VipsImage *scene, const struct media_lifestyle_opts *o,

@@ -144,7 +144,9 @@ struct media_cutout_opts {
 /* The product alone (new RGBA, cropped to the alpha's bounding box).  With an
  * alpha channel that is not all opaque, that alpha; else a matte: the
  * background colour is the border's mean, pixels within tolerance of it and
- * connected to the border are background, the edge is feathered.  Fails with
+ * connected to the border are background, the edge is feathered, then its
+ * alpha measured between background and product colour and its colours
+ * freed of the background (no pale fringe from a white studio).  Fails with
  * ERR_GENERATE naming the reason: "background not uniform (37% of the border
  * differs from its mean colour)", "nothing left after removing the
  * background", "no background found around the product", "alpha is fully

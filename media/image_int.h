@@ -94,12 +94,25 @@ void media_preset_frame(const struct media_preset *p, int w, int h, int *fw, int
 /* The matte (cutout.c on the CPU with libvips, device.c through gpu/ops on
  * plain buffers): in is a 3- or 4-band uchar sRGB memory image (a 4th band
  * is ignored), o has its defaults filled.  *rgba_out: new, in + alpha, not
- * cropped.  ERR_GENERATE with the reason when the product cannot be
- * separated. */
+ * cropped; bg (may be NULL): the background colour found.  ERR_GENERATE
+ * with the reason when the product cannot be separated. */
 int media_matte_cpu(VipsImage *in, const struct media_cutout_opts *o, const char *ctx,
-		    VipsImage **rgba_out, struct err *e);
+		    VipsImage **rgba_out, uint8_t bg[3], struct err *e);
 int media_matte_gpu(VipsImage *in, const struct media_cutout_opts *o, const char *ctx,
-		    VipsImage **rgba_out, struct err *e);
+		    VipsImage **rgba_out, uint8_t bg[3], struct err *e);
+
+/* Edge colours freed of the background (cutout.c): where alpha is partial
+ * a pixel is a mix of product and background, C = a F + (1 - a) B, in
+ * linear light; F = (C - (1 - a) B) / a.  rgba: uchar sRGB with alpha;
+ * *out new, the same with F for colour. */
+int media_unmix(VipsImage *rgba, const uint8_t bg[3], VipsImage **out);
+
+/* The matte's soft edge measured rather than ramped (cutout.c): near the
+ * edge, F (the product's colour) is spread outward from the opaque
+ * interior, and alpha is where the pixel lies between B and F in linear
+ * light.  rgba: uchar sRGB with the matte's alpha; *out new, same colour,
+ * refined alpha. */
+int media_refine_edges(VipsImage *rgba, const uint8_t bg[3], VipsImage **out);
 
 /* The lifestyle shot and the channel image on each device (pipeline.c on
  * the CPU, device.c through gpu/ ops).  cut: the cut-out (3 or 4 bands);
@@ -118,7 +131,7 @@ int media_channel_gpu(VipsImage *cut, const struct media_preset *p, const char *
  * to check this path against the libvips one on a machine without a GPU. */
 struct gpu_ops;
 int media_matte_ops(const struct gpu_ops *ops, VipsImage *in, const struct media_cutout_opts *o,
-		    const char *ctx, VipsImage **rgba_out, struct err *e);
+		    const char *ctx, VipsImage **rgba_out, uint8_t bg[3], struct err *e);
 int media_lifestyle_ops(const struct gpu_ops *ops, VipsImage *cut, VipsImage *scene,
 			const struct media_lifestyle_opts *o, const char *ctx,
 			struct media_image **out, struct err *e);

@@ -108,6 +108,91 @@ static VipsImage *make_scene(void)
 
 #define CHECK(x) do { if (x) die(#x, NULL); } while (0)
 
+/* The edge measured and unmixed: F spread from the interior by a
+ * normalised blur, alpha = (C-B).(F-B)/|F-B|^2 at the edge, colour
+ * (C - (1-a) B) / a, all in linear light. */
+static VipsImage *hand_edges(VipsImage *rgba, const uint8_t bgc[3])
+{
+	VipsImage *c, *a, *lin, *d, *hard, *hb, *solid, *w, *dw, *num, *den, *den2, *fmb, *dot, *dotm,
+		  *nn, *nnm, *aest, *a8, *band, *kept, *edge, *a1, *alpha, *af, *ab, *sum, *af2,
+		  *col, *cols, *srgb, *out;
+	float l[3];
+	double one[3] = { 1, 1, 1 }, mb[3], bb[3];
+
+	vips_col_sRGB2scRGB_8(bgc[0], bgc[1], bgc[2], &l[0], &l[1], &l[2]);
+	for (int i = 0; i < 3; i++)
+		mb[i] = -l[i], bb[i] = l[i];
+	CHECK(vips_extract_band(rgba, &c, 0, "n", 3, NULL));
+	CHECK(vips_extract_band(rgba, &a, 3, NULL));
+	CHECK(vips_colourspace(c, &lin, VIPS_INTERPRETATION_scRGB, NULL));
+	CHECK(vips_linear(lin, &d, one, mb, 3, NULL));
+	CHECK(vips_equal_const1(a, &hard, 255, NULL));
+	CHECK(vips_gaussblur(hard, &hb, 2.0, "precision", VIPS_PRECISION_FLOAT, NULL));
+	CHECK(vips_moreeq_const1(hb, &solid, 254, NULL));
+	CHECK(vips_linear1(solid, &w, 1 / 255.0, 0, NULL));
+	CHECK(vips_multiply(d, w, &dw, NULL));
+	CHECK(vips_gaussblur(dw, &num, 4.0, "precision", VIPS_PRECISION_FLOAT, NULL));
+	CHECK(vips_gaussblur(w, &den, 4.0, "precision", VIPS_PRECISION_FLOAT, NULL));
+	{
+		VipsImage *lt, *k;
+
+		CHECK(vips_less_const1(den, &lt, 0.02, NULL));
+		CHECK(vips_linear1(den, &k, 0, 0.02, NULL));
+		CHECK(vips_ifthenelse(lt, k, den, &den2, NULL));
+		g_object_unref(lt);
+		g_object_unref(k);
+	}
+	CHECK(vips_divide(num, den2, &fmb, NULL));
+	CHECK(vips_multiply(d, fmb, &dot, NULL));
+	CHECK(vips_bandmean(dot, &dotm, NULL));
+	CHECK(vips_multiply(fmb, fmb, &nn, NULL));
+	CHECK(vips_bandmean(nn, &nnm, NULL));
+	{
+		VipsImage *lt, *k, *nn2, *q;
+
+		CHECK(vips_less_const1(nnm, &lt, 1e-5, NULL));
+		CHECK(vips_linear1(nnm, &k, 0, 1e-5, NULL));
+		CHECK(vips_ifthenelse(lt, k, nnm, &nn2, NULL));
+		CHECK(vips_divide(dotm, nn2, &q, NULL));
+		CHECK(vips_linear1(q, &aest, 255, 0, NULL));
+		g_object_unref(lt);
+		g_object_unref(k);
+		g_object_unref(nn2);
+		g_object_unref(q);
+	}
+	CHECK(vips_cast(aest, &a8, VIPS_FORMAT_UCHAR, NULL));
+	CHECK(vips_moreeq_const1(den, &band, 0.02, NULL));
+	CHECK(vips_moreeq_const1(a, &kept, 1, NULL));
+	CHECK(vips_andimage(band, kept, &edge, NULL));
+	CHECK(vips_ifthenelse(edge, a8, a, &a1, NULL));
+	CHECK(vips_ifthenelse(solid, a, a1, &alpha, NULL));
+	/* Unmix with the new alpha. */
+	CHECK(vips_linear1(alpha, &af, 1 / 255.0, 0, NULL));
+	CHECK(vips_linear(af, &ab, bb, mb, 3, NULL));
+	CHECK(vips_add(lin, ab, &sum, NULL));
+	{
+		VipsImage *lt, *k;
+
+		CHECK(vips_less_const1(af, &lt, 0.1, NULL));
+		CHECK(vips_linear1(af, &k, 0, 0.1, NULL));
+		CHECK(vips_ifthenelse(lt, k, af, &af2, NULL));
+		g_object_unref(lt);
+		g_object_unref(k);
+	}
+	CHECK(vips_divide(sum, af2, &col, NULL));
+	CHECK(vips_copy(col, &cols, "interpretation", VIPS_INTERPRETATION_scRGB, NULL));
+	CHECK(vips_colourspace(cols, &srgb, VIPS_INTERPRETATION_sRGB, NULL));
+	CHECK(vips_bandjoin2(srgb, alpha, &out, NULL));
+	out->Type = VIPS_INTERPRETATION_sRGB;
+	VipsImage *mem = vips_image_copy_memory(out);
+	VipsImage *all[] = { c, a, lin, d, hard, hb, solid, w, dw, num, den, den2, fmb, dot, dotm,
+			     nn, nnm, aest, a8, band, kept, edge, a1, alpha, af, ab, sum, af2, col,
+			     cols, srgb, out };
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		g_object_unref(all[i]);
+	return mem;
+}
+
 static VipsImage *hand_matte(VipsImage *rgb)
 {
 	size_t hist[3][256] = { { 0 } }, n = 0;
@@ -137,7 +222,6 @@ static VipsImage *hand_matte(VipsImage *rgb)
 		bgc[c] = (uint8_t)v;
 		bg[c] = v;
 	}
-	(void)bgc;
 	/* Distance to it in Lab: dE76 against a constant image. */
 	CHECK(vips_colourspace(rgb, &lab, VIPS_INTERPRETATION_LAB, NULL));
 	CHECK(vips_black(&bgimg, w, h, "bands", 3, NULL));
@@ -186,7 +270,7 @@ static VipsImage *hand_matte(VipsImage *rgb)
 		g_object_unref(ab);
 		g_object_unref(m);
 		g_object_unref(out);
-		out = vips_image_copy_memory(crop);
+		out = hand_edges(crop, bgc);
 		g_object_unref(crop);
 	}
 	VipsImage *all[] = { lab, bgimg, bglab, de, mask, memmask, reached, ramp, r8, and, alpha,

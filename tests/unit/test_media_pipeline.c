@@ -115,7 +115,7 @@ static void test_matte_finds_the_known_mask(void **state)
 
 	(void)state;
 	media_cutout_defaults(NULL, &o);
-	assert_int_equal(media_matte_cpu(shot->vi, &o, "t", &rgba, &e), 0);
+	assert_int_equal(media_matte_cpu(shot->vi, &o, "t", &rgba, NULL, &e), 0);
 	assert_int_equal(rgba->Bands, 4);
 	{
 		VipsImage *mem = vips_image_copy_memory(rgba);
@@ -145,9 +145,128 @@ static void test_matte_finds_the_known_mask(void **state)
 	assert_true(media_image_has_alpha(cut));
 	assert_true(abs(media_image_width(cut) - 300) <= 8);
 	assert_true(abs(media_image_height(cut) - 260) <= 8);
+	{
+		/* The refined edge keeps the enclosed white logo opaque. */
+		uint8_t *px = pixels_of(cut);
+		int cw = media_image_width(cut), ch = media_image_height(cut);
+
+		assert_int_equal(px[((size_t)(ch / 2) * cw + cw / 2) * 4 + 3], 255);
+		assert_int_equal(px[((size_t)(ch / 2) * cw + cw / 2 + 15) * 4 + 3], 255);
+		free(px);
+	}
 	media_image_free(cut);
 	media_image_free(shot);
 	free(mask);
+}
+
+static double to_lin(double v)
+{
+	v /= 255.0;
+	return v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
+}
+
+static double to_srgb(double v)
+{
+	v = v <= 0.0031308 ? v * 12.92 : 1.055 * pow(v, 1 / 2.4) - 0.055;
+	return v * 255.0;
+}
+
+/* A blue disc with a wide (8 px) soft edge on white, mixed as light mixes
+ * (in linear light): the edge pixels are pale blue.  Cut out, they are the
+ * product's blue again, with the softness in the alpha. */
+static void test_edges_freed_of_the_background(void **state)
+{
+	static const double blue[3] = { 40, 60, 160 };
+	int n = 240;
+	uint8_t *px = malloc((size_t)n * n * 3), *out;
+	struct media_image *shot, *cut;
+	double err_raw = 0, err_cut = 0;
+	size_t cnt_raw = 0, cnt_cut = 0;
+	struct err e;
+
+	(void)state;
+	for (int y = 0; y < n; y++)
+		for (int x = 0; x < n; x++) {
+			double r = hypot(x + 0.5 - n / 2.0, y + 0.5 - n / 2.0);
+			double a = fmin(1, fmax(0, (80 - r) / 8.0 + 0.5));
+
+			for (int c = 0; c < 3; c++) {
+				double v = to_srgb(a * to_lin(blue[c]) + (1 - a) * to_lin(252));
+
+				px[((size_t)y * n + x) * 3 + c] = (uint8_t)lround(v);
+				if (c == 2 && a > 0.25 && a < 0.75) {
+					const uint8_t *p = px + ((size_t)y * n + x) * 3;
+
+					err_raw += fabs(p[0] - blue[0]) + fabs(p[1] - blue[1]) +
+						   fabs(p[2] - blue[2]);
+					cnt_raw++;
+				}
+			}
+		}
+	assert_int_equal(media_image_from_pixels(px, n, n, 3, &shot, NULL), 0);
+	assert_int_equal(media_cutout(shot, NULL, "t", &cut, &e), 0);
+	out = pixels_of(cut);
+	for (size_t i = 0; i < (size_t)media_image_width(cut) * media_image_height(cut); i++) {
+		const uint8_t *p = out + i * 4;
+
+		if (p[3] > 64 && p[3] < 191) {
+			err_cut += fabs(p[0] - blue[0]) + fabs(p[1] - blue[1]) + fabs(p[2] - blue[2]);
+			cnt_cut++;
+		}
+	}
+	err_raw /= 3.0 * cnt_raw;
+	err_cut /= 3.0 * cnt_cut;
+
+	/* The alpha is measured, not ramped: against the true one (the crop's
+	 * offset found by search), and against the matte's own ramp. */
+	{
+		int cw = media_image_width(cut), ch = media_image_height(cut);
+		double best = 1e9, ramp = 0;
+		struct media_cutout_opts co;
+		VipsImage *m, *mm;
+
+		for (int oy = 0; oy <= n - ch; oy++)
+			for (int ox = 0; ox <= n - cw; ox++) {
+				double sum = 0;
+
+				for (int y = 0; y < ch; y++)
+					for (int x = 0; x < cw; x++) {
+						double r = hypot(x + ox + 0.5 - n / 2.0, y + oy + 0.5 - n / 2.0);
+						double a = fmin(1, fmax(0, (80 - r) / 8.0 + 0.5));
+
+						sum += fabs(out[((size_t)y * cw + x) * 4 + 3] - a * 255);
+					}
+				if (sum < best)
+					best = sum;
+			}
+		best /= (double)cw * ch;
+		media_cutout_defaults(NULL, &co);
+		assert_int_equal(media_matte_cpu(shot->vi, &co, "t", &m, NULL, &e), 0);
+		mm = vips_image_copy_memory(m);
+		for (int y = 0; y < n; y++)
+			for (int x = 0; x < n; x++) {
+				double r = hypot(x + 0.5 - n / 2.0, y + 0.5 - n / 2.0);
+				double a = fmin(1, fmax(0, (80 - r) / 8.0 + 0.5));
+
+				ramp += fabs(VIPS_IMAGE_ADDR(mm, x, y)[3] - a * 255);
+			}
+		ramp /= (double)n * n;
+		print_message("# soft edge alpha: mean |error| %.2f measured, %.2f ramped (of 255)\n",
+			      best, ramp);
+		assert_true(best < 2.0);
+		assert_true(best < ramp);
+		g_object_unref(mm);
+		g_object_unref(m);
+	}
+	print_message("# soft edge colour vs the product's: %.1f levels in the photo, %.1f cut out "
+		      "(%zu edge pixels)\n", err_raw, err_cut, cnt_cut);
+	assert_true(cnt_cut > 500);
+	assert_true(err_raw > 40);
+	assert_true(err_cut < 10);
+	free(out);
+	free(px);
+	media_image_free(cut);
+	media_image_free(shot);
 }
 
 static void expect_cutout_fails(struct media_image *img, const char *needle)
@@ -528,8 +647,8 @@ static void test_buffer_path_agrees_with_libvips(void **state)
 
 	(void)state;
 	media_cutout_defaults(NULL, &co);
-	assert_int_equal(media_matte_cpu(shot->vi, &co, "t", &m1, &e), 0);
-	if (media_matte_ops(&gpu_ops_ref, shot->vi, &co, "t", &m2, &e))
+	assert_int_equal(media_matte_cpu(shot->vi, &co, "t", &m1, NULL, &e), 0);
+	if (media_matte_ops(&gpu_ops_ref, shot->vi, &co, "t", &m2, NULL, &e))
 		fail_msg("%s", e.msg);
 	{
 		VipsImage *x = vips_image_copy_memory(m1), *y = vips_image_copy_memory(m2);
@@ -687,6 +806,7 @@ int main(void)
 		cmocka_unit_test(test_matte_finds_the_known_mask),
 		cmocka_unit_test(test_inseparable_products_fail_with_their_reason),
 		cmocka_unit_test(test_alpha_is_kept),
+		cmocka_unit_test(test_edges_freed_of_the_background),
 		cmocka_unit_test(test_amazon_main_white_and_filled),
 		cmocka_unit_test(test_preset_sizes_and_custom_presets),
 		cmocka_unit_test(test_linear_light_compositing),

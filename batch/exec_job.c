@@ -367,7 +367,8 @@ static int media_done(struct job *j, const json_t *g, const char *provider,
 	media_request(j, NULL, 0, &req);
 	rc = exec_media_finish(g, &req, provider, o->content, o->content_len, o->request_id, &res, e);
 	if (rc == 0)
-		rc = succeed(j, "image", "1", buf_str(&res.content), res.content.len, provider, res.model,
+		rc = succeed(j, json_string_value(json_object_get(g, "type")), "1", buf_str(&res.content),
+			     res.content.len, provider, res.model,
 			     o->model_version, o->request_id, res.params, 0, 0, 0, 0, o->cost, o->attempts,
 			     res.asset_path, res.asset_sha256, e);
 	gen_result_clear(&res);

@@ -1,5 +1,6 @@
 /* exec_media.c: hosted image models for image outputs (see exec_media.h). */
 #include "batch/exec_media.h"
+#include "batch/exec_video.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,8 @@ bool exec_media_hosted(const json_t *g)
 {
 	const char *type = json_string_value(json_object_get(g, "type"));
 
-	return type && strcmp(type, "image") == 0 && json_is_string(json_object_get(g, "provider"));
+	return (type && strcmp(type, "image") == 0 && json_is_string(json_object_get(g, "provider"))) ||
+	       exec_video_hosted(g);
 }
 
 /* Which of the generator's models makes this output: the product-shot model
@@ -25,7 +27,7 @@ static bool product_shot(const json_t *g)
 }
 
 /* "data:image/png;base64,..." for the photo's bytes (new string). */
-static char *data_uri(const struct buf *bytes)
+char *exec_media_data_uri(const struct buf *bytes)
 {
 	const unsigned char *p = (const unsigned char *)bytes->data;
 	const char *mime = "image/jpeg";
@@ -54,6 +56,8 @@ int exec_media_input(const json_t *g, const struct gen_request *req, const char 
 	json_t *in = NULL;
 	int rc = -1;
 
+	if (exec_video_hosted(g))
+		return exec_video_input(g, req, model, input, e);
 	*input = NULL;
 	*model = json_string_value(json_object_get(g, product_shot(g) ? "model" : "scene_model"));
 	if (image_job_begin(&ij, req, e) < 0)
@@ -77,7 +81,7 @@ int exec_media_input(const json_t *g, const struct gen_request *req, const char 
 		if (image_job_photo(&ij, false, e) < 0)
 			goto out;
 		if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-			uri = data_uri(&ij.photo_bytes);
+			uri = exec_media_data_uri(&ij.photo_bytes);
 			if (!uri) {
 				err_set(e, ERR_NOMEM, "out of memory");
 				goto out;
@@ -142,6 +146,8 @@ int exec_media_finish(const json_t *g, const struct gen_request *req, const char
 	json_t *doc = NULL;
 	int rc = -1;
 
+	if (exec_video_hosted(g))
+		return exec_video_finish(g, req, provider, content, len, request_id, res, e);
 	if (image_job_begin(&ij, req, e) < 0 ||
 	    first_image(content, len, buf_str(&ij.ctx), &path, &sha, &doc, e) < 0 ||
 	    media_image_load_file(path, NULL, buf_str(&ij.ctx), &answer, e) < 0)

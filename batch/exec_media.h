@@ -24,10 +24,13 @@
 #include <stdbool.h>
 #include <jansson.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "providers/generator.h"
 
-/* Whether the generator configuration g is a hosted image generator. */
+/* Whether the generator configuration g is a hosted image generator (or a
+ * hosted video generator: exec_video.h, to which the two calls below hand
+ * those). */
 bool exec_media_hosted(const json_t *g);
 
 /* The model id to call (borrowed from g) and its input (new reference) for
@@ -43,5 +46,9 @@ int exec_media_input(const json_t *g, const struct gen_request *req, const char 
 int exec_media_finish(const json_t *g, const struct gen_request *req, const char *provider,
 		      const char *content, size_t len, const char *request_id,
 		      struct gen_result *res, struct err *e);
+
+/* "data:image/png;base64,..." for a photo's bytes (new string; NULL on no
+ * memory). */
+char *exec_media_data_uri(const struct buf *bytes);
 
 #endif

@@ -343,7 +343,7 @@ fail:
 
 static const char *const llm_keys[] = { "type", "provider", "model", "params", "schema", NULL };
 static const char *const template_gen_keys[] = { "type", "template", NULL };
-static const char *const video_gen_keys[] = { "type", NULL };
+static const char *const video_gen_keys[] = { "type", "provider", "model", "params", NULL };
 
 /* A generator named by an output (at path): it exists, its type is known,
  * and an llm generator names a configured provider and a model. */
@@ -397,8 +397,21 @@ static int check_generator(const struct settings *s, const char *name, const cha
 			return config_error(c, e, gpath, "\"model\" and \"scene_model\" are hosted: name the \"provider\" too");
 		return 0;
 	}
-	if (gtype && strcmp(gtype, "video") == 0)
-		return config_check_keys(c, g, gpath, video_gen_keys, e);
+	if (gtype && strcmp(gtype, "video") == 0) {
+		/* Local (no provider), or hosted image-to-video (batch/exec_video.h). */
+		if (config_check_keys(c, g, gpath, video_gen_keys, e) < 0 ||
+		    config_string(c, g, gpath, "provider", NULL, &provider, e) < 0 ||
+		    config_string(c, g, gpath, "model", NULL, &model, e) < 0 ||
+		    config_object(c, g, gpath, "params", &params, e) < 0)
+			return -1;
+		if (provider && !json_is_object(s->providers ? json_object_get(s->providers, provider) : NULL))
+			return config_error(c, e, gpath, "\"provider\" must name one of \"providers\"");
+		if (provider && !model)
+			return config_error(c, e, gpath, "a hosted video generator needs a \"model\" (image to video)");
+		if (!provider && model)
+			return config_error(c, e, gpath, "\"model\" is hosted: name the \"provider\" too");
+		return 0;
+	}
 	if (gtype && strcmp(gtype, "template") == 0)
 		return config_check_keys(c, g, gpath, template_gen_keys, e) < 0 ||
 		       config_string(c, g, gpath, "template", NULL, &tmpl, e) < 0 ? -1 : 0;

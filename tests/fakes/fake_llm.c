@@ -59,10 +59,12 @@
  *   [--rpm N] [--tpm N] [--burst-s S] [--answer-words N] [--log FILE]
  *   [--openai-key K] [--anthropic-key K] [--fal-key K] [--fault KIND[:RATE]]
  *   [--fal-job-ms N] [--fal-file-bytes N] [--hang-ms N] [--static DIR] [--fal-image FILE]
+ *   [--fal-video FILE]
  * --static DIR serves DIR's files at GET /static/NAME (404 when missing;
  * the type from the extension), for tests that download product photos.
  * --fal-image FILE makes every fal image result (/fal/files/.../N.png) that
- * file's bytes, a real image, instead of generated filler.
+ * file's bytes, a real image, instead of generated filler; --fal-video FILE
+ * does the same for video results (/fal/files/.../0.mp4).
  * --port 0 (the default) picks a free port; it prints
  * "listening on http://127.0.0.1:PORT" and flushes.  --log writes every
  * request (method, path, headers, body) to FILE.  Keys, when given, must
@@ -134,7 +136,7 @@ static struct {
 static const char *openai_key, *anthropic_key, *fal_key;
 static FILE *req_log;
 static char base_url[64];
-static const char *static_dir, *fal_image;
+static const char *static_dir, *fal_image, *fal_video;
 
 /* Rate limits: one bucket pair per protocol. */
 struct bucket {
@@ -1475,10 +1477,13 @@ static void fal_file(const char *rest, struct answer *a)
 		error_body(a, PROTO_FAL, 500, NULL, NULL, "no memory");
 		return;
 	}
-	if (fal_image && strcmp(ext, "png") == 0) {
-		/* A real image for the product-shot and text-to-image models. */
-		if (file_read_all(fal_image, &a->body, NULL) < 0) {
-			error_body(a, PROTO_FAL, 500, NULL, NULL, "cannot read --fal-image");
+	if ((fal_image && strcmp(ext, "png") == 0) || (fal_video && strcmp(ext, "mp4") == 0)) {
+		/* A real image for the product-shot and text-to-image models, a
+		 * real clip for the image-to-video ones. */
+		const char *file = strcmp(ext, "png") == 0 ? fal_image : fal_video;
+
+		if (file_read_all(file, &a->body, NULL) < 0) {
+			error_body(a, PROTO_FAL, 500, NULL, NULL, "cannot read --fal-image or --fal-video");
 			return;
 		}
 		a->status = 200;
@@ -1825,6 +1830,7 @@ int main(int argc, char **argv)
 		{ "fault", required_argument, NULL, 'F' }, { "fal-job-ms", required_argument, NULL, 'J' },
 		{ "fal-file-bytes", required_argument, NULL, 'B' }, { "hang-ms", required_argument, NULL, 'H' },
 		{ "static", required_argument, NULL, 'S' }, { "fal-image", required_argument, NULL, 'I' },
+		{ "fal-video", required_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sockaddr_in addr;
@@ -1871,6 +1877,7 @@ int main(int argc, char **argv)
 		case 'H': k.hang_ms = atof(optarg); break;
 		case 'S': static_dir = optarg; break;
 		case 'I': fal_image = optarg; break;
+		case 'V': fal_video = optarg; break;
 		default:
 			fprintf(stderr, "usage: fake_llm [--port N] [--threads N] [--latency-ms M] [--jitter-ms J] "
 				"[--rpm N] [--tpm N] [--burst-s S] [--answer-words N] [--log FILE] [--openai-key K] "

@@ -199,6 +199,14 @@ int progress_poll(struct progress *p, struct store *st, bool force, struct err *
 	return 0;
 }
 
+void progress_hook(const struct run_counts *c, void *hook)
+{
+	struct progress_hook *h = hook;
+
+	(void)c;
+	progress_poll(h->p, h->st, false, &h->e);
+}
+
 void progress_close(struct progress *p)
 {
 	if (!p)

@@ -21,6 +21,9 @@
  *   while (working) progress_poll(p, st, false, &e);   // cheap when called often
  *   progress_poll(p, st, true, &e);                    // the final numbers
  *   progress_close(p);                                 // the final line
+ * In `skugen run`, make the forced poll after run_finish(): the last line then
+ * says how the run ended ("done after 12s", JSON event "end") rather than
+ * "stop" with the run still marked running.
  *
  * progress_poll queries through st's connection: call it between
  * transactions (or give it a connection of its own).
@@ -66,6 +69,20 @@ const struct run_snapshot *progress_last(const struct progress *p);
 /* Print the final line from the last read (the TTY line is finished with a
  * newline; JSON mode writes an "end" event) and free p.  Accepts NULL. */
 void progress_close(struct progress *p);
+
+/* For executor_opts.progress (batch/executor.h), which the executor calls
+ * after each commit and while idle, outside any transaction:
+ *   struct progress_hook h = { .p = p, .st = st };
+ *   eo.progress = progress_hook; eo.progress_ctx = &h;
+ * It polls (at most once a second); a failed read is ignored (progress must
+ * never stop a run) and kept in h.e for who wants to know. */
+struct run_counts;
+struct progress_hook {
+	struct progress *p;   /* borrowed */
+	struct store *st;     /* borrowed */
+	struct err e;         /* the last failed read, if any */
+};
+void progress_hook(const struct run_counts *c, void *hook);
 
 /* The human line for a snapshot into out (at most cap bytes, cut). */
 void progress_format_line(const struct run_snapshot *snap, char *out, size_t cap);

@@ -106,14 +106,19 @@ GPU_HD float gpu_delta_e(const float a[3], const float b[3])
 	return sqrtf(d0 * d0 + d1 * d1 + d2 * d2);
 }
 
-/* The matte's alpha for a reached pixel at distance d */
+/* The matte's alpha for a reached pixel at distance d.  255 exactly when
+ * d >= hi (the flood's barrier): the ramp below stops at 254, so whether a
+ * pixel blocks the flood is one float comparison, not a rounding. */
 GPU_HD uint8_t gpu_matte_ramp(float d, float lo, float hi)
 {
+	uint8_t v;
+
 	if (d <= lo)
 		return 0;
 	if (d >= hi)
 		return 255;
-	return gpu_to_u8((d - lo) / (hi - lo) * 255.0f);
+	v = gpu_to_u8((d - lo) / (hi - lo) * 255.0f);
+	return v > 254 ? 254 : v;
 }
 
 /* "over" in linear light with straight-alpha inputs and output: source

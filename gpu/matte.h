@@ -7,8 +7,9 @@
  *    pixels closer than tol_hi (4-connected): a region of background colour
  *    enclosed by the product (a white logo, the hole of a mug's handle when
  *    closed) is not reached and stays opaque product.
- * 4. Reached pixels get alpha 0 below tol_lo and a linear ramp up to 255 at
- *    tol_hi (the anti-aliased edge); everything else is 255.
+ * 4. Reached pixels get alpha 0 below tol_lo and a linear ramp toward 255
+ *    (at most 254) up to tol_hi (the anti-aliased edge); everything else is
+ *    255.
  * 5. The edge is feathered by a Gaussian blur of sigma `feather` (0: none).
  *
  * The stats say whether the cut-out is plausible; the caller decides to fail

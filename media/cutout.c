@@ -8,7 +8,8 @@
  *   2. every pixel's CIE76 distance to it in Lab;
  *   3. background is what a 4-connected flood from the border reaches
  *      through pixels closer than `tolerance` (a white logo inside the
- *      product is not reached and stays opaque);
+ *      product is not reached and stays opaque; with `holes`, such
+ *      enclosed regions are background too: a mug's handle);
  *   4. reached pixels ramp from alpha 0 at `soft` to 255 at `tolerance` (the
  *      anti-aliased edge); the rest are 255;
  *   5. the edge is feathered by a Gaussian blur.
@@ -335,7 +336,10 @@ int media_matte_cpu(VipsImage *in, const struct media_cutout_opts *o, const char
 	/* alpha = reached ? ramp(dist) : 255, i.e. 255 - (reached & (255 - ramp)). */
 	double k = 255.0 / (o->tolerance - o->soft);
 	VipsImage *alpha;
-	if (vips_equal_const1(mask, &t[9], 128, NULL) ||
+	/* With holes, enclosed background-coloured regions (still 255) count
+	 * as reached. */
+	if ((o->holes ? vips_moreeq_const1(mask, &t[9], 128, NULL)
+		      : vips_equal_const1(mask, &t[9], 128, NULL)) ||
 	    vips_linear1(dist, &t[10], -k, 255.0 + o->soft * k, NULL) ||
 	    vips_cast(t[10], &t[11], VIPS_FORMAT_UCHAR, NULL) ||
 	    vips_andimage(t[9], t[11], &t[12], NULL) ||
@@ -410,7 +414,7 @@ int media_cutout(const struct media_image *in, const struct media_cutout_opts *o
 	}
 	if (media_device_resolve(o.device, &dev, e))
 		return err_prefix(e, "%s", ctx ? ctx : "cut-out");
-	if (dev == MEDIA_DEVICE_GPU) {
+	if (dev == MEDIA_DEVICE_GPU && !o.holes) {
 		if (media_matte_gpu(in->vi, &o, ctx, &rgba, bg, e))
 			return -1;
 	} else if (media_matte_cpu(in->vi, &o, ctx, &rgba, bg, e)) {

@@ -139,6 +139,10 @@ struct media_cutout_opts {
 	double min_product;    /* the product's least share of the image; 0: 0.005 */
 	double max_product;    /* its greatest share; 0: 0.98 */
 	enum media_device device;  /* where the matte runs; AUTO as everywhere */
+	bool holes;            /* background-coloured regions the product encloses
+				  are holes (a mug's handle, a chair's back)
+				  rather than product (a white logo); false by
+				  default.  Runs on the CPU. */
 };
 
 /* The product alone (new RGBA, cropped to the alpha's bounding box).  With an

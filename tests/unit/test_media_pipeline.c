@@ -140,6 +140,18 @@ static void test_matte_finds_the_known_mask(void **state)
 	assert_true((double)inter / uni > 0.98);
 	g_object_unref(rgba);
 
+	/* With holes, the enclosed white logo is background instead. */
+	o.holes = true;
+	assert_int_equal(media_matte_cpu(shot->vi, &o, "t", &rgba, NULL, &e), 0);
+	{
+		VipsImage *mem = vips_image_copy_memory(rgba);
+
+		assert_int_equal(VIPS_IMAGE_ADDR(mem, PW / 2, PH / 2 + 10)[3], 0);
+		assert_int_equal(VIPS_IMAGE_ADDR(mem, PW / 2 + 60, PH / 2 + 10)[3], 255);
+		g_object_unref(mem);
+	}
+	g_object_unref(rgba);
+
 	/* The public call crops to the product's box. */
 	assert_int_equal(media_cutout(shot, NULL, "t", &cut, &e), 0);
 	assert_true(media_image_has_alpha(cut));

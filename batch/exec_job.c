@@ -361,17 +361,22 @@ static int media_done(struct job *j, const json_t *g, const char *provider,
 {
 	struct gen_request req;
 	struct gen_result res;
+	struct buf alt = BUF_INIT;
 	int rc;
 
 	memset(&res, 0, sizeof res);
-	media_request(j, NULL, 0, &req);
-	rc = exec_media_finish(g, &req, provider, o->content, o->content_len, o->request_id, &res, e);
+	/* The rendered template again: the image's alt text. */
+	rc = render_role(j, "prompt", &alt, j->template_name, sizeof j->template_name, j->template_sha, e);
+	media_request(j, buf_str(&alt), alt.len, &req);
+	if (rc == 0)
+		rc = exec_media_finish(g, &req, provider, o->content, o->content_len, o->request_id, &res, e);
 	if (rc == 0)
 		rc = succeed(j, json_string_value(json_object_get(g, "type")), "1", buf_str(&res.content),
 			     res.content.len, provider, res.model,
 			     o->model_version, o->request_id, res.params, 0, 0, 0, 0, o->cost, o->attempts,
 			     res.asset_path, res.asset_sha256, e);
 	gen_result_clear(&res);
+	buf_free(&alt);
 	return rc;
 }
 

@@ -217,6 +217,7 @@ int image_job_store(struct image_job *ij, const struct media_image *made,
 			.model = m->model, .template_sha256 = req->template_sha256,
 			.source_sha256 = ij->source_sha256[0] ? ij->source_sha256 : NULL,
 			.preset = ij->preset_name,
+			.alt_text = req->prompt && req->prompt_len ? req->prompt : NULL, .alt_len = req->prompt_len,
 		};
 
 		if (xmp_packet(&info, &xmp, e) < 0)

@@ -9,9 +9,9 @@
 /* Append s as an XML attribute value (inside double quotes). Control
  * characters other than tab, newline and carriage return are not allowed in
  * XML 1.0 at all: they are dropped. */
-static int put_escaped(struct buf *b, const char *s)
+static int put_escaped_n(struct buf *b, const char *s, size_t n)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; p < (const unsigned char *)s + n; p++) {
 		int rc;
 
 		switch (*p) {
@@ -29,6 +29,11 @@ static int put_escaped(struct buf *b, const char *s)
 			return -1;
 	}
 	return 0;
+}
+
+static int put_escaped(struct buf *b, const char *s)
+{
+	return put_escaped_n(b, s, strlen(s));
 }
 
 static int put_attr(struct buf *b, const char *name, const char *value)
@@ -55,6 +60,8 @@ int xmp_packet(const struct xmp_info *info, struct buf *out, struct err *e)
 	static const char *const fields[] = { "sku", "model", "generator" };
 	const char *values[] = { info->sku, info->model, info->generator };
 
+	if (info->alt_text && !utf8_valid(info->alt_text, info->alt_len, NULL))
+		return err_set(e, ERR_INPUT, "xmp: the alt text is not valid UTF-8");
 	if (!info->digital_source_type || strncmp(info->digital_source_type, XMP_DST_BASE, strlen(XMP_DST_BASE)) != 0)
 		return err_set(e, ERR_INTERNAL, "xmp: a digital source type from IPTC's vocabulary is required");
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
@@ -65,6 +72,7 @@ int xmp_packet(const struct xmp_info *info, struct buf *out, struct err *e)
 			  " <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n"
 			  "  <rdf:Description rdf:about=\"\"\n"
 			  "   xmlns:Iptc4xmpExt=\"http://iptc.org/std/Iptc4xmpExt/2008-02-29/\"\n"
+			  "   xmlns:Iptc4xmpCore=\"http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/\"\n"
 			  "   xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\"\n"
 			  "   xmlns:skugen=\"" XMP_NS_SKUGEN "\"") < 0 ||
 	    put_attr(out, "Iptc4xmpExt:DigitalSourceType", info->digital_source_type) < 0 ||
@@ -78,7 +86,10 @@ int xmp_packet(const struct xmp_info *info, struct buf *out, struct err *e)
 	    put_attr(out, "skugen:TemplateSha256", info->template_sha256) < 0 ||
 	    put_attr(out, "skugen:SourceSha256", info->source_sha256) < 0 ||
 	    put_attr(out, "skugen:Preset", info->preset) < 0 ||
-	    buf_puts(out, "/>\n </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>") < 0)
+	    buf_puts(out, info->alt_text ? ">\n   <Iptc4xmpCore:AltTextAccessibility><rdf:Alt><rdf:li xml:lang=\"x-default\">" : "/>\n") < 0 ||
+	    (info->alt_text && (put_escaped_n(out, info->alt_text, info->alt_len) < 0 ||
+				buf_puts(out, "</rdf:li></rdf:Alt></Iptc4xmpCore:AltTextAccessibility>\n  </rdf:Description>\n") < 0)) ||
+	    buf_puts(out, " </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>") < 0)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	return 0;
 }

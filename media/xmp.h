@@ -7,6 +7,8 @@
  *                                  product images and as the EU AI Act
  *                                  (art. 50) asks: machine-readable marking;
  *   xmp:CreatorTool                "skugen <version>";
+ *   Iptc4xmpCore:AltTextAccessibility  the image's alt text (the output's
+ *                                  rendered template), when there is one;
  *   skugen:GenerationId, skugen:Generator, skugen:GeneratorVersion,
  *   skugen:Model, skugen:TemplateSha256, skugen:Sku, skugen:RunId,
  *   skugen:SourceSha256, skugen:Preset   in the skugen namespace (XMP_NS_SKUGEN),
@@ -55,6 +57,8 @@ struct xmp_info {
 	const char *template_sha256;
 	const char *source_sha256;        /* the product photo's bytes */
 	const char *preset;               /* the channel preset */
+	const char *alt_text;             /* UTF-8, may be NULL */
+	size_t alt_len;
 };
 
 /* Append the packet (UTF-8 XML, values escaped) to out. */

@@ -105,6 +105,7 @@ t_is "it names its generation" "$(jq -r '.[0]["XMP-skugen:GenerationId"]' <<<"$x
 t_is "it names its SKU" "$(jq -r '.[0]["XMP-skugen:Sku"]' <<<"$xmp")" "G-1"
 t_is "it names the template's sha256" "$(jq -r '.[0]["XMP-skugen:TemplateSha256"]' <<<"$xmp")" \
 	"$(sql "select template_sha256 from skugen.provenance p join skugen.generations g on g.id = p.generation_id where g.id = ${g1_main%%|*}")"
+t_is "it carries the alt text (the rendered template)" "$(jq -r '.[0]["XMP-iptcCore:AltTextAccessibility"]' <<<"$xmp")" "Kiln Mug on white"
 t_is "it names the photo's sha256" "$(jq -r '.[0]["XMP-skugen:SourceSha256"]' <<<"$xmp")" \
 	"$(sha256sum photos/g1.png | cut -d' ' -f1)"
 xmp=$(exiftool -j -G1 -XMP:all "${g2_life#*|}")
@@ -238,6 +239,7 @@ for out in shot flux_scene; do
 		"$(exiftool -s3 -XMP-iptcExt:DigitalSourceType "$path")" \
 		"http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 	t_match "$out: framed by the preset" "$(exiftool -s3 -ImageSize "$path")" "^400x300$"
+	t_is "$out: the alt text is the rendered template" "$(exiftool -s3 -XMP-iptcCore:AltTextAccessibility "$path")" "Kiln Mug in a room"
 done
 t_is "provenance names the provider and the models" \
 	"$(sql "select string_agg(distinct p.provider || ' ' || p.model, ', ') from skugen.provenance p")" \

@@ -86,11 +86,13 @@ static const char *field(const json_t *doc, const char *name)
 
 static void check_format(const char *fmt)
 {
+	static const char alt[] = "Kiln \"Mug\" <glazed> & fired\nstoneware";
 	struct xmp_info info = {
 		.digital_source_type = XMP_DST_COMPOSITE_TRAINED, .generation_id = 8123, .run_id = 77,
 		.sku = "A&B <\"quoted\"> \x01sku", .generator = "image", .generator_version = "1",
 		.model = "fal-ai/bria/product-shot", .template_sha256 = tmpl_sha,
 		.source_sha256 = "ab", .preset = "amazon_main",
+		.alt_text = alt, .alt_len = sizeof alt - 1,
 	};
 	struct buf xmp = BUF_INIT;
 	char *path;
@@ -108,6 +110,7 @@ static void check_format(const char *fmt)
 	assert_string_equal(field(doc, "XMP-skugen:TemplateSha256"), tmpl_sha);
 	assert_string_equal(field(doc, "XMP-skugen:Preset"), "amazon_main");
 	assert_true(strncmp(field(doc, "XMP-xmp:CreatorTool"), "skugen ", 7) == 0);
+	assert_string_equal(field(doc, "XMP-iptcCore:AltTextAccessibility"), "Kiln \"Mug\" <glazed> & fired\nstoneware");
 	json_decref(doc);
 	unlink(path);
 	free(path);
@@ -148,6 +151,7 @@ static void test_absent_fields(void **state)
 	assert_non_null(strstr(xmp.data, "algorithmicallyEnhanced"));
 	assert_null(strstr(xmp.data, "GenerationId"));
 	assert_null(strstr(xmp.data, "skugen:Model"));
+	assert_null(strstr(xmp.data, "AltTextAccessibility>"));
 	buf_free(&xmp);
 }
 

@@ -29,6 +29,7 @@ int cmd_report(int argc, char **argv)
 		{ "json", required_argument, NULL, 'j' },
 		{ "html", required_argument, NULL, 'H' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -39,7 +40,7 @@ int cmd_report(int argc, char **argv)
 	long run_id = 0;
 	int c, code = EXIT_ALL_DONE;
 
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json_path = optarg;
@@ -49,6 +50,9 @@ int cmd_report(int argc, char **argv)
 			break;
 		case 'c':
 			cli.config_path = optarg;
+			break;
+		case 'q':
+			cli.quiet = true;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);

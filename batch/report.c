@@ -69,16 +69,22 @@ static const char *const cost_sql =
 	"    'calls', calls, 'ok', ok, 'failed', calls - ok, 'tokens_in', tokens_in,\n"
 	"    'tokens_out', tokens_out, 'cost', cost) order by provider, model)\n"
 	"    filter (where provider is not null), '[]'))::text\n"
-	"from (select provider, model, count(*) calls, count(*) filter (where status = 'ok') ok,\n"
+	"from (select provider, model, count(*) calls, count(*) filter (where error = 'ok') ok,\n"
 	"  coalesce(sum(tokens_in), 0) tokens_in, coalesce(sum(tokens_out), 0) tokens_out, sum(cost) cost\n"
 	"  from skugen.cost_ledger where run_id = $1 group by provider, model) l";
 
-static const char *const latency_sql =
-	"select json_build_object('n', count(latency_ms),\n"
-	"  'p50', round((percentile_cont(0.5) within group (order by latency_ms))::numeric, 3),\n"
-	"  'p95', round((percentile_cont(0.95) within group (order by latency_ms))::numeric, 3),\n"
-	"  'mean', round(avg(latency_ms)::numeric, 3), 'max', round(max(latency_ms)::numeric, 3))::text\n"
-	"from skugen.provenance where run_id = $1";
+#define LATENCY_SQL(where) \
+	"select json_build_object('n', count(latency_ms),\n" \
+	"  'p50', round((percentile_cont(0.5) within group (order by latency_ms))::numeric, 3),\n" \
+	"  'p95', round((percentile_cont(0.95) within group (order by latency_ms))::numeric, 3),\n" \
+	"  'mean', round(avg(latency_ms)::numeric, 3), 'max', round(max(latency_ms)::numeric, 3))::text\n" \
+	"from skugen.provenance where run_id = $1" where
+
+static const char *const latency_sql = LATENCY_SQL("");
+
+/* Remote calls alone: local generators answer in microseconds and would
+ * drag the percentiles of a mixed run towards zero. */
+static const char *const latency_remote_sql = LATENCY_SQL(" and coalesce(provider, 'local') <> 'local'");
 
 static const char *const throughput_sql =
 	"select json_build_object('worked', worked, 'window_s', round(w::numeric, 3),\n"
@@ -320,7 +326,8 @@ int report_build(struct store *st, long run_id, json_t **out, struct err *e)
 	} sections[] = {
 		{ "run", run_sql }, { "timings", timings_sql }, { "tasks", tasks_sql },
 		{ "by_output", outputs_sql }, { "by_provider", providers_sql }, { "cost", cost_sql },
-		{ "latency_ms", latency_sql }, { "throughput", throughput_sql },
+		{ "latency_ms", latency_sql }, { "latency_remote_ms", latency_remote_sql },
+		{ "throughput", throughput_sql },
 	};
 	char id[32], ts[32];
 	json_t *doc = NULL, *v, *limits;

@@ -17,8 +17,10 @@
  *                     "tokens_in", "tokens_out", "cost",
  *                     "latency_ms": {"p50", "p95", "mean", "max"}}],
  *    "cost": {"total", "currency_note", "by_provider": [{"provider", "model",
- *             "calls", "ok", "failed", "tokens_in", "tokens_out", "cost"}]},
+ *             "calls", "ok" (attempts without error), "failed", "tokens_in",
+ *             "tokens_out", "cost"}]},
  *    "latency_ms": {"n", "p50", "p95", "mean", "max"},   (provenance.latency_ms)
+ *    "latency_remote_ms": {same, over remote providers only (not "local")},
  *    "throughput": {"worked" (done + failed + dead), "window_s" (first task
  *                   started to last finished), "tasks_per_s",
  *                   "generations_per_min"},

@@ -48,6 +48,8 @@ static const char page_css[] =
 /* Failure groups shown on the page (all of them are in the JSON). */
 #define GROUPS_SHOWN 50
 
+#define OTHER_COLOUR "#8a8f98"
+
 /* State colours, for the bar and its legend. */
 static const struct {
 	const char *state, *colour;
@@ -62,7 +64,7 @@ static const char *colour_of(const char *state)
 	for (size_t i = 0; i < sizeof state_colours / sizeof *state_colours; i++)
 		if (strcmp(state_colours[i].state, state) == 0)
 			return state_colours[i].colour;
-	return "#8a8f98";
+	return OTHER_COLOUR;
 }
 
 /* 'sha256-<base64>' of text, for the policy. */
@@ -95,6 +97,20 @@ static void put_text(FILE *fp, const char *s)
 				fputc(*p, fp);
 		}
 	}
+}
+
+static void put_json_text(FILE *fp, const json_t *v);
+
+/* An ISO 8601 UTC time as "2026-11-26 09:45:12 UTC"; other text as it is. */
+static void put_time(FILE *fp, const json_t *v)
+{
+	const char *t = json_string_value(v);
+
+	if (t && strlen(t) >= 20 && t[10] == 'T' && t[strlen(t) - 1] == 'Z') {
+		fprintf(fp, "%.10s %.8s UTC", t, t + 11);
+		return;
+	}
+	put_json_text(fp, v);
 }
 
 static void put_json_text(FILE *fp, const json_t *v)
@@ -168,9 +184,13 @@ static void put_header(FILE *fp, const json_t *r)
 	fputs("\">", fp);
 	put_text(fp, status);
 	fputs("</span></h1>\n<p>started ", fp);
-	put_json_text(fp, at(r, "timings.started_at"));
-	fputs(", finished ", fp);
-	put_json_text(fp, at(r, "timings.finished_at"));
+	put_time(fp, at(r, "timings.started_at"));
+	if (json_is_string(at(r, "timings.finished_at"))) {
+		fputs(", finished ", fp);
+		put_time(fp, at(r, "timings.finished_at"));
+	} else {
+		fputs(", still running", fp);
+	}
 	fputs(" on ", fp);
 	put_json_text(fp, at(run, "host"));
 	fputs(" (skugen ", fp);
@@ -202,12 +222,23 @@ static void put_tiles(FILE *fp, const json_t *r)
 		     "%.4f / %.2f", num(r, "cost.total"), json_number_value(budget));
 	else
 		tile(fp, "", "cost", "%.4f", num(r, "cost.total"));
-	if (json_is_number(at(r, "latency_ms.p50")))
+	if (json_is_number(at(r, "latency_remote_ms.p50")))
+		tile(fp, "", "remote latency p50 / p95 (ms)", "%.0f / %.0f", num(r, "latency_remote_ms.p50"),
+		     num(r, "latency_remote_ms.p95"));
+	else if (json_is_number(at(r, "latency_ms.p50")))
 		tile(fp, "", "latency p50 / p95 (ms)", "%.0f / %.0f", num(r, "latency_ms.p50"), num(r, "latency_ms.p95"));
 	if (json_is_number(at(r, "throughput.tasks_per_s")))
 		tile(fp, "", "tasks per second", "%.2f", num(r, "throughput.tasks_per_s"));
 	tile(fp, "", "duration (s)", "%.1f", num(r, "timings.duration_s"));
 	fputs("</div>\n", fp);
+}
+
+static void put_swatch(FILE *fp, const char *state, const json_t *n)
+{
+	fprintf(fp, "<span><svg class=\"sw\" width=\"10\" height=\"10\" xmlns=\"http://www.w3.org/2000/svg\">"
+		"<rect width=\"10\" height=\"10\" rx=\"2\" fill=\"%s\"/></svg> ", colour_of(state));
+	put_text(fp, state);
+	fprintf(fp, " %lld</span>", (long long)json_integer_value(n));
 }
 
 /* The tasks by state as one stacked bar and a legend. */
@@ -235,12 +266,13 @@ static void put_state_bar(FILE *fp, const json_t *r)
 		x += w;
 	}
 	fputs("</svg>\n<p class=\"legend\">", fp);
-	json_object_foreach((json_t *)st, state, v) {
-		fprintf(fp, "<span><svg class=\"sw\" width=\"10\" height=\"10\" xmlns=\"http://www.w3.org/2000/svg\">"
-			"<rect width=\"10\" height=\"10\" rx=\"2\" fill=\"%s\"/></svg> ", colour_of(state));
-		put_text(fp, state);
-		fprintf(fp, " %lld</span>", (long long)json_integer_value(v));
-	}
+	/* The known states in the bar's order, then any other. */
+	for (size_t i = 0; i < sizeof state_colours / sizeof *state_colours; i++)
+		if ((v = json_object_get(st, state_colours[i].state)))
+			put_swatch(fp, state_colours[i].state, v);
+	json_object_foreach((json_t *)st, state, v)
+		if (strcmp(colour_of(state), OTHER_COLOUR) == 0)
+			put_swatch(fp, state, v);
 	fputs("</p></section>\n", fp);
 }
 
@@ -382,7 +414,7 @@ static void put_limits(FILE *fp, const json_t *r)
 	fputs("</td><th>tasks it cancelled</th><td>", fp);
 	put_json_text(fp, at(r, "budget.tasks_cancelled"));
 	fputs("</td></tr>\n<tr><th>deadline</th><td>", fp);
-	put_json_text(fp, at(r, "deadline.deadline"));
+	put_time(fp, at(r, "deadline.deadline"));
 	fputs("</td><th>met</th><td>", fp);
 	put_json_text(fp, at(r, "deadline.met"));
 	fputs("</td><th>stopped by it</th><td>", fp);
@@ -452,7 +484,7 @@ static void put_timings(FILE *fp, const json_t *r)
 	fputs("<section><h2>Timings (UTC)</h2>\n<table><tbody>\n", fp);
 	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
 		fprintf(fp, "<tr><th>%s</th><td>", rows[i][0]);
-		put_json_text(fp, at(r, rows[i][1]));
+		put_time(fp, at(r, rows[i][1]));
 		fputs("</td></tr>\n", fp);
 	}
 	fputs("<tr><th>duration</th><td>", fp);
@@ -488,7 +520,7 @@ int report_html_write(FILE *fp, const json_t *r, struct err *e)
 	fputs("</main>\n<footer>report version ", fp);
 	put_json_text(fp, at(r, "report_version"));
 	fputs(", generated ", fp);
-	put_json_text(fp, at(r, "generated_at"));
+	put_time(fp, at(r, "generated_at"));
 	fputs(" by skugen; the same numbers are in <code>skugen report RUN --json FILE</code></footer>\n"
 	      "</body>\n</html>\n", fp);
 	if (ferror(fp))

@@ -81,6 +81,9 @@ t_is "openai generations: 24" "$(j '.by_provider[] | select(.provider == "openai
 ledger=$(q "select sum(cost) from skugen.cost_ledger where run_id = $run")
 t_ok "cost.total equals the ledger ($ledger)" jt --argjson x "$ledger" '(.cost.total - $x) | fabs < 1e-9' report.json
 t_ok "cost.total is above zero" jt '.cost.total > 0' report.json
+t_is "cost by provider: attempts without error match the ledger" \
+	"$(j '.cost.by_provider[] | select(.provider == "openai") | "\(.ok) \(.failed)"')" \
+	"$(q "select count(*) filter (where error = 'ok') || ' ' || count(*) filter (where error <> 'ok') from skugen.cost_ledger where run_id = $run and provider = 'openai'")"
 t_is "cost by provider: openai calls match the ledger" "$(j '.cost.by_provider[] | select(.provider == "openai") | .calls')" \
 	"$(q "select count(*) from skugen.cost_ledger where run_id = $run and provider = 'openai'")"
 
@@ -88,6 +91,8 @@ p50=$(q "select round((percentile_cont(0.5) within group (order by latency_ms)):
 p95=$(q "select round((percentile_cont(0.95) within group (order by latency_ms))::numeric, 3) from skugen.provenance where run_id = $run")
 t_ok "latency p50 matches percentile_cont ($p50)" jt --argjson x "$p50" '(.latency_ms.p50 - $x) | fabs < 0.001' report.json
 t_ok "latency p95 matches percentile_cont ($p95)" jt --argjson x "$p95" '(.latency_ms.p95 - $x) | fabs < 0.001' report.json
+rp50=$(q "select round((percentile_cont(0.5) within group (order by latency_ms))::numeric, 3) from skugen.provenance where run_id = $run and provider <> 'local'")
+t_ok "remote latency p50 leaves local generators out ($rp50)" jt --argjson x "$rp50" '((.latency_remote_ms.p50 - $x) | fabs < 0.001) and .latency_remote_ms.n == 24' report.json
 t_ok "openai p50 reflects the fake's 50 ms latency" \
 	jt '.by_provider[] | select(.provider == "openai") | .latency_ms.p50 >= 50 and .latency_ms.p50 < 1000' report.json
 t_ok "p95 >= p50" jt '.latency_ms.p95 >= .latency_ms.p50' report.json
@@ -124,6 +129,7 @@ t_match "a Content-Security-Policy with default-src 'none'" "$html" "Content-Sec
 t_match "the page shows the run's numbers" "$html" "Failures by cause \($fails\)"
 t_match "the cost tile shows the ledger's total" "$html" "$(printf '%.4f' "$ledger")"
 t_match "the page names the provider and model" "$html" '<td>openai</td><td>gpt-4o-mini</td>'
+t_match "the page shows the remote latency" "$html" "<b>$(jq -r '.latency_remote_ms.p50 | round' report.json) / [0-9]+</b><span>remote latency p50 / p95 \(ms\)"
 t_is "the CSP hash is the stylesheet's" \
 	"$(sed -n 's/.*style-src .sha256-\([^'"'"']*\).*/\1/p' report.html)" \
 	"$(sed -n '/<style>/,/<\/style>/p' report.html | sed '1s/.*<style>//; $s/<\/style>.*//' | head -c -1 | openssl dgst -sha256 -binary | base64)"

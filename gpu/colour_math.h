@@ -136,4 +136,24 @@ GPU_HD float gpu_over(const float s[3], float sa, float d[3], float da)
 	return oa;
 }
 
+/* One destination pixel d (dch = 3 or 4 channels, sRGB bytes) under a
+ * source of linear colour sl at coverage sa (> 0): "over" in linear light,
+ * written back as sRGB (and alpha when dch is 4).  composite_ref.c and
+ * composite.cu both call this for every pixel. */
+GPU_HD void gpu_over_px(const float *to_lin, const uint8_t *to_srgb, uint8_t *d, int dch,
+			const float sl[3], float sa)
+{
+	float dl[3], da, oa;
+	int c;
+
+	for (c = 0; c < 3; c++)
+		dl[c] = to_lin[d[c]];
+	da = dch == 4 ? d[3] * (1.0f / 255.0f) : 1.0f;
+	oa = gpu_over(sl, sa, dl, da);
+	for (c = 0; c < 3; c++)
+		d[c] = gpu_lin_encode(to_srgb, dl[c]);
+	if (dch == 4)
+		d[3] = gpu_to_u8(oa * 255.0f);
+}
+
 #endif

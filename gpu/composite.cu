@@ -14,28 +14,20 @@ __global__ void composite_k(uint8_t *dst, size_t dstride, int dch,
 {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
 	int j = blockIdx.y * blockDim.y + threadIdx.y;
-	float sl[3], dl[3], sa, da, oa;
+	float sl[3], sa;
 	int c;
 
 	if (i >= w || j >= h)
 		return;
 	int xx = x0 + i, yy = y0 + j;
 	const uint8_t *s = src + (size_t)(yy - oy) * sstride + (size_t)(xx - ox) * 4;
-	uint8_t *d = dst + (size_t)yy * dstride + (size_t)xx * dch;
 
 	sa = s[3] * (1.0f / 255.0f) * opacity;
 	if (sa <= 0.0f)
 		return;
-	for (c = 0; c < 3; c++) {
-		sl[c] = lin[s[c]];
-		dl[c] = lin[d[c]];
-	}
-	da = dch == 4 ? d[3] * (1.0f / 255.0f) : 1.0f;
-	oa = gpu_over(sl, sa, dl, da);
 	for (c = 0; c < 3; c++)
-		d[c] = gpu_lin_encode(enc, dl[c]);
-	if (dch == 4)
-		d[3] = gpu_to_u8(oa * 255.0f);
+		sl[c] = lin[s[c]];
+	gpu_over_px(lin, enc, dst + (size_t)yy * dstride + (size_t)xx * dch, dch, sl, sa);
 }
 
 struct shade_colour {
@@ -49,28 +41,17 @@ __global__ void shade_k(uint8_t *dst, size_t dstride, int dch,
 {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
 	int j = blockIdx.y * blockDim.y + threadIdx.y;
-	float dl[3], sl[3], sa, da, oa;
-	int c;
+	float sa;
 
 	if (i >= w || j >= h)
 		return;
 	int xx = x0 + i, yy = y0 + j;
 	uint8_t m = mask[(size_t)(yy - oy) * mstride + (size_t)(xx - ox) * mch + mch - 1];
-	uint8_t *d = dst + (size_t)yy * dstride + (size_t)xx * dch;
 
 	sa = m * (1.0f / 255.0f) * opacity;
 	if (sa <= 0.0f)
 		return;
-	for (c = 0; c < 3; c++) {
-		sl[c] = sc.l[c];
-		dl[c] = lin[d[c]];
-	}
-	da = dch == 4 ? d[3] * (1.0f / 255.0f) : 1.0f;
-	oa = gpu_over(sl, sa, dl, da);
-	for (c = 0; c < 3; c++)
-		d[c] = gpu_lin_encode(enc, dl[c]);
-	if (dch == 4)
-		d[3] = gpu_to_u8(oa * 255.0f);
+	gpu_over_px(lin, enc, dst + (size_t)yy * dstride + (size_t)xx * dch, dch, sc.l, sa);
 }
 
 static int check_opacity(const char *what, float opacity, struct err *e)

@@ -49,21 +49,13 @@ int gpu_composite_ref(const struct gpu_image *dst, const struct gpu_image *src,
 
 		for (xx = r[0]; xx < r[2]; xx++) {
 			const uint8_t *s = gpu_image_px(src, xx - x, yy - y);
-			uint8_t *d = gpu_image_px(dst, xx, yy);
-			float sa = s[3] * (1.0f / 255.0f) * opacity, sl[3], dl[3], da, oa;
+			float sa = s[3] * (1.0f / 255.0f) * opacity, sl[3];
 
 			if (sa <= 0.0f)
 				continue;
-			for (c = 0; c < 3; c++) {
-				sl[c] = lin[s[c]];
-				dl[c] = lin[d[c]];
-			}
-			da = dch == 4 ? d[3] * (1.0f / 255.0f) : 1.0f;
-			oa = gpu_over(sl, sa, dl, da);
 			for (c = 0; c < 3; c++)
-				d[c] = gpu_lin_encode(enc, dl[c]);
-			if (dch == 4)
-				d[3] = gpu_to_u8(oa * 255.0f);
+				sl[c] = lin[s[c]];
+			gpu_over_px(lin, enc, gpu_image_px(dst, xx, yy), dch, sl, sa);
 		}
 	}
 	return 0;
@@ -90,23 +82,14 @@ int gpu_shade_ref(const struct gpu_image *dst, const struct gpu_image *mask,
 	sl[2] = lin[rgb[2]];
 	GPU_OMP("omp parallel for schedule(static)")
 	for (yy = r[1]; yy < r[3]; yy++) {
-		int xx, c;
+		int xx;
 
 		for (xx = r[0]; xx < r[2]; xx++) {
 			uint8_t m = gpu_image_px(mask, xx - x, yy - y)[mch - 1];
-			uint8_t *d = gpu_image_px(dst, xx, yy);
-			float sa = m * (1.0f / 255.0f) * opacity, dl[3], da, oa;
+			float sa = m * (1.0f / 255.0f) * opacity;
 
-			if (sa <= 0.0f)
-				continue;
-			for (c = 0; c < 3; c++)
-				dl[c] = lin[d[c]];
-			da = dch == 4 ? d[3] * (1.0f / 255.0f) : 1.0f;
-			oa = gpu_over(sl, sa, dl, da);
-			for (c = 0; c < 3; c++)
-				d[c] = gpu_lin_encode(enc, dl[c]);
-			if (dch == 4)
-				d[3] = gpu_to_u8(oa * 255.0f);
+			if (sa > 0.0f)
+				gpu_over_px(lin, enc, gpu_image_px(dst, xx, yy), dch, sl, sa);
 		}
 	}
 	return 0;

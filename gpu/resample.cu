@@ -2,7 +2,7 @@
  * horizontal pass into a float intermediate, a vertical pass out, with the
  * reference's own taps (gpu_taps_make) so both weigh exactly alike. */
 #include "kernels.h"
-#include "colour_math.h"
+#include "resample_math.h"
 
 #include <string.h>
 
@@ -23,23 +23,8 @@ __global__ void resample_h(const uint8_t *__restrict__ src, size_t sstride,
 	row = src + (size_t)y * sstride;
 	idx += (size_t)x * ntaps;
 	wt += (size_t)x * ntaps;
-	for (k = 0; k < ntaps; k++) {
-		const uint8_t *p = row + (size_t)__ldg(idx + k) * CH;
-		float w = __ldg(wt + k);
-
-		if (CH == 4) {
-			float wa = w * p[3] * (1.0f / 255.0f);
-
-			acc[0] += wa * p[0];
-			acc[1] += wa * p[1];
-			acc[2] += wa * p[2];
-			acc[3] += w * p[3];
-		} else {
-#pragma unroll
-			for (c = 0; c < CH; c++)
-				acc[c] += w * p[c];
-		}
-	}
+	for (k = 0; k < ntaps; k++)
+		gpu_resample_add(acc, row + (size_t)__ldg(idx + k) * CH, __ldg(wt + k), CH);
 	float *out = tmp + ((size_t)y * dw + x) * CH;
 #pragma unroll
 	for (c = 0; c < CH; c++)
@@ -68,20 +53,7 @@ __global__ void resample_v(const float *__restrict__ tmp, uint8_t *__restrict__ 
 		for (c = 0; c < CH; c++)
 			acc[c] += w * p[c];
 	}
-	uint8_t *out = dst + (size_t)y * dstride + (size_t)x * CH;
-	if (CH == 4) {
-		float a = gpu_clampf(acc[3], 0.0f, 255.0f);
-		float inv = a > 1e-3f ? 255.0f / a : 0.0f;
-
-		out[0] = gpu_to_u8(acc[0] * inv);
-		out[1] = gpu_to_u8(acc[1] * inv);
-		out[2] = gpu_to_u8(acc[2] * inv);
-		out[3] = gpu_to_u8(a);
-	} else {
-#pragma unroll
-		for (c = 0; c < CH; c++)
-			out[c] = gpu_to_u8(acc[c]);
-	}
+	gpu_resample_store(dst + (size_t)y * dstride + (size_t)x * CH, acc, CH);
 }
 
 /* One 32-wide tile of outputs, `th` rows tall, per block (blockDim 32x8):
@@ -111,23 +83,8 @@ __global__ void resample_fused(const uint8_t *__restrict__ src, size_t sstride,
 			const uint8_t *row = src + (size_t)(sy0 + r) * sstride;
 			float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
 
-			for (k = 0; k < ntx; k++) {
-				const uint8_t *p = row + (size_t)__ldg(ix + k) * CH;
-				float w = __ldg(wx + k);
-
-				if (CH == 4) {
-					float wa = w * p[3] * (1.0f / 255.0f);
-
-					acc[0] += wa * p[0];
-					acc[1] += wa * p[1];
-					acc[2] += wa * p[2];
-					acc[3] += w * p[3];
-				} else {
-#pragma unroll
-					for (c = 0; c < CH; c++)
-						acc[c] += w * p[c];
-				}
-			}
+			for (k = 0; k < ntx; k++)
+				gpu_resample_add(acc, row + (size_t)__ldg(ix + k) * CH, __ldg(wx + k), CH);
 			if (CH == 4) {
 				((float4 *)hrow)[r * 32 + tx] = make_float4(acc[0], acc[1], acc[2], acc[3]);
 			} else {
@@ -163,19 +120,7 @@ __global__ void resample_fused(const uint8_t *__restrict__ src, size_t sstride,
 					acc[c] += w * hrow[(rr * 32 + tx) * CH + c];
 			}
 		}
-		if (CH == 4) {
-			float a = gpu_clampf(acc[3], 0.0f, 255.0f);
-			float inv = a > 1e-3f ? 255.0f / a : 0.0f;
-
-			out[0] = gpu_to_u8(acc[0] * inv);
-			out[1] = gpu_to_u8(acc[1] * inv);
-			out[2] = gpu_to_u8(acc[2] * inv);
-			out[3] = gpu_to_u8(a);
-		} else {
-#pragma unroll
-			for (c = 0; c < CH; c++)
-				out[c] = gpu_to_u8(acc[c]);
-		}
+		gpu_resample_store(out, acc, CH);
 	}
 }
 

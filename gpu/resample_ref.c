@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "colour_math.h"
+#include "resample_math.h"
 #include "par.h"
 
 static double sinc(double x)
@@ -210,17 +210,7 @@ int gpu_resample_ref(const struct gpu_image *src, const struct gpu_image *dst,
 						acc[c] += w[k] * p[c];
 				}
 			}
-			if (ch == 4) {
-				float a = gpu_clampf(acc[3], 0.0f, 255.0f);
-				float inv = a > 1e-3f ? 255.0f / a : 0.0f;
-
-				for (c = 0; c < 3; c++)
-					out[(size_t)x * 4 + c] = gpu_to_u8(acc[c] * inv);
-				out[(size_t)x * 4 + 3] = gpu_to_u8(a);
-			} else {
-				for (c = 0; c < ch; c++)
-					out[(size_t)x * ch + c] = gpu_to_u8(acc[c]);
-			}
+			gpu_resample_store(out + (size_t)x * ch, acc, ch);
 		}
 	}
 	rc = 0;

@@ -40,7 +40,9 @@ extern const struct gen_ops gen_image_ops;
 #define GEN_IMAGE_VERSION "1"
 
 /* A scene folder listed and its scenes decoded, kept for the run: every SKU
- * of an output shares a handful of scenes. */
+ * of an output shares a handful of scenes.  A long-lived worker lists the
+ * folder again for each new run, as that run's planner did (the scenes'
+ * sha256 are in the fingerprints). */
 struct scene_cache {
 	char *dir;
 	struct media_scenes *list;
@@ -53,6 +55,7 @@ struct gen_image {
 	char *name;
 	enum media_device device;      /* resolved: cpu or gpu */
 	struct scene_cache *scenes;
+	long long scenes_run;          /* the run the cache was made for */
 };
 
 static void scene_cache_free(struct scene_cache *c)
@@ -121,12 +124,13 @@ static int scene_for(struct gen_image *gi, const char *dir, const char *sku, con
 			free(c);
 			return err_set(e, ERR_NOMEM, "out of memory");
 		}
-		if (media_scenes_open(dir, &c->list, e) < 0 ||
-		    !(c->decoded = calloc(c->list->n, sizeof *c->decoded))) {
-			if (e && e->code == ERR_OK)
-				err_set(e, ERR_NOMEM, "out of memory");
+		if (media_scenes_open(dir, &c->list, e) < 0) {
 			scene_cache_free(c);
 			return -1;
+		}
+		if (!(c->decoded = calloc(c->list->n, sizeof *c->decoded))) {
+			scene_cache_free(c);
+			return err_set(e, ERR_NOMEM, "out of memory");
 		}
 		c->next = gi->scenes;
 		gi->scenes = c;
@@ -171,6 +175,11 @@ static int image_generate(struct gen *g, const struct gen_request *req, struct g
 		if (!dir) {
 			err_set(e, ERR_CONFIG, "output \"%s\": a lifestyle image needs \"scenes\"", req->output);
 			goto out;
+		}
+		if (req->run_id != gi->scenes_run) {
+			scene_cache_free(gi->scenes);
+			gi->scenes = NULL;
+			gi->scenes_run = req->run_id;
 		}
 		if (scene_for(gi, dir, req->sku, buf_str(&ij.ctx), &scene, &scene_img, e) < 0 ||
 		    image_job_lifestyle(&ij, scene_img, gi->device, &made, e) < 0)

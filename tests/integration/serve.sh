@@ -28,7 +28,7 @@ cat >skugen.json <<'JSON'
   "locales": ["en_US", "de_DE"],
   "generators": {"rules": {"type": "template"}},
   "outputs": [{"name": "copy", "generator": "rules"}, {"name": "title", "template": "copy", "generator": "rules"}],
-  "serve": {"listen": "127.0.0.1:0", "fal_jwks": "jwks.json", "max_skus": 3,
+  "serve": {"listen": "127.0.0.1:0", "fal_jwks": "jwks.json", "max_skus": 3, "max_jobs": 1,
             "request_timeout_s": 3, "idle_timeout_s": 2, "max_body_bytes": 1048576}
 }
 JSON
@@ -153,6 +153,10 @@ poll "$job3"
 t_is "force: made again" "$(jq_ '"\(.state) \(.counts.done) \(.force)"')" "done 2 true"
 req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["NOPE-1"], "outputs": ["copy"]}'
 job4=$(jq_ .job_id)
+# serve.max_jobs is 1: while that one runs, another is turned away.
+CODE=$(curl -s -o /dev/null -D headers.txt -w '%{http_code}' -H "$AUTH" -d '{"skus": ["S-2"]}' "$URL/v1/regenerate")
+t_match "over serve.max_jobs: 429 with Retry-After" "$CODE $(grep -i '^retry-after' headers.txt | tr -d '\r')" \
+	'^429 Retry-After: [0-9]+$'
 poll "$job4"
 t_match "a SKU not in the source: said in the job" "$(jq_ '"\(.exit_code) \(.log | gsub("\n"; " "))"')" \
 	'^1 .*NOPE-1.*not found in the source'

@@ -313,6 +313,94 @@ static void test_rotation(void **state)
 	unlink(path);
 }
 
+/* Keys older than the refresh interval are read again: a key dropped from
+ * the set stops verifying. */
+static void test_refresh(void **state)
+{
+	char path[256];
+	struct webhook_fal_keys *k;
+	struct delivery d;
+	struct err e;
+	time_t now = time(NULL);
+
+	(void)state;
+	snprintf(path, sizeof path, "/tmp/test_webhook_refresh_%d.json", (int)getpid());
+	write_jwks(path, &key_a, 1);
+	assert_int_equal(webhook_fal_keys_new(&k, path, 10, &e), 0);
+	sign(&d, key_a, "req-1", now, body_ok);
+	assert_int_equal(verify(k, &d, body_ok, now, &e), WEBHOOK_FAL_OK);
+	write_jwks(path, &key_b, 1);
+	sign(&d, key_a, "req-1", now + 5, body_ok);
+	assert_int_equal(verify(k, &d, body_ok, now + 5, &e), WEBHOOK_FAL_OK);  /* cached */
+	sign(&d, key_a, "req-1", now + 20, body_ok);
+	assert_int_equal(verify(k, &d, body_ok, now + 20, &e), WEBHOOK_FAL_BAD_SIGNATURE);
+	webhook_fal_keys_free(k);
+	unlink(path);
+}
+
+/* ---- keys from a URL ---------------------------------------------------- */
+
+static char served_jwks[4096];
+static unsigned served_status = 200;
+static int served_big;
+
+static enum MHD_Result serve_jwks(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+
+	(void)cls, (void)url, (void)method, (void)version, (void)upload, (void)upload_size, (void)con_cls;
+	if (served_big) {
+		size_t n = 2 << 20;
+		char *big = malloc(n);
+
+		memset(big, ' ', n);
+		resp = MHD_create_response_from_buffer(n, big, MHD_RESPMEM_MUST_FREE);
+	} else {
+		resp = MHD_create_response_from_buffer(strlen(served_jwks), served_jwks, MHD_RESPMEM_MUST_COPY);
+	}
+	rc = MHD_queue_response(c, served_status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static void test_keys_from_url(void **state)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve_jwks, NULL,
+						MHD_OPTION_END);
+	char url[128], x[64];
+	struct webhook_fal_keys *k;
+	struct delivery dl;
+	struct err e;
+	size_t n = 0;
+	time_t now = time(NULL);
+
+	(void)state;
+	assert_non_null(d);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/.well-known/jwks.json",
+		 MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port);
+	b64url_x(key_a, x);
+	snprintf(served_jwks, sizeof served_jwks, "{\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"%s\"}]}", x);
+	assert_int_equal(webhook_fal_keys_new(&k, url, 3600, &e), 0);
+	assert_int_equal(webhook_fal_keys_load(k, &n, &e), 0);
+	assert_int_equal(n, 1);
+	sign(&dl, key_a, "req-u", now, body_ok);
+	assert_int_equal(verify(k, &dl, body_ok, now, &e), WEBHOOK_FAL_OK);
+	/* A failed fetch keeps the keys it had, and says why. */
+	served_status = 503;
+	assert_int_equal(webhook_fal_keys_load(k, &n, &e), -1);
+	assert_non_null(strstr(e.msg, "HTTP 503"));
+	assert_int_equal(verify(k, &dl, body_ok, now, &e), WEBHOOK_FAL_OK);
+	served_status = 200;
+	served_big = 1;
+	assert_int_equal(webhook_fal_keys_load(k, &n, &e), -1);
+	assert_non_null(strstr(e.msg, "cannot fetch"));
+	served_big = 0;
+	webhook_fal_keys_free(k);
+	MHD_stop_daemon(d);
+}
+
 /* ---- the handler and the store ----------------------------------------- */
 
 static char dbname[64], db_dsn[2048];
@@ -590,6 +678,8 @@ int main(void)
 		cmocka_unit_test(test_bad_hex),
 		cmocka_unit_test(test_jwks_documents),
 		cmocka_unit_test(test_rotation),
+		cmocka_unit_test(test_refresh),
+		cmocka_unit_test(test_keys_from_url),
 	};
 	const struct CMUnitTest store_tests[] = {
 		cmocka_unit_test(test_store_completes_and_refuses_replays),

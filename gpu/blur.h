@@ -27,6 +27,11 @@ int gpu_blur_ref(const struct gpu_image *src, const struct gpu_image *dst,
 int gpu_blur_weights(float sigma, float *w);
 #define GPU_BLUR_MAX_TAPS (2 * 300 + 3)
 
+/* The argument checks of both implementations: on success *first is the
+ * first source channel blurred and *n how many. */
+int gpu_blur_check(const struct gpu_image *src, const struct gpu_image *dst, float sigma,
+		   int *first, int *n, struct err *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,10 +22,6 @@ int gpu_blur_weights(float sigma, float *w)
 	return r;
 }
 
-/* Shared checks: 0 and *first (the first source channel), *n (channels
- * blurred) on success. */
-int gpu_blur_check(const struct gpu_image *src, const struct gpu_image *dst, float sigma,
-		   int *first, int *n, struct err *e);
 int gpu_blur_check(const struct gpu_image *src, const struct gpu_image *dst, float sigma,
 		   int *first, int *n, struct err *e)
 {

@@ -78,17 +78,8 @@ int gpu_colour_stats_launch(const struct gpu_image *src, const struct gpu_image 
 	size_t n;
 
 	memset(out, 0, sizeof *out);
-	if (gpu_image_check(src, "colour stats: image", 1, 4, e) < 0)
+	if (gpu_colour_stats_check(src, mask, e) < 0)
 		return -1;
-	if (src->channels == 2)
-		return err_set(e, ERR_INTERNAL, "colour stats: image: 2 channels, expected 1, 3 or 4");
-	if (mask) {
-		if (gpu_image_check(mask, "colour stats: mask", 1, 1, e) < 0)
-			return -1;
-		if (mask->width != src->width || mask->height != src->height)
-			return err_set(e, ERR_INTERNAL, "colour stats: mask is %dx%d, image %dx%d",
-				       mask->width, mask->height, src->width, src->height);
-	}
 	if (gpu_dev_luts(&lin, &srgb, e) < 0 ||
 	    gpu_scratch_reserve(sums, NSUMS * sizeof(double), e) < 0)
 		return -1;
@@ -163,14 +154,8 @@ int gpu_colour_transfer_launch(const struct gpu_image *src, const struct gpu_ima
 	transfer_k_args a;
 	dim3 b(32, 8), g((src->width + 31) / 32, (src->height + 7) / 8);
 
-	if (gpu_image_check(src, "colour transfer: source", 3, 4, e) < 0 ||
-	    gpu_image_check(dst, "colour transfer: destination", 3, 4, e) < 0)
+	if (gpu_colour_transfer_check(src, dst, e) < 0)
 		return -1;
-	if (src->width != dst->width || src->height != dst->height ||
-	    src->channels != dst->channels)
-		return err_set(e, ERR_INTERNAL, "colour transfer: source %dx%dx%d, destination %dx%dx%d",
-			       src->width, src->height, src->channels, dst->width, dst->height,
-			       dst->channels);
 	if (gpu_dev_luts(&lin, &enc, e) < 0)
 		return -1;
 	memcpy(a.k, scale, sizeof a.k);

@@ -51,6 +51,12 @@ int gpu_colour_transfer_ref(const struct gpu_image *src, const struct gpu_image 
 			    const struct gpu_colour_stats *to,
 			    const struct gpu_transfer_params *p, struct err *e);
 
+/* The argument checks both implementations make. */
+int gpu_colour_stats_check(const struct gpu_image *src, const struct gpu_image *mask,
+			   struct err *e);
+int gpu_colour_transfer_check(const struct gpu_image *src, const struct gpu_image *dst,
+			      struct err *e);
+
 /* The shared conversions (see colour_math.h for the inline versions). */
 void gpu_srgb_to_lab(const uint8_t rgb[3], float lab[3]);
 void gpu_lab_to_srgb(const float lab[3], uint8_t rgb[3]);

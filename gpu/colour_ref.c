@@ -94,6 +94,37 @@ void gpu_srgb_row_to_lab(const uint8_t *row, int n, int ch, float *l, float *a, 
 	}
 }
 
+int gpu_colour_stats_check(const struct gpu_image *src, const struct gpu_image *mask,
+			   struct err *e)
+{
+	if (gpu_image_check(src, "colour stats: image", 1, 4, e) < 0)
+		return -1;
+	if (src->channels == 2)
+		return err_set(e, ERR_INTERNAL, "colour stats: image: 2 channels, expected 1, 3 or 4");
+	if (!mask)
+		return 0;
+	if (gpu_image_check(mask, "colour stats: mask", 1, 1, e) < 0)
+		return -1;
+	if (mask->width != src->width || mask->height != src->height)
+		return err_set(e, ERR_INTERNAL, "colour stats: mask is %dx%d, image %dx%d",
+			       mask->width, mask->height, src->width, src->height);
+	return 0;
+}
+
+int gpu_colour_transfer_check(const struct gpu_image *src, const struct gpu_image *dst,
+			      struct err *e)
+{
+	if (gpu_image_check(src, "colour transfer: source", 3, 4, e) < 0 ||
+	    gpu_image_check(dst, "colour transfer: destination", 3, 4, e) < 0)
+		return -1;
+	if (src->width != dst->width || src->height != dst->height ||
+	    src->channels != dst->channels)
+		return err_set(e, ERR_INTERNAL, "colour transfer: source %dx%dx%d, destination %dx%dx%d",
+			       src->width, src->height, src->channels, dst->width, dst->height,
+			       dst->channels);
+	return 0;
+}
+
 int gpu_colour_stats_ref(const struct gpu_image *src, const struct gpu_image *mask,
 			 struct gpu_colour_stats *out, struct err *e)
 {
@@ -101,19 +132,10 @@ int gpu_colour_stats_ref(const struct gpu_image *src, const struct gpu_image *ma
 	int c, ch, W, fail = 0;
 
 	memset(out, 0, sizeof *out);
-	if (gpu_image_check(src, "colour stats: image", 1, 4, e) < 0)
+	if (gpu_colour_stats_check(src, mask, e) < 0)
 		return -1;
 	ch = src->channels;
 	W = src->width;
-	if (ch == 2)
-		return err_set(e, ERR_INTERNAL, "colour stats: image: 2 channels, expected 1, 3 or 4");
-	if (mask) {
-		if (gpu_image_check(mask, "colour stats: mask", 1, 1, e) < 0)
-			return -1;
-		if (mask->width != src->width || mask->height != src->height)
-			return err_set(e, ERR_INTERNAL, "colour stats: mask is %dx%d, image %dx%d",
-				       mask->width, mask->height, src->width, src->height);
-	}
 	GPU_OMP("omp parallel reduction(+:s0,s1,s2,q0,q1,q2,sw,fail)")
 	{
 		float *buf = malloc((size_t)W * 4 * sizeof *buf);
@@ -217,14 +239,8 @@ int gpu_colour_transfer_ref(const struct gpu_image *src, const struct gpu_image 
 	float k[3], o[3];
 	int ch, W, fail = 0;
 
-	if (gpu_image_check(src, "colour transfer: source", 3, 4, e) < 0 ||
-	    gpu_image_check(dst, "colour transfer: destination", 3, 4, e) < 0)
+	if (gpu_colour_transfer_check(src, dst, e) < 0)
 		return -1;
-	if (src->width != dst->width || src->height != dst->height ||
-	    src->channels != dst->channels)
-		return err_set(e, ERR_INTERNAL, "colour transfer: source %dx%dx%d, destination %dx%dx%d",
-			       src->width, src->height, src->channels, dst->width, dst->height,
-			       dst->channels);
 	if (gpu_transfer_coeffs(from, to, p, k, o, e) < 0)
 		return -1;
 	ch = src->channels;

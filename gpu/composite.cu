@@ -54,26 +54,16 @@ __global__ void shade_k(uint8_t *dst, size_t dstride, int dch,
 	gpu_over_px(lin, enc, dst + (size_t)yy * dstride + (size_t)xx * dch, dch, sc.l, sa);
 }
 
-static int check_opacity(const char *what, float opacity, struct err *e)
-{
-	if (!(opacity >= 0.0f && opacity <= 1.0f))
-		return err_set(e, ERR_INTERNAL, "%s: opacity %g is not within 0..1", what, opacity);
-	return 0;
-}
-
 int gpu_composite_launch(const struct gpu_image *dst, const struct gpu_image *src, int x,
 			 int y, float opacity, cudaStream_t s, struct err *e)
 {
 	const float *lin;
 	const uint8_t *enc;
-	int r[4], w, h;
+	int r[4], w, h, rc;
 
-	if (gpu_image_check(dst, "composite: destination", 3, 4, e) < 0 ||
-	    gpu_image_check(src, "composite: source", 4, 4, e) < 0 ||
-	    check_opacity("composite", opacity, e) < 0)
-		return -1;
-	if (!gpu_overlap(dst, src->width, src->height, x, y, r))
-		return 0;
+	rc = gpu_layer_prepare(dst, src, "composite", "source", 4, 4, x, y, opacity, r, e);
+	if (rc <= 0)
+		return rc;
 	if (gpu_dev_luts(&lin, &enc, e) < 0)
 		return -1;
 	w = r[2] - r[0];
@@ -97,14 +87,11 @@ int gpu_shade_launch(const struct gpu_image *dst, const struct gpu_image *mask, 
 	const float *lin;
 	const uint8_t *enc;
 	shade_colour sc;
-	int r[4], w, h;
+	int r[4], w, h, rc;
 
-	if (gpu_image_check(dst, "shade: destination", 3, 4, e) < 0 ||
-	    gpu_image_check(mask, "shade: mask", 1, 4, e) < 0 ||
-	    check_opacity("shade", opacity, e) < 0)
-		return -1;
-	if (!gpu_overlap(dst, mask->width, mask->height, x, y, r))
-		return 0;
+	rc = gpu_layer_prepare(dst, mask, "shade", "mask", 1, 4, x, y, opacity, r, e);
+	if (rc <= 0)
+		return rc;
 	if (gpu_dev_luts(&lin, &enc, e) < 0)
 		return -1;
 	sc.l[0] = gpu_srgb_to_linear(rgb[0]);

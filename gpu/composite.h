@@ -26,6 +26,14 @@ int gpu_composite_ref(const struct gpu_image *dst, const struct gpu_image *src,
 int gpu_shade_ref(const struct gpu_image *dst, const struct gpu_image *mask,
 		  int x, int y, const uint8_t rgb[3], float opacity, struct err *e);
 
+/* Shared by the reference and the kernels: check dst and a layer (named
+ * `what`, lmin..lmax channels) placed at (x, y) at opacity, and find their
+ * overlap r = {x0, y0, x1, y1} in dst.  Returns 1 when they overlap, 0 when
+ * there is nothing to do, -1 with e filled. */
+int gpu_layer_prepare(const struct gpu_image *dst, const struct gpu_image *layer,
+		      const char *op, const char *what, int lmin, int lmax, int x, int y,
+		      float opacity, int r[4], struct err *e);
+
 #ifdef __cplusplus
 }
 #endif

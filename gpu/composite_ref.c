@@ -3,17 +3,29 @@
  * composite.h). */
 #include "composite.h"
 
+#include <stdio.h>
+
 #include "colour.h"
 #include "colour_math.h"
 #include "par.h"
 
-/* The overlap of a w x h layer at (x, y) with dst: its rectangle in dst
- * coordinates [x0, x1) x [y0, y1); 0 when it is empty. */
-int gpu_overlap(const struct gpu_image *dst, int w, int h, int x, int y, int r[4]);
-int gpu_overlap(const struct gpu_image *dst, int w, int h, int x, int y, int r[4])
+int gpu_layer_prepare(const struct gpu_image *dst, const struct gpu_image *layer,
+		      const char *op, const char *what, int lmin, int lmax, int x, int y,
+		      float opacity, int r[4], struct err *e)
 {
-	long x0 = x, y0 = y, x1 = (long)x + w, y1 = (long)y + h;
+	char name[64];
+	long x0 = x, y0 = y, x1, y1;
 
+	snprintf(name, sizeof name, "%s: destination", op);
+	if (gpu_image_check(dst, name, 3, 4, e) < 0)
+		return -1;
+	snprintf(name, sizeof name, "%s: %s", op, what);
+	if (gpu_image_check(layer, name, lmin, lmax, e) < 0)
+		return -1;
+	if (!(opacity >= 0.0f && opacity <= 1.0f))
+		return err_set(e, ERR_INTERNAL, "%s: opacity %g is not within 0..1", op, opacity);
+	x1 = (long)x + layer->width;
+	y1 = (long)y + layer->height;
 	if (x0 < 0) x0 = 0;
 	if (y0 < 0) y0 = 0;
 	if (x1 > dst->width) x1 = dst->width;
@@ -22,26 +34,16 @@ int gpu_overlap(const struct gpu_image *dst, int w, int h, int x, int y, int r[4
 	return x0 < x1 && y0 < y1;
 }
 
-static int check_opacity(const char *what, float opacity, struct err *e)
-{
-	if (!(opacity >= 0.0f && opacity <= 1.0f))
-		return err_set(e, ERR_INTERNAL, "%s: opacity %g is not within 0..1", what, opacity);
-	return 0;
-}
-
 int gpu_composite_ref(const struct gpu_image *dst, const struct gpu_image *src,
 		      int x, int y, float opacity, struct err *e)
 {
 	const float *lin = gpu_lut_to_linear();
 	const uint8_t *enc = gpu_lut_to_srgb();
-	int r[4], yy, dch;
+	int r[4], yy, dch, rc;
 
-	if (gpu_image_check(dst, "composite: destination", 3, 4, e) < 0 ||
-	    gpu_image_check(src, "composite: source", 4, 4, e) < 0 ||
-	    check_opacity("composite", opacity, e) < 0)
-		return -1;
-	if (!gpu_overlap(dst, src->width, src->height, x, y, r))
-		return 0;
+	rc = gpu_layer_prepare(dst, src, "composite", "source", 4, 4, x, y, opacity, r, e);
+	if (rc <= 0)
+		return rc;
 	dch = dst->channels;
 	GPU_OMP("omp parallel for schedule(static)")
 	for (yy = r[1]; yy < r[3]; yy++) {
@@ -67,14 +69,11 @@ int gpu_shade_ref(const struct gpu_image *dst, const struct gpu_image *mask,
 	const float *lin = gpu_lut_to_linear();
 	const uint8_t *enc = gpu_lut_to_srgb();
 	float sl[3];
-	int r[4], yy, dch, mch;
+	int r[4], yy, dch, mch, rc;
 
-	if (gpu_image_check(dst, "shade: destination", 3, 4, e) < 0 ||
-	    gpu_image_check(mask, "shade: mask", 1, 4, e) < 0 ||
-	    check_opacity("shade", opacity, e) < 0)
-		return -1;
-	if (!gpu_overlap(dst, mask->width, mask->height, x, y, r))
-		return 0;
+	rc = gpu_layer_prepare(dst, mask, "shade", "mask", 1, 4, x, y, opacity, r, e);
+	if (rc <= 0)
+		return rc;
 	dch = dst->channels;
 	mch = mask->channels;
 	sl[0] = lin[rgb[0]];

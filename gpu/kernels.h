@@ -34,11 +34,6 @@ int gpu_composite_cuda(const struct gpu_image *dst, const struct gpu_image *src,
 		       int y, float opacity, struct err *e);
 int gpu_shade_cuda(const struct gpu_image *dst, const struct gpu_image *mask, int x, int y,
 		   const uint8_t rgb[3], float opacity, struct err *e);
-
-/* shared checks from the references (blur_ref.c, composite_ref.c) */
-int gpu_blur_check(const struct gpu_image *src, const struct gpu_image *dst, float sigma,
-		   int *first, int *n, struct err *e);
-int gpu_overlap(const struct gpu_image *dst, int w, int h, int x, int y, int r[4]);
 }
 
 /* Resampling: the taps of both axes on the device.  One fused kernel per

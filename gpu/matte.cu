@@ -161,18 +161,10 @@ int gpu_matte_launch(const struct gpu_image *src, const struct gpu_image *dst,
 
 	memset(&st, 0, sizeof st);
 	w->iterations = 0;
-	if (gpu_matte_check_params(p, e) < 0 ||
-	    gpu_image_check(src, "matte: source", 3, 4, e) < 0 ||
-	    gpu_image_check(dst, "matte: destination", 1, 4, e) < 0)
+	if (gpu_matte_check(src, dst, p, e) < 0)
 		return -1;
-	if (dst->channels != 1 && dst->channels != 4)
-		return err_set(e, ERR_INTERNAL, "matte: destination has %d channels, expected 1 or 4",
-			       dst->channels);
 	W = src->width;
 	H = src->height;
-	if (dst->width != W || dst->height != H)
-		return err_set(e, ERR_INTERNAL, "matte: source %dx%d, destination %dx%d", W, H,
-			       dst->width, dst->height);
 	if (gpu_dev_luts(&lin, &enc, e) < 0)
 		return -1;
 	sch = src->channels;

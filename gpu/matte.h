@@ -52,6 +52,9 @@ void gpu_matte_estimate_bg(const uint8_t *rgb, size_t n,
 			   const struct gpu_matte_params *p,
 			   struct gpu_matte_stats *stats);
 int gpu_matte_check_params(const struct gpu_matte_params *p, struct err *e);
+/* The argument checks of both implementations (params and images). */
+int gpu_matte_check(const struct gpu_image *src, const struct gpu_image *dst,
+		    const struct gpu_matte_params *p, struct err *e);
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,22 @@ int gpu_matte_check_params(const struct gpu_matte_params *p, struct err *e)
 	return 0;
 }
 
+int gpu_matte_check(const struct gpu_image *src, const struct gpu_image *dst,
+		    const struct gpu_matte_params *p, struct err *e)
+{
+	if (gpu_matte_check_params(p, e) < 0 ||
+	    gpu_image_check(src, "matte: source", 3, 4, e) < 0 ||
+	    gpu_image_check(dst, "matte: destination", 1, 4, e) < 0)
+		return -1;
+	if (dst->channels != 1 && dst->channels != 4)
+		return err_set(e, ERR_INTERNAL, "matte: destination has %d channels, expected 1 or 4",
+			       dst->channels);
+	if (dst->width != src->width || dst->height != src->height)
+		return err_set(e, ERR_INTERNAL, "matte: source %dx%d, destination %dx%d",
+			       src->width, src->height, dst->width, dst->height);
+	return 0;
+}
+
 void gpu_matte_estimate_bg(const uint8_t *rgb, size_t n, const struct gpu_matte_params *p,
 			   struct gpu_matte_stats *st)
 {
@@ -95,18 +111,10 @@ int gpu_matte_ref(const struct gpu_image *src, const struct gpu_image *dst,
 	int W, H, y, b, fail = 0, rc = -1;
 
 	memset(&st, 0, sizeof st);
-	if (gpu_matte_check_params(p, e) < 0 ||
-	    gpu_image_check(src, "matte: source", 3, 4, e) < 0 ||
-	    gpu_image_check(dst, "matte: destination", 1, 4, e) < 0)
+	if (gpu_matte_check(src, dst, p, e) < 0)
 		return -1;
-	if (dst->channels != 1 && dst->channels != 4)
-		return err_set(e, ERR_INTERNAL, "matte: destination has %d channels, expected 1 or 4",
-			       dst->channels);
 	W = src->width;
 	H = src->height;
-	if (dst->width != W || dst->height != H)
-		return err_set(e, ERR_INTERNAL, "matte: source %dx%d, destination %dx%d", W, H,
-			       dst->width, dst->height);
 	b = p->border;
 	if (2 * b > W) b = (W + 1) / 2;
 	if (2 * b > H) b = (H + 1) / 2;

@@ -261,12 +261,8 @@ extern "C" int gpu_resample_cuda(const struct gpu_image *src, const struct gpu_i
 	int rc = -1;
 
 	memset(&plan, 0, sizeof plan);
-	if (gpu_image_check(src, "resample: source", 1, 4, e) < 0 ||
-	    gpu_image_check(dst, "resample: destination", 1, 4, e) < 0)
+	if (gpu_resample_check(src, dst, e) < 0)
 		return -1;
-	if (src->channels != dst->channels)
-		return err_set(e, ERR_INTERNAL, "resample: %d channels in, %d out",
-			       src->channels, dst->channels);
 	if (gpu_resample_plan_make(&plan, src->width, src->height, dst->width, dst->height,
 				   src->channels, filter, e) < 0 ||
 	    gpu_dev_image_upload(src, &ds, e) < 0 ||

@@ -27,6 +27,10 @@ enum gpu_resample_filter {
 int gpu_resample_ref(const struct gpu_image *src, const struct gpu_image *dst,
 		     enum gpu_resample_filter filter, struct err *e);
 
+/* The argument checks both implementations make. */
+int gpu_resample_check(const struct gpu_image *src, const struct gpu_image *dst,
+		       struct err *e);
+
 /* The filter taps of one axis, shared by the reference and the kernels so both
  * weigh exactly alike.  For output i, taps idx[i*ntaps .. +ntaps) (source
  * indices, already clamped to 0..in-1) with weights w[...] summing to 1. */

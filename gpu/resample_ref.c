@@ -94,6 +94,18 @@ int gpu_taps_make(struct gpu_taps *t, int in, int out, enum gpu_resample_filter 
 	return 0;
 }
 
+int gpu_resample_check(const struct gpu_image *src, const struct gpu_image *dst,
+		       struct err *e)
+{
+	if (gpu_image_check(src, "resample: source", 1, 4, e) < 0 ||
+	    gpu_image_check(dst, "resample: destination", 1, 4, e) < 0)
+		return -1;
+	if (src->channels != dst->channels)
+		return err_set(e, ERR_INTERNAL, "resample: %d channels in, %d out",
+			       src->channels, dst->channels);
+	return 0;
+}
+
 /* Is output i's tap list the contiguous run first, first+1, ...? (It is
  * everywhere but near the edges, where indices are clamped.) */
 static int taps_contiguous(const struct gpu_taps *t, int i)
@@ -120,12 +132,8 @@ int gpu_resample_ref(const struct gpu_image *src, const struct gpu_image *dst,
 	int ch, sw, dh, dw, rc = -1, y;
 	size_t rowlen;
 
-	if (gpu_image_check(src, "resample: source", 1, 4, e) < 0 ||
-	    gpu_image_check(dst, "resample: destination", 1, 4, e) < 0)
+	if (gpu_resample_check(src, dst, e) < 0)
 		return -1;
-	if (src->channels != dst->channels)
-		return err_set(e, ERR_INTERNAL, "resample: %d channels in, %d out",
-			       src->channels, dst->channels);
 	ch = src->channels;
 	sw = src->width;
 	dw = dst->width;

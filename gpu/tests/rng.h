@@ -4,6 +4,8 @@
 #define SKUGEN_GPU_RNG_H
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "../image.h"
 
@@ -37,6 +39,21 @@ __attribute__((unused))
 static double rng_unit(void)
 {
 	return rng_u32() / 4294967296.0;
+}
+
+/* A new w x h image of ch channels (release with gpu_image_release); a
+ * test that cannot allocate one bails out (TAP "Bail out!"). */
+__attribute__((unused))
+static struct gpu_image rng_image(int w, int h, int ch)
+{
+	struct gpu_image img;
+	struct err e;
+
+	if (gpu_image_alloc(&img, w, h, ch, &e) < 0) {
+		printf("Bail out! %s\n", e.msg);
+		exit(2);
+	}
+	return img;
 }
 
 /* Fill img with noise (all bytes random). */

@@ -36,22 +36,11 @@ static const struct gpu_ops *ref = &gpu_ops_ref, *cu;
 		}                                                            \
 	} while (0)
 
-static struct gpu_image mk(int w, int h, int ch)
-{
-	struct gpu_image img;
-	struct err e;
-
-	if (gpu_image_alloc(&img, w, h, ch, &e) < 0) {
-		printf("Bail out! %s\n", e.msg);
-		exit(2);
-	}
-	return img;
-}
 
 /* a copy with a padded stride, to exercise strides */
 static struct gpu_image mk_padded(int w, int h, int ch, int pad)
 {
-	struct gpu_image img = mk(w + pad, h, ch);
+	struct gpu_image img = rng_image(w + pad, h, ch);
 
 	img.width = w;
 	return img;
@@ -109,8 +98,8 @@ static void test_resample(void)
 	for (i = 0; i < 10; i++) {
 		int ch = rng_int(1, 4);
 		int big = i == 9, steep = i == 8;   /* 3000->2048 fused; 900->~20 two-pass */
-		struct gpu_image src = big ? mk(3000, 3000, 4)
-				   : steep ? mk(900, 900, 4)
+		struct gpu_image src = big ? rng_image(3000, 3000, 4)
+				   : steep ? rng_image(900, 900, 4)
 				   : mk_padded(rng_int(1, 700), rng_int(1, 700), ch, rng_int(0, 5));
 		struct gpu_image a, b;
 		enum gpu_resample_filter f = rng_int(0, 1) ? GPU_RESAMPLE_MITCHELL : GPU_RESAMPLE_LANCZOS3;
@@ -118,8 +107,8 @@ static void test_resample(void)
 		int dh = big ? 2048 : steep ? rng_int(10, 40) : rng_int(1, 700), d;
 
 		ch = src.channels;
-		a = mk(dw, dh, ch);
-		b = mk(dw, dh, ch);
+		a = rng_image(dw, dh, ch);
+		b = rng_image(dw, dh, ch);
 		fill_any(&src);
 		rng_fill(&a);
 		rng_fill(&b);
@@ -152,8 +141,8 @@ static void test_blur(void)
 	for (i = 0; i < 8; i++) {
 		int ch = rng_int(1, 4), alpha_only = ch > 1 && rng_int(0, 2) == 0;
 		struct gpu_image src = mk_padded(rng_int(1, 900), rng_int(1, 900), ch, rng_int(0, 3));
-		struct gpu_image a = mk(src.width, src.height, alpha_only ? 1 : ch);
-		struct gpu_image b = mk(src.width, src.height, alpha_only ? 1 : ch);
+		struct gpu_image a = rng_image(src.width, src.height, alpha_only ? 1 : ch);
+		struct gpu_image b = rng_image(src.width, src.height, alpha_only ? 1 : ch);
 		float sigma = i == 0 ? 100.0f : 0.3f + (float)rng_unit() * 30.0f;
 		int d;
 
@@ -185,7 +174,7 @@ static void test_colour(void)
 	for (i = 0; i < 6; i++) {
 		int ch = i % 3 == 0 ? 1 : (i % 3 == 1 ? 3 : 4);
 		struct gpu_image src = mk_padded(rng_int(1, 1200), rng_int(1, 1200), ch, rng_int(0, 3));
-		struct gpu_image mask = mk(src.width, src.height, 1);
+		struct gpu_image mask = rng_image(src.width, src.height, 1);
 		struct gpu_colour_stats sa, sb;
 		int use_mask = rng_int(0, 1), c;
 
@@ -206,7 +195,7 @@ static void test_colour(void)
 		if (ch >= 3 && sa.weight > 0) {
 			struct gpu_colour_stats to = sa;
 			struct gpu_transfer_params p = { (float)rng_unit(), 12.0f, 8.0f, 0.7f, 1.4f };
-			struct gpu_image a = mk(src.width, src.height, ch), b = mk(src.width, src.height, ch);
+			struct gpu_image a = rng_image(src.width, src.height, ch), b = rng_image(src.width, src.height, ch);
 
 			for (c = 0; c < 3; c++) {
 				to.mean[c] += (rng_unit() - 0.5) * 40.0;
@@ -248,7 +237,7 @@ static void test_composite(void)
 		struct gpu_image a = mk_padded(rng_int(1, 800), rng_int(1, 800), dch, rng_int(0, 3));
 		struct gpu_image b = mk_padded(a.width, a.height, dch, 0);
 		struct gpu_image src = mk_padded(rng_int(1, 900), rng_int(1, 900), 4, rng_int(0, 3));
-		struct gpu_image mask = mk(src.width, src.height, rng_int(1, 4));
+		struct gpu_image mask = rng_image(src.width, src.height, rng_int(1, 4));
 		int x = rng_int(-src.width, a.width), y = rng_int(-src.height, a.height), yy;
 		float op = i == 0 ? 1.0f : (float)rng_unit();
 		uint8_t rgb[3] = { (uint8_t)rng_u32(), (uint8_t)rng_u32(), (uint8_t)rng_u32() };
@@ -364,7 +353,7 @@ static void test_matte(void)
 					      i % 2 ? 0.5f + (float)rng_unit() * 2 : 0.0f };
 		struct gpu_image src = mk_padded(rng_int(3, 900), rng_int(3, 900), rng_int(3, 4), rng_int(0, 3));
 		int dch = rng_int(0, 1) ? 1 : 4, d;
-		struct gpu_image a = mk(src.width, src.height, dch), b = mk(src.width, src.height, dch);
+		struct gpu_image a = rng_image(src.width, src.height, dch), b = rng_image(src.width, src.height, dch);
 		struct gpu_matte_stats sa, sb;
 
 		p.tol_hi = p.tol_lo + 4.0f + (float)rng_unit() * 10;

@@ -15,17 +15,6 @@
 
 static const struct gpu_ops *ops = &gpu_ops_ref;
 
-static struct gpu_image mk(int w, int h, int ch)
-{
-	struct gpu_image img;
-	struct err e;
-
-	if (gpu_image_alloc(&img, w, h, ch, &e) < 0) {
-		printf("Bail out! %s\n", e.msg);
-		exit(2);
-	}
-	return img;
-}
 
 static void fill_const(const struct gpu_image *img, const uint8_t *v)
 {
@@ -115,7 +104,7 @@ static void test_blur(void)
 		int ch = 1 + i % 4, w = rng_int(1, 90), h = rng_int(1, 90);
 		uint8_t v[4] = { (uint8_t)rng_u32(), (uint8_t)rng_u32(), (uint8_t)rng_u32(),
 				 (uint8_t)rng_u32() };
-		struct gpu_image a = mk(w, h, ch), b = mk(w, h, ch);
+		struct gpu_image a = rng_image(w, h, ch), b = rng_image(w, h, ch);
 		float sigma = 0.3f + (float)rng_unit() * 20.0f;
 
 		fill_const(&a, v);
@@ -132,8 +121,8 @@ static void test_blur(void)
 
 	{
 		/* a vertical step edge 0 | 255 blurs to a symmetric ramp through ~128 */
-		struct gpu_image a = mk(64, 8, 1), b = mk(64, 8, 1), al = mk(64, 8, 1);
-		struct gpu_image rgba = mk(64, 8, 4);
+		struct gpu_image a = rng_image(64, 8, 1), b = rng_image(64, 8, 1), al = rng_image(64, 8, 1);
+		struct gpu_image rgba = rng_image(64, 8, 4);
 		int x, y, sym = 1, alpha_ok;
 
 		for (y = 0; y < 8; y++)
@@ -171,8 +160,8 @@ static void test_resample(void)
 
 	for (i = 0; i < 8; i++) {
 		int ch = 1 + i % 4;
-		struct gpu_image a = mk(rng_int(1, 300), rng_int(1, 300), ch);
-		struct gpu_image b = mk(rng_int(1, 300), rng_int(1, 300), ch);
+		struct gpu_image a = rng_image(rng_int(1, 300), rng_int(1, 300), ch);
+		struct gpu_image b = rng_image(rng_int(1, 300), rng_int(1, 300), ch);
 		uint8_t v[4] = { (uint8_t)rng_u32(), (uint8_t)rng_u32(), (uint8_t)rng_u32(), 255 };
 		enum gpu_resample_filter f = i & 1 ? GPU_RESAMPLE_MITCHELL : GPU_RESAMPLE_LANCZOS3;
 
@@ -191,8 +180,8 @@ static void test_resample(void)
 	       worst);
 
 	for (i = 0; i < 2; i++) {
-		struct gpu_image a = mk(rng_int(1, 200), rng_int(1, 200), 3);
-		struct gpu_image b = mk(a.width, a.height, 3);
+		struct gpu_image a = rng_image(rng_int(1, 200), rng_int(1, 200), 3);
+		struct gpu_image b = rng_image(a.width, a.height, 3);
 
 		rng_fill(&a);
 		if (ops->resample(&a, &b, i ? GPU_RESAMPLE_MITCHELL : GPU_RESAMPLE_LANCZOS3, &e) < 0 ||
@@ -207,7 +196,7 @@ static void test_resample(void)
 		/* a 1-pixel checkerboard shrunk 2.56x: a filter widened for the
 		 * scale averages it to grey (Lanczos3's stop band leaves a few
 		 * levels of ripple); an unwidened one aliases by ~100 levels */
-		struct gpu_image a = mk(256, 256, 1), b = mk(100, 100, 1);
+		struct gpu_image a = rng_image(256, 256, 1), b = rng_image(100, 100, 1);
 		uint8_t grey = 128;
 		int x, y, dev;
 
@@ -223,7 +212,7 @@ static void test_resample(void)
 	{
 		/* opaque red left half, transparent green right half: no green in
 		 * any visible output pixel */
-		struct gpu_image a = mk(200, 50, 4), b = mk(77, 20, 4);
+		struct gpu_image a = rng_image(200, 50, 4), b = rng_image(77, 20, 4);
 		int x, y, green = 0, edge_alpha = 0;
 
 		for (y = 0; y < 50; y++)
@@ -282,7 +271,7 @@ static void test_matte(void)
 {
 	struct gpu_matte_params p = { .tol_lo = 6.0f, .tol_hi = 14.0f, .border = 4, .feather = 0.0f };
 	struct gpu_matte_stats st;
-	struct gpu_image src = mk(240, 180, 3), a = mk(240, 180, 1), rgba = mk(240, 180, 4);
+	struct gpu_image src = rng_image(240, 180, 3), a = rng_image(240, 180, 1), rgba = rng_image(240, 180, 4);
 	struct err e;
 	int island, ring, bg, ok, x, y, copied = 1;
 	double want;
@@ -329,8 +318,8 @@ static void test_matte(void)
 
 static void test_composite(void)
 {
-	struct gpu_image dst = mk(50, 40, 3), ref = mk(50, 40, 3), src = mk(30, 30, 4);
-	struct gpu_image mask = mk(30, 30, 1);
+	struct gpu_image dst = rng_image(50, 40, 3), ref = rng_image(50, 40, 3), src = rng_image(30, 30, 4);
+	struct gpu_image mask = rng_image(30, 30, 1);
 	struct err e;
 	uint8_t black[3] = { 0, 0, 0 };
 	int x, y, ok = 1, unchanged;
@@ -360,7 +349,7 @@ static void test_composite(void)
 	tap_ok(unchanged && memcmp(dst.data, ref.data, 50 * 40 * 3) == 0,
 	       "composite: opacity 0, and a shade through an empty mask, change nothing");
 	{
-		struct gpu_image bg = mk(4, 4, 3), fg = mk(4, 4, 4), bg4 = mk(4, 4, 4);
+		struct gpu_image bg = rng_image(4, 4, 3), fg = rng_image(4, 4, 4), bg4 = rng_image(4, 4, 4);
 		uint8_t k[3] = { 0, 0, 0 }, w[4] = { 255, 255, 255, 128 }, t[4] = { 9, 9, 9, 0 };
 
 		fill_const(&bg, k);
@@ -390,7 +379,7 @@ static void test_composite(void)
 
 static void test_colour_stats(void)
 {
-	struct gpu_image img = mk(64, 64, 3), m = mk(64, 64, 1), out = mk(64, 64, 3);
+	struct gpu_image img = rng_image(64, 64, 3), m = rng_image(64, 64, 1), out = rng_image(64, 64, 3);
 	struct gpu_colour_stats s, t, s2;
 	struct gpu_transfer_params p = { 1.0f, 10.0f, 8.0f, 0.8f, 1.25f };
 	uint8_t red[3] = { 200, 40, 40 }, blue[3] = { 40, 40, 200 };

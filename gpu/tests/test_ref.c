@@ -144,6 +144,25 @@ static void test_blur(void)
 		ops->blur(&rgba, &al, 4.0f, &e);
 		alpha_ok = memcmp(al.data, b.data, 64 * 8) == 0;
 		tap_ok(alpha_ok, "blur: a 1-channel destination receives the blurred alpha");
+		{
+			/* an impulse: the centre keeps 255 w0^2, w0 = 1 / sum exp(-k^2/2)
+			 * over |k| <= 3 = 0.39905 for sigma 1, so 40.6 -> 41, and the
+			 * total stays 255 */
+			struct gpu_image im = rng_image(15, 15, 1), ib = rng_image(15, 15, 1);
+			int sum = 0, k;
+
+			memset(im.data, 0, 15 * 15);
+			im.data[7 * 15 + 7] = 255;
+			ops->blur(&im, &ib, 1.0f, &e);
+			for (k = 0; k < 15 * 15; k++)
+				sum += ib.data[k];
+			tap_ok(ib.data[7 * 15 + 7] == 41 && ib.data[7 * 15 + 8] == ib.data[7 * 15 + 6] &&
+			       ib.data[6 * 15 + 7] == ib.data[7 * 15 + 8] && abs(sum - 255) <= 8,
+			       "blur: an impulse at sigma 1 peaks at 41 (255 x 0.39905^2) and keeps its sum (%d)",
+			       sum);
+			gpu_image_release(&im);
+			gpu_image_release(&ib);
+		}
 		tap_ok(ops->blur(&a, &b, 0.0f, &e) < 0 && strstr(e.msg, "sigma"),
 		       "blur: sigma 0 is refused (%s)", e.msg);
 		gpu_image_release(&a);
@@ -206,6 +225,28 @@ static void test_resample(void)
 		ops->resample(&a, &b, GPU_RESAMPLE_LANCZOS3, &e);
 		dev = max_dev_const(&b, &grey);
 		tap_ok(dev <= 8, "resample: a checkerboard shrunk to 100 px is grey within %d of 128", dev);
+		gpu_image_release(&a);
+		gpu_image_release(&b);
+	}
+	{
+		/* Mitchell-Netravali with B = C = 1/3 (2C + B = 1) reproduces a
+		 * linear ramp exactly: upscaled 2.5x, the interior stays on the line */
+		struct gpu_image a = rng_image(80, 4, 1), b = rng_image(200, 4, 1);
+		int x, y, off = 0;
+		double far = 0.0;
+
+		for (y = 0; y < 4; y++)
+			for (x = 0; x < 80; x++)
+				a.data[y * 80 + x] = (uint8_t)(20 + 2 * x);
+		ops->resample(&a, &b, GPU_RESAMPLE_MITCHELL, &e);
+		for (x = 10; x < 190; x++) {
+			double src_x = (x + 0.5) / 2.5 - 0.5, d = fabs(b.data[2 * 200 + x] - (20 + 2 * src_x));
+
+			far = d > far ? d : far;
+			off += d > 0.5 + 1e-3;
+		}
+		tap_ok(off == 0, "resample: Mitchell upscaling of a linear ramp stays on the line (worst %.3f, rounding allows 0.5)",
+		       far);
 		gpu_image_release(&a);
 		gpu_image_release(&b);
 	}

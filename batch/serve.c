@@ -452,9 +452,8 @@ static void *watchdog(void *arg)
 {
 	struct serve *s = arg;
 
-	pthread_mutex_lock(&s->stop_lock);
-	while (!s->stopping) {
-		struct timespec now, wake;
+	do {
+		struct timespec now;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		pthread_mutex_lock(&s->conns_lock);
@@ -465,16 +464,28 @@ static void *watchdog(void *arg)
 				sc->dropped = true;
 			}
 		pthread_mutex_unlock(&s->conns_lock);
-		wake = now;
-		wake.tv_nsec += WATCHDOG_TICK_MS * 1000000L;
-		if (wake.tv_nsec >= 1000000000L) {
-			wake.tv_sec++;
-			wake.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &wake);
-	}
-	pthread_mutex_unlock(&s->stop_lock);
+	} while (serve_sleep(s, WATCHDOG_TICK_MS));
 	return NULL;
+}
+
+bool serve_sleep(struct serve *s, long ms)
+{
+	struct timespec wake;
+	bool go_on;
+
+	clock_gettime(CLOCK_MONOTONIC, &wake);
+	wake.tv_sec += ms / 1000;
+	wake.tv_nsec += (ms % 1000) * 1000000L;
+	if (wake.tv_nsec >= 1000000000L) {
+		wake.tv_sec++;
+		wake.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->stop_lock);
+	if (!s->stopping)
+		pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &wake);
+	go_on = !s->stopping;
+	pthread_mutex_unlock(&s->stop_lock);
+	return go_on;
 }
 
 /* ---- start and stop --------------------------------------------------- */

@@ -75,6 +75,9 @@ void serve_job(struct serve *s, const char *id, struct serve_reply *r);
 void serve_webhook_fal(struct serve *s, const struct webhook_fal_headers *h,
 		       const char *body, size_t len, struct serve_reply *r);
 
+/* Wait ms or until serve_stop; false when the server is stopping. */
+bool serve_sleep(struct serve *s, long ms);
+
 /* The reaper thread for the regen children. */
 int serve_jobs_start(struct serve *s, struct err *e);
 void serve_jobs_stop(struct serve *s);

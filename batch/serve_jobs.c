@@ -660,11 +660,7 @@ static void *reaper(void *arg)
 {
 	struct serve *s = arg;
 
-	pthread_mutex_lock(&s->stop_lock);
-	while (!s->stopping) {
-		struct timespec wake;
-
-		pthread_mutex_unlock(&s->stop_lock);
+	do {
 		for (;;) {
 			struct serve_child *done = NULL, **pp;
 			int status = 0;
@@ -684,17 +680,7 @@ static void *reaper(void *arg)
 			free(done->log_path);
 			free(done);
 		}
-		pthread_mutex_lock(&s->stop_lock);
-		clock_gettime(CLOCK_MONOTONIC, &wake);
-		wake.tv_nsec += REAP_TICK_MS * 1000000L;
-		if (wake.tv_nsec >= 1000000000L) {
-			wake.tv_sec++;
-			wake.tv_nsec -= 1000000000L;
-		}
-		if (!s->stopping)
-			pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &wake);
-	}
-	pthread_mutex_unlock(&s->stop_lock);
+	} while (serve_sleep(s, REAP_TICK_MS));
 	return NULL;
 }
 

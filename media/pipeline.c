@@ -99,17 +99,20 @@ done:
 	return rc;
 }
 
-/* The scene's Lab statistics from a copy of at most 512 px (the statistics
- * of a large scene barely move when it is shrunk; the cost does). */
+/* The scene's Lab statistics from a box-filtered copy of about 512 px (the
+ * statistics of a large scene barely move when it is shrunk; the cost
+ * does, and a box filter is what an average wants anyway: vips_resize's
+ * Lanczos would cost ten times as much here). */
 static int scene_stats(VipsImage *srgb, struct media_lab_stats *st)
 {
 	VipsImage *small = NULL;
 	int side = srgb->Xsize > srgb->Ysize ? srgb->Xsize : srgb->Ysize;
+	int k = side / 512;
 	int rc;
 
-	if (side <= 512)
+	if (k < 2)
 		return media_lab_stats(srgb, st);
-	if (vips_resize(srgb, &small, 512.0 / side, NULL))
+	if (vips_shrink(srgb, &small, k, k, NULL))
 		return -1;
 	rc = media_lab_stats(small, st);
 	g_object_unref(small);
@@ -143,7 +146,11 @@ int media_lifestyle_cpu(VipsImage *cut, VipsImage *scene, const struct media_lif
 					 o->harmonise_max_ratio, &t[3], NULL) ||
 		    vips_premultiply(t[3], &t[4], NULL))
 			goto vips_fail;
-		fg_small = t[4];
+		/* Computed once: the composite reads its colour and its alpha
+		 * separately, and each read would redo the Lab round trip. */
+		if (!(t[8] = vips_image_copy_memory(t[4])))
+			goto vips_fail;
+		fg_small = t[8];
 	}
 	if (o->shadow_opacity > 0) {
 		if (vips_extract_band(t[0], &t[5], 3, NULL) ||

@@ -551,6 +551,39 @@ static void test_lifestyle_places_shadows_and_floors(void **state)
 	media_image_free(shot);
 }
 
+/* The shadow is blurred small and enlarged: within a level of the full blur. */
+static void test_shadow_blur_matches_full_size(void **state)
+{
+	static const uint8_t opaque[4] = { 0, 0, 0, 255 };
+	struct media_image *disc = flat(300, 300, 4, opaque, 0);
+	double sigma = 30, maxd = 0;
+	int m = (int)ceil(3 * sigma) + 1, W = 600, H = 600;
+	VipsImage *a, *fast, *pad, *full, *fm, *sm;
+
+	(void)state;
+	assert_int_equal(vips_extract_band(disc->vi, &a, 3, NULL), 0);
+	assert_int_equal(media_shadow_vips(a, W, H, 150, 150, sigma, 1.0, &fast), 0);
+	assert_int_equal(vips_embed(a, &pad, 150, 150, W, H, NULL), 0);
+	assert_int_equal(vips_gaussblur(pad, &full, sigma, "precision", VIPS_PRECISION_FLOAT, NULL), 0);
+	fm = vips_image_copy_memory(full);
+	sm = vips_image_copy_memory(fast);
+	(void)m;
+	for (int y = 0; y < H; y++)
+		for (int x = 0; x < W; x++) {
+			double want = *(float *)VIPS_IMAGE_ADDR(fm, x, y) / 255.0;
+			double got = *(float *)VIPS_IMAGE_ADDR(sm, x, y);
+
+			maxd = fmax(maxd, fabs(got - want));
+		}
+	print_message("# shadow blurred at 1/%d: largest difference %.4f of full coverage\n",
+		      (int)(sigma / 4), maxd);
+	assert_true(maxd < 3.0 / 255);
+	VipsImage *all[] = { a, fast, pad, full, fm, sm };
+	for (int i = 0; i < 6; i++)
+		g_object_unref(all[i]);
+	media_image_free(disc);
+}
+
 static void test_lab_transfer_bounded(void **state)
 {
 	static const uint8_t mid[4] = { 118, 118, 118, 255 }, bright[4] = { 200, 200, 200, 255 };
@@ -823,6 +856,7 @@ int main(void)
 		cmocka_unit_test(test_preset_sizes_and_custom_presets),
 		cmocka_unit_test(test_linear_light_compositing),
 		cmocka_unit_test(test_lifestyle_places_shadows_and_floors),
+		cmocka_unit_test(test_shadow_blur_matches_full_size),
 		cmocka_unit_test(test_lab_transfer_bounded),
 		cmocka_unit_test(test_save_formats_embed_xmp_only),
 		cmocka_unit_test(test_buffer_path_agrees_with_libvips),

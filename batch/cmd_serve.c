@@ -95,6 +95,8 @@ int cmd_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (serve_start(&srv, &o, &e) < 0)
 		goto fail;
+	if (serve_warning(srv))
+		fprintf(stderr, "skugen serve: warning: %s\n", serve_warning(srv));
 	if (!cli.quiet) {
 		const char *colon = strrchr(o.listen, ':');
 

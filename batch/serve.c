@@ -583,12 +583,23 @@ int serve_start(struct serve **out, const struct serve_opts *o, struct err *e)
 	if (!st)
 		goto fail;
 	serve_store_put(s, st, true);
+	/* A JWKS file that cannot be read is a configuration error; fal's URL
+	 * being down is not a reason to refuse regenerations: webhooks then
+	 * answer 503 (fal retries) until the keys load. */
 	if (o->fal_jwks) {
-		size_t n;
+		struct err ke;
 
-		if (webhook_fal_keys_new(&s->keys, o->fal_jwks, o->jwks_refresh_s, e) < 0 ||
-		    webhook_fal_keys_load(s->keys, &n, e) < 0)
+		if (webhook_fal_keys_new(&s->keys, o->fal_jwks, o->jwks_refresh_s, e) < 0)
 			goto fail;
+		err_clear(&ke);
+		if (webhook_fal_keys_load(s->keys, NULL, &ke) < 0) {
+			if (strncmp(o->fal_jwks, "http://", 7) != 0 && strncmp(o->fal_jwks, "https://", 8) != 0) {
+				err_set(e, ERR_CONFIG, "serve.fal_jwks: %s", ke.msg);
+				goto fail;
+			}
+			snprintf(s->warning, sizeof s->warning,
+				 "serve.fal_jwks: %s (webhooks answer 503 until the keys load)", ke.msg);
+		}
 	}
 	if (listen_on(s->o.listen, &fd, &v6, e) < 0)
 		goto fail;
@@ -627,6 +638,11 @@ fail:
 unsigned serve_port(const struct serve *s)
 {
 	return s->port;
+}
+
+const char *serve_warning(const struct serve *s)
+{
+	return s->warning[0] ? s->warning : NULL;
 }
 
 void serve_stop(struct serve *s)

@@ -65,6 +65,10 @@ int serve_start(struct serve **out, const struct serve_opts *o, struct err *e);
 /* The port it listens on (useful with port 0). */
 unsigned serve_port(const struct serve *s);
 
+/* What went wrong at start without stopping it (fal's JWKS URL did not
+ * answer), or NULL.  Borrowed. */
+const char *serve_warning(const struct serve *s);
+
 /* Stop listening, wait for the handlers and the reaper; regen children
  * already started run on.  Accepts NULL. */
 void serve_stop(struct serve *s);

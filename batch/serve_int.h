@@ -27,6 +27,7 @@ struct serve {
 	unsigned port;
 	struct webhook_fal_keys *keys;     /* NULL: no webhook configured */
 	char token_sha[HASH_HEX_LEN];        /* of the bearer token */
+	char warning[ERR_MSG_MAX + 80];    /* what went wrong at start but did not stop it */
 
 	/* Idle store connections (one per handler thread at most in use). */
 	pthread_mutex_t pool_lock;

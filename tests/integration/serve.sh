@@ -41,6 +41,26 @@ t_match "it says which variable" "$(cat nostart.err)" "SKUGEN_API_TOKEN is not s
 SKUGEN_API_TOKEN=short "$SKUGEN" serve >nostart.out 2>nostart.err
 t_match "a short token is refused" "$(cat nostart.err)" "SKUGEN_API_TOKEN is too short"
 
+# A JWKS file that is not there is a configuration error; fal's URL being
+# down is not: the server starts, and webhooks answer 503 until keys load.
+jq '.serve.fal_jwks = "missing.json"' skugen.json >missing.json.cfg
+SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" --config missing.json.cfg serve >nostart.out 2>nostart.err
+t_match "a missing JWKS file: exit 2, naming the key" "$? $(cat nostart.err)" '^2 skugen: serve.fal_jwks: .*missing.json'
+jq '.serve.fal_jwks = "http://127.0.0.1:1/jwks.json"' skugen.json >down.cfg
+SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" --config down.cfg serve >down.out 2>down.err &
+down=$!
+for _ in $(seq 1 100); do
+	grep -q listening down.out 2>/dev/null && break
+	sleep 0.1
+done
+t_match "fal's JWKS URL down: it starts, with a warning" "$(cat down.err)" 'warning: serve.fal_jwks: .*cannot fetch'
+CODE=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Fal-Webhook-Request-Id: r' -H 'X-Fal-Webhook-User-Id: u' \
+	-H "X-Fal-Webhook-Timestamp: $(date +%s)" -H "X-Fal-Webhook-Signature: $(printf '%0128d' 0)" \
+	-d '{}' "http://127.0.0.1:$(grep -o '[0-9]*$' down.out)/v1/webhooks/fal")
+t_is "and a webhook then gets 503 (fal retries)" "$CODE" 503
+kill -TERM "$down"
+wait "$down"
+
 SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" serve >serve.out 2>serve.err &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$SCRATCH"' EXIT

@@ -267,7 +267,7 @@ static int finish_load(VipsImage *hdr, const char *nick, const struct media_load
 		cur = t[3];
 	}
 	g_object_ref(cur);
-	if (media_wrap(cur, ctx, "decode", &img, e))
+	if (media_wrap(cur, ctx, "cannot decode, truncated or corrupt", &img, e))
 		goto done;
 	img->vi->Type = VIPS_INTERPRETATION_sRGB;
 

@@ -91,7 +91,7 @@ static void test_jpeg_and_truncated_jpeg(void **state)
 	media_image_free(img);
 
 	/* Cut at 60%: an error, not an image with a grey bottom half. */
-	expect_fail(buf, len * 6 / 10, "decode");
+	expect_fail(buf, len * 6 / 10, "cannot decode, truncated or corrupt");
 	g_free(buf);
 	g_object_unref(card);
 }

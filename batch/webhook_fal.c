@@ -33,6 +33,7 @@ struct webhook_fal_keys {
 	size_t n;
 	time_t loaded_at;  /* 0: never */
 	time_t tried_at;   /* the last load attempt, good or not */
+	char last_error[ERR_MSG_MAX];  /* why the last load failed */
 };
 
 static void free_keys(EVP_PKEY **keys, size_t n)
@@ -251,12 +252,15 @@ static int load_locked(struct webhook_fal_keys *k, struct err *e)
 		err_prefix(e, "%s", k->source);
 		goto cleanup;
 	}
+	k->last_error[0] = '\0';
 	free_keys(k->keys, k->n);
 	k->keys = keys;
 	k->n = n;
 	k->loaded_at = k->tried_at;
 	rc = 0;
 cleanup:
+	if (rc < 0 && e)
+		snprintf(k->last_error, sizeof k->last_error, "%s", e->msg);
 	buf_free(&b);
 	return rc;
 }
@@ -293,6 +297,13 @@ static enum webhook_fal_result verify_keys(struct webhook_fal_keys *k, const uns
 	struct err le;
 
 	pthread_mutex_lock(&k->lock);
+	/* With no keys, a source that just failed is not asked again at once:
+	 * a dead URL must not cost every delivery a fetch timeout. */
+	if (!k->n && k->tried_at && now - k->tried_at < JWKS_RETRY_AFTER_FAIL_S) {
+		err_set(e, ERR_IO, "%s", k->last_error[0] ? k->last_error : "jwks: no keys loaded");
+		res = WEBHOOK_FAL_NO_KEYS;
+		goto out;
+	}
 	if (!k->n || now - k->loaded_at >= k->refresh_s) {
 		/* A failed load keeps the old keys; with none, refuse. */
 		if (load_locked(k, &le) < 0 && !k->n) {

@@ -342,7 +342,7 @@ static void test_refresh(void **state)
 
 static char served_jwks[4096];
 static unsigned served_status = 200;
-static int served_big;
+static int served_big, served_count;
 
 static enum MHD_Result serve_jwks(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -351,6 +351,7 @@ static enum MHD_Result serve_jwks(void *cls, struct MHD_Connection *c, const cha
 	enum MHD_Result rc;
 
 	(void)cls, (void)url, (void)method, (void)version, (void)upload, (void)upload_size, (void)con_cls;
+	served_count++;
 	if (served_big) {
 		size_t n = 2 << 20;
 		char *big = malloc(n);
@@ -397,6 +398,22 @@ static void test_keys_from_url(void **state)
 	assert_int_equal(webhook_fal_keys_load(k, &n, &e), -1);
 	assert_non_null(strstr(e.msg, "cannot fetch"));
 	served_big = 0;
+	webhook_fal_keys_free(k);
+
+	/* No keys and the URL down: a delivery is refused (503 upstream), and
+	 * the next ones in the minute that follows do not fetch again. */
+	served_status = 503;
+	assert_int_equal(webhook_fal_keys_new(&k, url, 3600, &e), 0);
+	served_count = 0;
+	assert_int_equal(verify(k, &dl, body_ok, now, &e), WEBHOOK_FAL_NO_KEYS);
+	assert_non_null(strstr(e.msg, "HTTP 503"));
+	assert_int_equal(verify(k, &dl, body_ok, now, &e), WEBHOOK_FAL_NO_KEYS);
+	assert_non_null(strstr(e.msg, "HTTP 503"));
+	assert_int_equal(served_count, 1);
+	served_status = 200;
+	sign(&dl, key_a, "req-u", now + 61, body_ok);
+	assert_int_equal(verify(k, &dl, body_ok, now + 61, &e), WEBHOOK_FAL_OK);
+	assert_int_equal(served_count, 2);
 	webhook_fal_keys_free(k);
 	MHD_stop_daemon(d);
 }

@@ -75,15 +75,17 @@ int media_err(struct err *e, enum err_code code, const char *ctx, const char *fm
 int media_vips_err(struct err *e, enum err_code code, const char *ctx, const char *what)
 {
 	char reason[512];
-	const char *v = vips_error_buffer();
+	/* Copied and cleared in one step under libvips's lock (the buffer is
+	 * shared by every thread). */
+	char *v = vips_error_buffer_copy();
 	size_t n;
 
 	/* libvips's buffer holds lines such as "jpegload_buffer: premature end
 	 * of JPEG image\n"; the first line is the cause. */
 	snprintf(reason, sizeof reason, "%s", v && *v ? v : "unknown libvips error");
+	g_free(v);
 	n = strcspn(reason, "\n");
 	reason[n] = '\0';
-	vips_error_clear();
 	return media_err(e, code, ctx, "%s: %s", what, reason);
 }
 

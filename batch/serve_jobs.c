@@ -40,10 +40,13 @@ struct regen_request {
 	bool force;
 };
 
+/* An output's name, or the kind of one (text, image, video), as `skugen
+ * regen --outputs` takes them. */
 static bool output_known(const struct settings *st, const char *name)
 {
 	for (size_t i = 0; i < st->n_outputs; i++)
-		if (strcmp(st->outputs[i].name, name) == 0)
+		if (strcmp(st->outputs[i].name, name) == 0 ||
+		    (st->outputs[i].kind && strcmp(st->outputs[i].kind, name) == 0))
 			return true;
 	return false;
 }
@@ -103,7 +106,7 @@ static int parse_regen(const struct serve *s, json_t *root, struct regen_request
 		q->outputs = NULL;
 	if (q->outputs && !json_is_array(q->outputs)) {
 		show_json(shown, q->outputs);
-		serve_reply_error(r, MHD_HTTP_BAD_REQUEST, "outputs", "expected an array of output names, got %s", shown);
+		serve_reply_error(r, MHD_HTTP_BAD_REQUEST, "outputs", "expected an array of output names or kinds, got %s", shown);
 		return -1;
 	}
 	json_array_foreach(q->outputs, i, v) {
@@ -114,7 +117,7 @@ static int parse_regen(const struct serve *s, json_t *root, struct regen_request
 			return -1;
 		}
 		if (!output_known(s->o.settings, json_string_value(v))) {
-			serve_reply_error(r, MHD_HTTP_BAD_REQUEST, field, "no output %s in the configuration", shown);
+			serve_reply_error(r, MHD_HTTP_BAD_REQUEST, field, "no output (or output kind) %s in the configuration", shown);
 			return -1;
 		}
 	}

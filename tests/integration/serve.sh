@@ -171,6 +171,9 @@ req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-1"], "outputs": ["copy"], "f
 job3=$(jq_ .job_id)
 poll "$job3"
 t_is "force: made again" "$(jq_ '"\(.state) \(.counts.done) \(.force)"')" "done 2 true"
+req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["S-3"], "outputs": ["text"]}'
+poll "$(jq_ .job_id)"
+t_is "an output kind selects its outputs (copy and title)" "$(jq_ '"\(.state) \(.counts.done)"')" "done 4"
 req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["NOPE-1"], "outputs": ["copy"]}'
 job4=$(jq_ .job_id)
 # serve.max_jobs is 1: while that one runs, another is turned away.

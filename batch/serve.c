@@ -22,6 +22,7 @@
 
 #include "common/buf.h"
 #include "common/hash.h"
+#include "common/show.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define WATCHDOG_TICK_MS 250
@@ -305,7 +306,11 @@ static int admit(struct serve *s, struct MHD_Connection *c, const char *method, 
 	q->route = route_of(method, url, &allowed);
 	if (q->route == ROUTE_NONE) {
 		if (allowed) {
-			serve_reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, "%s %s: use %s", method, url, allowed);
+			char shown[SHOW_CAP];
+
+			/* The path is the client's: quoted, it stays valid UTF-8. */
+			show_quoted(shown, url, strlen(url));
+			serve_reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, "\"%s\": use %s", shown, allowed);
 			r->header = MHD_HTTP_HEADER_ALLOW;
 			r->header_value = allowed;
 		} else {

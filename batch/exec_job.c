@@ -496,14 +496,6 @@ static int run_llm(struct job *j, const char *name)
 		hash_final_hex(h, j->prompt_sha);
 		hash_free(h);
 	}
-	if (exec_media_hosted(g)) {
-		/* The model's input: the photo and the rendered scene text. */
-		struct gen_request req;
-
-		media_request(j, buf_str(&user), user.len, &req);
-		if (exec_media_input(g, &req, &model, &media_input, &e) < 0)
-			goto next;
-	}
 	cost = estimate(x, provider, model, params, buf_str(&system), buf_str(&user));
 	if (x->o->dry_run) {
 		json_t *max = json_object_get(params, "max_tokens");
@@ -535,6 +527,15 @@ static int run_llm(struct job *j, const char *name)
 	if (stopped(j)) {
 		rc = cancel(j, stopped(j));
 		goto done;
+	}
+	if (exec_media_hosted(g)) {
+		/* The model's input: the photo (a bad one fails here, before
+		 * anything is paid) and the rendered scene text. */
+		struct gen_request req;
+
+		media_request(j, buf_str(&user), user.len, &req);
+		if (exec_media_input(g, &req, &model, &media_input, &e) < 0)
+			goto next;
 	}
 	{
 		struct prov_call call = {

@@ -255,6 +255,28 @@ static int cancel_unstarted(struct store *st, long run_id, const struct run_coun
 	return queue_cancel_unstarted(st, run_id, QUEUE_BUDGET_REASON, NULL, e);
 }
 
+/* Whether someone cancelled the run (skugen cancel) while it ran: then it
+ * says so, with what was made, and the run is not finished again. */
+static int run_cancelled(struct store *st, long run_id, const struct run_counts *c,
+			 const struct run_args *a)
+{
+	char id[32];
+	PGresult *r;
+	int cancelled;
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	r = store_query(st, "select status, coalesce(message, '') from skugen.runs where id = $1", 1,
+			(const char *[]){ id }, NULL);
+	if (!r)
+		return 0;
+	cancelled = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "cancelled") == 0;
+	if (cancelled)
+		fprintf(stderr, "skugen: %s %ld was cancelled%s%s: %ld generated before it stopped\n", a->kind, run_id,
+			PQgetvalue(r, 0, 1)[0] ? ": " : "", PQgetvalue(r, 0, 1), c->done);
+	PQclear(r);
+	return cancelled;
+}
+
 static int execute(const struct run_args *a)
 {
 	struct settings s;
@@ -384,6 +406,11 @@ static int execute(const struct run_args *a)
 	}
 	if (!a->dry_run && run_load_counts(st, run_id, &counts, &e) < 0)
 		goto fail;
+	if (!a->dry_run && run_cancelled(st, run_id, &counts, a) != 0) {
+		run_open = false;
+		code = EXIT_SOME_FAILED;
+		goto out;
+	}
 	if (a->dry_run) {
 		if (report_dry_run(st, run_id, &counts, s.budget, &e) < 0)
 			goto fail;

@@ -31,6 +31,9 @@
 #include "common/utf8.h"
 #include "templates/tmpl.h"
 
+/* How long a task waits when the run's budget is held by calls in flight. */
+#define BUDGET_WAIT_S 0.2
+
 struct job {
 	struct exec *x;
 	long long task_id;
@@ -199,10 +202,12 @@ static int fail(struct job *j, const char *message)
 	return rc;
 }
 
-/* The claim goes back to the queue, its attempt not counted. */
-static int release(struct job *j)
+/* The claim goes back to the queue, its attempt not counted, claimable
+ * again after delay_s. */
+static int release(struct job *j, double delay_s)
 {
-	json_t *row = json_pack("{s:I, s:i}", "task_id", (json_int_t)j->task_id, "attempt", j->attempt);
+	json_t *row = json_pack("{s:I, s:i, s:f}", "task_id", (json_int_t)j->task_id, "attempt", j->attempt,
+				"delay_s", delay_s);
 
 	return row && json_array_append_new(j->x->released, row) == 0 ? 0 : -1;
 }
@@ -425,7 +430,7 @@ static void llm_done(void *ctx, const struct prov_outcome *o)
 		 * with its run. */
 		const char *why = stopped(j);
 
-		if ((why ? cancel(j, why) : release(j)) < 0)
+		if ((why ? cancel(j, why) : release(j, 0)) < 0)
 			fatal(x, "requeueing a cancelled task");
 		job_free(j);
 		return;
@@ -512,13 +517,19 @@ static int run_llm(struct job *j, const char *name)
 		goto nomem;
 	if (!stopped(j) && j->has_budget) {
 		struct err re;
-		bool ok = false;
+		bool ok = false, wait = false;
 
 		err_clear(&re);
-		if (queue_reserve(x->st, j->run_id, j->task_id, j->attempt, x->worker, cost, &ok, &re) < 0) {
+		if (queue_reserve(x->st, j->run_id, j->task_id, j->attempt, x->worker, cost, &ok, &wait, &re) < 0) {
 			x->fatal = re;
 			x->has_fatal = true;
 			goto nomem;
+		}
+		if (!ok && wait) {
+			/* Calls in flight hold the rest of the budget: try again
+			 * once they have come in. */
+			rc = release(j, BUDGET_WAIT_S);
+			goto done;
 		}
 		/* The next call could take the run past its budget. */
 		if (!ok && exec_stop_run(x, j->run_id, QUEUE_BUDGET_REASON) < 0)

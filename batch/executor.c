@@ -174,9 +174,10 @@ static const char *const ledger_sql =
 	"  insert into skugen.cost_ledger (run_id, task_id, attempt, generator, provider, model,\n"
 	"    status, error, request_id, tokens_in, tokens_out, tokens_cached, units, cost)\n"
 	"  select run_id, task_id, task_attempt, generator, provider, model, status, error,\n"
-	"    request_id, tokens_in, tokens_out, tokens_cached, units, coalesce(cost, 0) from x)\n"
+	"    request_id, tokens_in, tokens_out, tokens_cached, units, coalesce(cost, 0) from x\n"
+	"  returning run_id, cost)\n"
 	"update skugen.runs r set spent = r.spent + s.cost\n"
-	"from (select run_id, sum(coalesce(cost, 0)) as cost from x group by run_id) s\n"
+	"from (select run_id, sum(cost) as cost from l group by run_id) s\n"
 	"where r.id = s.run_id and s.cost <> 0";
 
 static int exec_json(struct store *st, const char *sql, json_t *doc, const char *worker,

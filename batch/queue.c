@@ -103,13 +103,14 @@ int queue_reclaim(struct store *st, long *n, struct err *e)
 }
 
 int queue_reserve(struct store *st, long run_id, long long task_id, int attempt,
-		  const char *worker, double cost, bool *ok, struct err *e)
+		  const char *worker, double cost, bool *ok, bool *wait, struct err *e)
 {
 	char run[32], task[32], att[16], c[64];
 	const char *params[5] = { run, task, att, worker, c };
 	PGresult *r = NULL;
 
 	*ok = false;
+	*wait = false;
 	snprintf(run, sizeof run, "%ld", run_id);
 	snprintf(task, sizeof task, "%lld", task_id);
 	snprintf(att, sizeof att, "%d", attempt);
@@ -121,16 +122,23 @@ int queue_reserve(struct store *st, long run_id, long long task_id, int attempt,
 	if (store_exec(st, "select 1 from skugen.runs where id = $1 for update", 1, params, e) < 0)
 		goto fail;
 	r = store_query(st,
-		"update skugen.tasks t set reserved = $5::numeric\n"
-		"from skugen.runs r\n"
-		"where r.id = $1 and t.id = $2 and t.attempts = $3 and t.worker = $4 and t.state = 'running'\n"
-		"  and (r.budget is null or r.spent + $5::numeric + (select coalesce(sum(o.reserved), 0)\n"
-		"       from skugen.tasks o where o.run_id = $1 and o.state = 'running'\n"
-		"       and o.reserved is not null and o.id <> $2) <= r.budget)\n"
-		"returning 1", 5, params, e);
+		"with held as (select coalesce(sum(o.reserved), 0) as sum from skugen.tasks o\n"
+		"  where o.run_id = $1 and o.state = 'running' and o.reserved is not null and o.id <> $2),\n"
+		"u as (\n"
+		"  update skugen.tasks t set reserved = $5::numeric\n"
+		"  from skugen.runs r, held\n"
+		"  where r.id = $1 and t.id = $2 and t.attempts = $3 and t.worker = $4 and t.state = 'running'\n"
+		"    and (r.budget is null or r.spent + $5::numeric + held.sum <= r.budget)\n"
+		"  returning 1)\n"
+		"select (select count(*) from u), (select sum from held) > 0,\n"
+		"  (select r.spent + $5::numeric <= r.budget from skugen.runs r where r.id = $1)",
+		5, params, e);
 	if (!r)
 		goto fail;
-	*ok = PQntuples(r) == 1;
+	*ok = atoi(PQgetvalue(r, 0, 0)) == 1;
+	/* Refused while other calls hold reservations that may yet come in
+	 * under their estimate: not known yet whether this one fits. */
+	*wait = !*ok && PQgetvalue(r, 0, 1)[0] == 't' && PQgetvalue(r, 0, 2)[0] == 't';
 	PQclear(r);
 	return store_commit(st, e);
 fail:
@@ -175,8 +183,9 @@ const char *const queue_fail_sql =
 
 const char *const queue_release_sql =
 	"update skugen.tasks t set state = 'queued', attempts = t.attempts - 1, lease_until = null,\n"
-	"  worker = null, reserved = null, generation_id = null\n"
-	"from jsonb_to_recordset($1::jsonb) as x(task_id bigint, attempt int)\n"
+	"  worker = null, reserved = null, generation_id = null,\n"
+	"  not_before = case when x.delay_s > 0 then now() + make_interval(secs => x.delay_s) end\n"
+	"from jsonb_to_recordset($1::jsonb) as x(task_id bigint, attempt int, delay_s float8)\n"
 	"where t.id = x.task_id and t.state = 'running' and t.worker = $2 and t.attempts = x.attempt";
 
 const char *const queue_cancel_sql =

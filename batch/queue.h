@@ -70,9 +70,11 @@ int queue_reclaim(struct store *st, long *n, struct err *e);
 
 /* Set a reservation of cost on task (held by worker, claim attempt) of run
  * when spent + the run's reservations + cost stays within its budget.
- * *ok false: the budget would be exceeded.  Runs its own transaction. */
+ * *ok false: it would not; then *wait true when it still may, once the
+ * calls holding the other reservations have come in (spent + cost fits), and
+ * false when the budget is spent.  Runs its own transaction. */
 int queue_reserve(struct store *st, long run_id, long long task_id, int attempt,
-		  const char *worker, double cost, bool *ok, struct err *e);
+		  const char *worker, double cost, bool *ok, bool *wait, struct err *e);
 
 /* Cancel the queued tasks of run_id with reason (their last_error); *n (may
  * be NULL) counts them. */
@@ -83,8 +85,9 @@ int queue_cancel_unstarted(struct store *st, long run_id, const char *reason, lo
  * queue_fail_sql($1 rows {task_id, attempt, error, retry}, $2 worker,
  *   $3 backoff_s, $4 backoff_max_s): failed, or queued again with backoff, or
  *   dead after max_attempts; returns the new states.
- * queue_release_sql($1 rows {task_id, attempt}, $2 worker): claimed but not
- *   started (or stopped): queued again, the attempt not counted.
+ * queue_release_sql($1 rows {task_id, attempt, delay_s}, $2 worker): claimed
+ *   but not started (or stopped): queued again, the attempt not counted, not
+ *   claimable for delay_s (may be absent).
  * queue_cancel_sql($1 rows {task_id, attempt, error}, $2 worker): cancelled. */
 extern const char *const queue_fail_sql;
 extern const char *const queue_release_sql;

@@ -87,8 +87,10 @@ t_is "the rule-based copy stands in" \
 t_is "provenance says it fell back from the first provider" \
 	"$(sql "select p.generator || ':' || p.fallback_from from skugen.provenance p join skugen.generations g on g.id = p.generation_id where g.sku = 'L-1' and g.status <> 'superseded'")" "template:writer"
 
-# The budget: each call costs about 0.0002; a cap of 0.0005 stops new calls.
-fake_config '{"clear_faults": true}'
+# The budget: each call is estimated at about 0.0002 and, with 150-word
+# answers, costs about 0.0001; a cap of 0.0005 stops new calls once what was
+# spent and what the calls in flight may cost would pass it.
+fake_config '{"clear_faults": true, "answer_words": 150}'
 sed -i 's/"max_attempts": 2, "backoff_ms": 10, "circuit"/"max_attempts": 2, "backoff_ms": 10, "circuit"/' skugen.json
 sed -i 's/"fallback": \["claude", "rules"\]/"fallback": []/' skugen.json
 run_skugen run --force --budget 0.0005 --batch-size 1

@@ -106,12 +106,14 @@ int exec_video_finish(const json_t *g, const struct gen_request *req, const char
 	struct buf bytes = BUF_INIT, xmp = BUF_INIT;
 	struct media_video_info info;
 	struct asset_ref ref = { 0 };
-	char tmp[] = "/tmp/skugen-hosted-XXXXXX";
+	char tmp[512];
+	const char *tmpdir = getenv("TMPDIR");
 	const char *path;
 	json_t *doc = NULL, *desc = NULL;
 	char *text = NULL;
 	int rc = -1, fd = -1;
 
+	snprintf(tmp, sizeof tmp, "%s/skugen-hosted-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
 	if (photo(&ij, req, e) < 0)
 		goto out;
 	if (!(path = first_video(content, len, &doc))) {

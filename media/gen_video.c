@@ -201,7 +201,7 @@ static int video_generate(struct gen *g, const struct gen_request *req, struct g
 	struct media_video_info info;
 	struct asset_ref ref = { 0 };
 	const char *dst, *device = media_device_name(gv->device);
-	char model[64], tmp[] = "/tmp/skugen-clip-XXXXXX";
+	char model[64], tmp[512];
 	char *title = NULL, *text = NULL;
 	json_t *desc = NULL, *params = NULL;
 
@@ -289,6 +289,8 @@ static int video_generate(struct gen *g, const struct gen_request *req, struct g
 	eo.x264_preset = opt_str(vo, "x264_preset", "veryfast");
 	eo.xmp = xmp.data;
 	eo.xmp_len = xmp.len;
+	const char *tmpdir = getenv("TMPDIR");
+	snprintf(tmp, sizeof tmp, "%s/skugen-clip-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		err_set(e, ERR_IO, "cannot make a temporary file for the clip");

@@ -331,7 +331,7 @@ int media_encoder_open(struct media_encoder **out, const char *path, int width, 
 		enc->xmp[o->xmp_len] = 0;
 		enc->xmp_len = o->xmp_len;
 	}
-	av_log_set_level(AV_LOG_ERROR);
+	av_log_set_level(AV_LOG_QUIET); /* what fails is reported through e */
 	int r = o->format == MEDIA_VIDEO_WEBP ? webp_open(enc, o, e) : mp4_open(enc, o, e);
 	if (r < 0) {
 		media_encoder_free(enc);

@@ -22,6 +22,9 @@
 #include "batch/run_stats.h"
 
 #define FAILURES_SHOWN 20
+/* A running run's row is touched every 10 s or so (run.h); much older and
+ * its process has probably died. */
+#define STALE_S 60
 
 static const char usage_text[] =
 	"usage: skugen status [--limit N] [--json] [RUN]\n"
@@ -48,7 +51,7 @@ static const char usage_text[] =
 /* The newest runs first, then each one's counts (never a count over every
  * task of every run). */
 static const char *const runs_sql =
-	"select r.id, r.kind, r.status, to_char(r.started_at, 'YYYY-MM-DD HH24:MI:SS'),\n"
+	"select r.id, r.kind, r.status, to_char(r.started_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS'),\n"
 	"  coalesce(to_char(r.finished_at - r.started_at, 'HH24:MI:SS'), '-'),\n"
 	"  c.total, c.queued, c.running, c.waiting, c.done, c.skipped, c.failed, c.dead, c.cancelled,\n"
 	"  (select count(*) from skugen.record_errors b where b.run_id = r.id),\n"
@@ -88,6 +91,16 @@ static void on_signal(int sig)
 	stop_watching = 1;
 }
 
+/* "YYYY-MM-DD HH:MM:SS" (UTC) as ISO 8601, into out (32 bytes); "" stays "". */
+static const char *iso(const char *t, char out[32])
+{
+	if (strlen(t) == 19 && t[10] == ' ')
+		snprintf(out, 32, "%.10sT%.8sZ", t, t + 11);
+	else
+		snprintf(out, 32, "%s", t);
+	return out;
+}
+
 static int list_runs(struct store *st, const char *limit, bool json, struct err *e)
 {
 	PGresult *r = store_query(st, runs_sql, 1, (const char *[]){ limit }, e);
@@ -99,13 +112,14 @@ static int list_runs(struct store *st, const char *limit, bool json, struct err 
 		runs = json_array();
 		for (int i = 0; i < PQntuples(r); i++) {
 			json_t *counts = json_object();
+			char started[32];
 
 			for (int k = 0; k < 8; k++)
 				json_object_set_new(counts, run_state_name((enum run_state)k),
 						    json_integer(atol(PQgetvalue(r, i, 6 + k))));
 			json_array_append_new(runs, json_pack("{s:I, s:s, s:s, s:s, s:I, s:o, s:I, s:f}",
 				"id", (json_int_t)atol(PQgetvalue(r, i, 0)), "kind", PQgetvalue(r, i, 1),
-				"status", PQgetvalue(r, i, 2), "started", PQgetvalue(r, i, 3),
+				"status", PQgetvalue(r, i, 2), "started_at", iso(PQgetvalue(r, i, 3), started),
 				"tasks", (json_int_t)atol(PQgetvalue(r, i, 5)), "counts", counts,
 				"bad_records", (json_int_t)atol(PQgetvalue(r, i, 14)),
 				"cost", strtod(PQgetvalue(r, i, 15), NULL)));
@@ -117,7 +131,7 @@ static int list_runs(struct store *st, const char *limit, bool json, struct err 
 		return 0;
 	}
 	printf("%6s  %-5s  %-11s  %-19s  %8s  %7s %7s %7s %7s %7s %7s %7s %7s %7s  %7s  %s\n", "run", "kind",
-	       "status", "started", "took", "tasks", "queued", "running", "waiting", "done", "skipped",
+	       "status", "started (UTC)", "took", "tasks", "queued", "running", "waiting", "done", "skipped",
 	       "failed", "dead", "cancel", "bad rec", "cost");
 	for (int i = 0; i < PQntuples(r); i++)
 		printf("%6s  %-5s  %-11s  %-19s  %8s  %7s %7s %7s %7s %7s %7s %7s %7s %7s  %7s  %.4f\n",
@@ -150,14 +164,14 @@ static int show_run(struct store *st, long run_id, double lease_s, bool json, st
 	double rate, eta_s;
 	int rc = -1;
 
-	if (run_snapshot_load(st, run_id, &s, e) < 0)
+	if (run_snapshot_load(st, run_id, true, &s, e) < 0)
 		return -1;
 	snprintf(id, sizeof id, "%ld", run_id);
 	snprintf(lim, sizeof lim, "%d", FAILURES_SHOWN);
 	if (!(w = store_query(st, workers_sql, 1, (const char *[]){ id }, e)) ||
 	    !(f = store_query(st, failures_sql, 2, (const char *[]){ id, lim }, e)))
 		goto out;
-	rate = run_snapshot_rate(&s);
+	rate = s.rate;
 	eta_s = s.remaining == 0 ? 0 : (s.ended || rate <= 0) ? -1 : (double)s.remaining / rate;
 	run_format_duration(s.age_s, took);
 	run_format_duration(eta_s, eta);
@@ -165,6 +179,7 @@ static int show_run(struct store *st, long run_id, double lease_s, bool json, st
 	run_format_duration(fabs(s.deadline_in_s), dl);
 	if (json) {
 		json_t *counts = json_object(), *workers = json_array(), *fails = json_array(), *doc;
+		char started[32], deadline[32];
 
 		for (int i = 0; i < RS_N; i++)
 			if (i != RS_OTHER || s.count[i])
@@ -182,13 +197,13 @@ static int show_run(struct store *st, long run_id, double lease_s, bool json, st
 		doc = json_pack("{s:I, s:s, s:s, s:s, s:s, s:f, s:f, s:o, s:I, s:I, s:I, s:I, s:I, s:f, s:o,"
 				" s:f, s:o, s:o, s:o, s:o, s:o}",
 			"run_id", (json_int_t)run_id, "kind", s.kind, "status", s.status, "message", s.message,
-			"started_at", s.started_at, "age_s", s.age_s, "heartbeat_age_s", s.heartbeat_age_s,
+			"started_at", iso(s.started_at, started), "age_s", s.age_s, "heartbeat_age_s", s.heartbeat_age_s,
 			"counts", counts, "total", (json_int_t)s.total, "finished", (json_int_t)s.finished,
 			"remaining", (json_int_t)s.remaining, "failures", (json_int_t)s.failures,
 			"bad_records", (json_int_t)s.bad_records, "rate", round(rate * 100) / 100,
 			"eta_s", eta_s >= 0 ? json_integer((json_int_t)lround(eta_s)) : json_null(),
 			"cost", s.cost, "budget", s.has_budget ? json_real(s.budget) : json_null(),
-			"deadline", s.deadline[0] ? json_string(s.deadline) : json_null(),
+			"deadline", s.deadline[0] ? json_string(iso(s.deadline, deadline)) : json_null(),
 			"deadline_in_s", s.deadline[0] ? json_real(s.deadline_in_s) : json_null(),
 			"workers", workers, "failures_first", fails);
 		if (!doc) {
@@ -205,6 +220,9 @@ static int show_run(struct store *st, long run_id, double lease_s, bool json, st
 	       s.ended ? "took" : "running for", took);
 	if (!s.ended)
 		printf(", heartbeat %s ago", beat);
+	if (!s.ended && s.heartbeat_age_s > STALE_S)
+		printf(" (stale: the process running it may have died; the next run or worker reaps it"
+		       " after 10 minutes)");
 	putchar('\n');
 	if (s.message[0])
 		printf("  message: %s\n", s.message);

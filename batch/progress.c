@@ -14,6 +14,8 @@
  * million tasks takes a third of a second to count): big runs are read less
  * often rather than loading the store. */
 #define POLL_LOAD_MAX 0.2
+#define RATE_SAMPLES 64
+#define RATE_WINDOW_S 60.0
 
 struct progress {
 	FILE *out;                 /* borrowed */
@@ -25,6 +27,11 @@ struct progress {
 	double last_line;          /* of the last plain or JSON line */
 	bool have;                 /* snap holds a read */
 	bool shown;                /* the last read has been printed */
+	/* Recent reads (monotonic time, tasks worked), oldest first, for the
+	 * rate: the first read counts the last minute in the store, later
+	 * ones only by state (cheaper), and the rate comes from these. */
+	struct { double t; long worked; } samples[RATE_SAMPLES];
+	int n_samples;
 	struct run_snapshot snap;
 };
 
@@ -78,7 +85,7 @@ const struct run_snapshot *progress_last(const struct progress *p)
 
 static double eta_s(const struct run_snapshot *s)
 {
-	double rate = run_snapshot_rate(s);
+	double rate = s->rate;
 
 	if (s->remaining == 0)
 		return 0;
@@ -96,7 +103,7 @@ void progress_format_line(const struct run_snapshot *s, char *out, size_t cap)
 	run_format_duration(eta_s(s), eta);
 	run_format_duration(s->age_s, took);
 	n = (size_t)snprintf(out, cap, "%s %ld: %ld/%ld tasks (%.0f%%), %.1f/s, ", s->kind, s->run_id,
-			     s->finished, s->total, pct, run_snapshot_rate(s));
+			     s->finished, s->total, pct, s->rate);
 	if (n < cap && s->ended)
 		n += (size_t)snprintf(out + n, cap - n, "%s after %s", s->status, took);
 	else if (n < cap)
@@ -130,7 +137,7 @@ static void print_json(struct progress *p, const char *event)
 	o = json_pack("{s:s, s:I, s:s, s:s, s:o, s:I, s:I, s:f, s:o, s:f, s:o, s:I, s:I}",
 		      "event", event, "run_id", (json_int_t)s->run_id, "ts", ts, "status", s->status,
 		      "counts", counts, "total", (json_int_t)s->total, "finished", (json_int_t)s->finished,
-		      "rate", round(run_snapshot_rate(s) * 100) / 100,
+		      "rate", round(s->rate * 100) / 100,
 		      "eta_s", eta >= 0 ? json_integer((json_int_t)lround(eta)) : json_null(),
 		      "cost", s->cost, "budget", s->has_budget ? json_real(s->budget) : json_null(),
 		      "failures", (json_int_t)s->failures, "bad_records", (json_int_t)s->bad_records);
@@ -168,6 +175,33 @@ static void print_plain(struct progress *p)
 	p->shown = true;
 }
 
+static void add_sample(struct progress *p, double t, long worked)
+{
+	if (p->n_samples == RATE_SAMPLES) {
+		memmove(p->samples, p->samples + 1, (RATE_SAMPLES - 1) * sizeof *p->samples);
+		p->n_samples--;
+	}
+	p->samples[p->n_samples].t = t;
+	p->samples[p->n_samples].worked = worked;
+	p->n_samples++;
+}
+
+/* Tasks per second since the oldest sample of the last minute; the previous
+ * rate while the samples span under a second. */
+static double sampled_rate(const struct progress *p, double t, long worked)
+{
+	for (int i = 0; i < p->n_samples; i++) {
+		double dt = t - p->samples[i].t;
+
+		if (dt > RATE_WINDOW_S)
+			continue;
+		if (dt < 1)
+			break;
+		return worked > p->samples[i].worked ? (double)(worked - p->samples[i].worked) / dt : 0;
+	}
+	return p->snap.rate;
+}
+
 int progress_poll(struct progress *p, struct store *st, bool force, struct err *e)
 {
 	double t = now_s();
@@ -176,8 +210,11 @@ int progress_poll(struct progress *p, struct store *st, bool force, struct err *
 
 	if (!force && p->last_read && t - p->last_read < p->gap)
 		return 0;
-	if (run_snapshot_load(st, p->run_id, &snap, e) < 0)
+	if (run_snapshot_load(st, p->run_id, !p->have, &snap, e) < 0)
 		return -1;
+	if (p->have && !snap.ended)
+		snap.rate = sampled_rate(p, t, snap.worked);
+	add_sample(p, t, snap.worked);
 	p->gap = (now_s() - t) / POLL_LOAD_MAX;
 	if (p->gap < POLL_EVERY_S)
 		p->gap = POLL_EVERY_S;

@@ -34,17 +34,21 @@ static const char *const run_sql =
 	"  (select count(*) from skugen.record_errors b where b.run_id = r.id)\n"
 	"from skugen.runs r where r.id = $1";
 
-static const char *const states_sql =
+static const char *const states_recent_sql =
 	"select state, count(*), count(*) filter (where finished_at > now() - interval '60 seconds'\n"
 	"  and state in ('done', 'failed', 'dead'))\n"
 	"from skugen.tasks_all where run_id = $1 group by state";
+
+static const char *const states_sql =
+	"select state, count(*), 0 from skugen.tasks_all where run_id = $1 group by state";
 
 static void copy_field(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src ? src : "");
 }
 
-int run_snapshot_load(struct store *st, long run_id, struct run_snapshot *snap, struct err *e)
+int run_snapshot_load(struct store *st, long run_id, bool recent, struct run_snapshot *snap,
+		      struct err *e)
 {
 	char id[32];
 	const char *params[1] = { id };
@@ -77,7 +81,7 @@ int run_snapshot_load(struct store *st, long run_id, struct run_snapshot *snap, 
 	snap->ended = strcmp(snap->status, "running") != 0;
 	PQclear(r);
 
-	r = store_query(st, states_sql, 1, params, e);
+	r = store_query(st, recent ? states_recent_sql : states_sql, 1, params, e);
 	if (!r)
 		return err_prefix(e, "counting the tasks of run %ld", run_id);
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -92,6 +96,7 @@ int run_snapshot_load(struct store *st, long run_id, struct run_snapshot *snap, 
 	snap->failures = snap->count[RS_FAILED] + snap->count[RS_DEAD];
 	snap->worked = snap->count[RS_DONE] + snap->failures;
 	snap->finished = snap->worked + snap->count[RS_SKIPPED] + snap->count[RS_CANCELLED];
+	snap->rate = (recent || snap->ended) ? run_snapshot_rate(snap) : 0;
 	return 0;
 }
 

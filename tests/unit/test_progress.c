@@ -131,6 +131,7 @@ static void test_progress_line(void **state)
 	s.failures = 4;
 	s.count[RS_FAILED] = 4;
 	assert_true(run_snapshot_rate(&s) > 9.99 && run_snapshot_rate(&s) < 10.01);
+	s.rate = run_snapshot_rate(&s);
 	progress_format_line(&s, line, sizeof line);
 	assert_string_equal(line, "run 12: 1250/5000 tasks (25%), 10.0/s, eta 6m15s, cost 0.1235 of 25.00, 4 failed");
 	/* Young runs: the rate over their age. */
@@ -142,6 +143,7 @@ static void test_progress_line(void **state)
 	snprintf(s.status, sizeof s.status, "cancelled");
 	s.age_s = 120;
 	s.count[RS_CANCELLED] = 3750;
+	s.rate = run_snapshot_rate(&s);
 	progress_format_line(&s, line, sizeof line);
 	assert_string_equal(line, "run 12: 1250/5000 tasks (25%), 10.0/s, cancelled after 2m00s, cost 0.1235 of 25.00, "
 				  "4 failed, 3750 cancelled");

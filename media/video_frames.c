@@ -245,11 +245,16 @@ const char *__lsan_default_suppressions(void)
 }
 #endif
 
-/* Valid UTF-8, at most max_chars characters (an ellipsis when cut), with
- * Pango markup escaped.  New; g_free it. */
+/* Valid UTF-8 without control characters, at most max_chars characters
+ * (an ellipsis when cut), with Pango markup escaped.  New; g_free it. */
 static char *card_text(const char *s, long max_chars)
 {
 	char *valid = g_utf8_make_valid(s, -1);
+	/* control characters (a tab, a stray escape) would make the markup
+	 * invalid for Pango: spaces instead */
+	for (char *p = valid; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
 	if (g_utf8_strlen(valid, -1) > max_chars) {
 		char *cut = g_utf8_substring(valid, 0, max_chars - 1);
 		g_free(valid);

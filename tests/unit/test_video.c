@@ -366,7 +366,8 @@ static void test_first_frame_is_first_still(void **state)
 	media_video_opts_default(&o);
 	o.width = 1920;
 	o.height = 1080;
-	o.title = "Kettle";
+	/* markup, a control character and invalid UTF-8 are drawn as text */
+	o.title = "Kettle <b>&</b> \x01 Co \xff";
 	VipsImage *stills[2] = { make_still(1800, 1200, 0), make_still(1200, 1200, 1) };
 	struct media_video *v = NULL;
 	assert_int_equal(media_video_new(&v, stills, NULL, 2, &o, &e), 0);

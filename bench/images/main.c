@@ -222,20 +222,26 @@ static VipsImage *hand_matte(VipsImage *rgb)
 		bgc[c] = (uint8_t)v;
 		bg[c] = v;
 	}
-	/* Distance to it in Lab: dE76 against a constant image. */
+	/* Distance to it in Lab: dE76 against a constant Lab image (the
+	 * colour converted once, then spread by vips_linear). */
 	CHECK(vips_colourspace(rgb, &lab, VIPS_INTERPRETATION_LAB, NULL));
 	CHECK(vips_black(&bgimg, w, h, "bands", 3, NULL));
 	{
-		VipsImage *t;
-		double zero[3] = { 0, 0, 0 };
+		VipsImage *one, *one_lab;
+		double zero[3] = { 0, 0, 0 }, *v;
+		int nv;
 
-		CHECK(vips_linear(bgimg, &t, zero, bg, 3, NULL));
-		CHECK(vips_cast(t, &bglab, VIPS_FORMAT_UCHAR, NULL));
-		g_object_unref(t);
-		bglab->Type = VIPS_INTERPRETATION_sRGB;
-		CHECK(vips_colourspace(bglab, &t, VIPS_INTERPRETATION_LAB, NULL));
-		g_object_unref(bglab);
-		bglab = t;
+		one = vips_image_new_from_memory_copy(bgc, 3, 1, 1, 3, VIPS_FORMAT_UCHAR);
+		one->Type = VIPS_INTERPRETATION_sRGB;
+		CHECK(vips_colourspace(one, &one_lab, VIPS_INTERPRETATION_LAB, NULL));
+		CHECK(vips_getpoint(one_lab, &v, &nv, 0, 0, NULL));
+		for (int c = 0; c < 3; c++)
+			bg[c] = v[c];
+		g_free(v);
+		g_object_unref(one_lab);
+		g_object_unref(one);
+		CHECK(vips_linear(bgimg, &bglab, zero, bg, 3, NULL));
+		bglab->Type = VIPS_INTERPRETATION_LAB;
 	}
 	CHECK(vips_dE76(lab, bglab, &de, NULL));
 	CHECK(vips_less_const1(de, &mask, 14.0, NULL));

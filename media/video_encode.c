@@ -90,6 +90,16 @@ static int mp4_open(struct media_encoder *enc, const struct media_encode_opts *o
 	const AVCodec *codec = avcodec_find_encoder_by_name("libx264");
 	if (!codec)
 		return err_set(e, ERR_INTERNAL, "libavcodec has no libx264 encoder");
+	static const char *const presets[] = {
+		"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+		"veryslow", "placebo", NULL,
+	};
+	const char *preset = o->x264_preset ? o->x264_preset : "veryfast";
+	size_t k = 0;
+	while (presets[k] && strcmp(presets[k], preset) != 0)
+		k++;
+	if (!presets[k])
+		return err_set(e, ERR_CONFIG, "x264 preset \"%s\": unknown (ultrafast .. veryslow)", preset);
 	if (o->crf < 0 || o->crf > 51)
 		return err_set(e, ERR_CONFIG, "video crf %d: need 0 to 51", o->crf);
 	r = avformat_alloc_output_context2(&enc->fmt, NULL, "mp4", enc->path);

@@ -475,6 +475,35 @@ static void test_bad_stills(void **state)
 	g_object_unref(one);
 }
 
+/* An unwritable destination fails with the path named; nothing is left. */
+static void test_unwritable_path(void **state)
+{
+	(void)state;
+	struct err e;
+	struct media_video_opts o;
+	media_video_opts_default(&o);
+	VipsImage *one = make_still(200, 200, 0);
+	struct media_video *v = NULL;
+	assert_int_equal(media_video_new(&v, &one, NULL, 1, &o, &e), 0);
+	struct media_encode_opts eo;
+	fast_mp4(&eo);
+	for (int f = 0; f < 2; f++) {
+		eo.format = (enum media_video_format)f;
+		err_clear(&e);
+		assert_int_equal(media_video_write(v, "/nonexistent-dir/clip.out", &eo, NULL, &e), -1);
+		print_message("# %s\n", e.msg);
+		assert_non_null(strstr(e.msg, "/nonexistent-dir/clip.out"));
+	}
+	eo.format = MEDIA_VIDEO_MP4;
+	eo.x264_preset = "warp-speed";
+	assert_int_equal(media_video_write(v, tmp_path("never.mp4"), &eo, NULL, &e), -1);
+	print_message("# %s\n", e.msg);
+	assert_non_null(strstr(e.msg, "warp-speed"));
+	assert_int_equal(access(tmp_path("never.mp4"), F_OK), -1);
+	media_video_free(v);
+	g_object_unref(one);
+}
+
 static int have(const char *tool)
 {
 	char cmd[128];
@@ -713,6 +742,7 @@ int main(void)
 		cmocka_unit_test(test_faststart),
 		cmocka_unit_test(test_first_frame_is_first_still),
 		cmocka_unit_test(test_bad_stills),
+		cmocka_unit_test(test_unwritable_path),
 		cmocka_unit_test(test_xmp_in_mp4),
 		cmocka_unit_test(test_truncated_mp4_not_playable),
 		cmocka_unit_test(test_webp),

@@ -438,6 +438,16 @@ static int execute(const struct run_args *a)
 			 counts.deadline_stopped);
 		fprintf(stderr, "skugen: %s\n", budget_msg);
 	}
+	/* The queue table stays small: finished runs' tasks move to the archive. */
+	{
+		long moved = 0;
+
+		if (queue_archive(st, s.queue.archive_after_s, &moved, &e) < 0)
+			goto fail;
+		if (moved && !cli.quiet)
+			fprintf(stderr, "%s %ld: archived %ld tasks of other runs that ended more than %.0f s ago\n", a->kind,
+				run_id, moved, s.queue.archive_after_s);
+	}
 	if (run_finish(st, run_id, "done", budget_msg[0] ? budget_msg : NULL, &e) < 0)
 		goto fail;
 	run_open = false;

@@ -268,12 +268,12 @@ static int load_budget(struct settings *s, struct err *e)
 }
 
 /* The shared task queue: "queue": {"max_attempts", "lease_s", "backoff_s",
- * "backoff_max_s", "poll_s"}. */
+ * "backoff_max_s", "poll_s", "archive_after_s"}. */
 static int load_queue(struct settings *s, struct err *e)
 {
 	const struct config *c = &s->cfg;
 	static const char *const keys[] = { "max_attempts", "lease_s", "backoff_s", "backoff_max_s",
-					    "poll_s", NULL };
+					    "poll_s", "archive_after_s", NULL };
 	struct queue_settings *q = &s->queue;
 	json_t *queue = NULL;
 	long long max_attempts = 5;
@@ -291,6 +291,8 @@ static int load_queue(struct settings *s, struct err *e)
 		return config_error(c, e, "queue.backoff_max_s", "expected a number of seconds, at least 0");
 	if (number(queue, "poll_s", 2, 0.01, &q->poll_s) < 0)
 		return config_error(c, e, "queue.poll_s", "expected a number of seconds, at least 0.01");
+	if (number(queue, "archive_after_s", 7 * 86400, 0, &q->archive_after_s) < 0)
+		return config_error(c, e, "queue.archive_after_s", "expected a number of seconds, at least 0");
 	return 0;
 }
 
@@ -305,7 +307,7 @@ int settings_load(struct settings *s, const char *path, bool optional, struct er
 	s->category_field = "category";
 	s->name_field = "name";
 	s->queue = (struct queue_settings){ .max_attempts = 5, .lease_s = 30, .backoff_s = 5,
-					    .backoff_max_s = 600, .poll_s = 2 };
+					    .backoff_max_s = 600, .poll_s = 2, .archive_after_s = 7 * 86400 };
 	if (optional && access(path, F_OK) != 0)
 		return load_store(s, e);
 	if (config_load(&s->cfg, path, e) < 0)

@@ -15,7 +15,7 @@
  *   "serve":     { "listen": "127.0.0.1:8080", "fal_jwks": "jwks.json", ... }, (batch/serve.h)
  *   "budget":    { "max_cost": 25.0, "deadline_s": 28800 },
  *   "queue":     { "max_attempts": 5, "lease_s": 30, "backoff_s": 5, "backoff_max_s": 600,
- *                  "poll_s": 2 },
+ *                  "poll_s": 2, "archive_after_s": 604800 },
  *   "generators": { "rules": { "type": "template", "template": "copy/description" },
  *                   "writer": { "type": "llm", "provider": "openai", "model": "gpt-4o-mini",
  *                               "params": {...}, "schema": "schema/x.schema.json" } },
@@ -65,6 +65,8 @@ struct queue_settings {
 	double backoff_s;         /* the first retry's delay, doubled per attempt (5) */
 	double backoff_max_s;     /* the longest delay (600) */
 	double poll_s;            /* idle workers look again this often, NOTIFY or not (2) */
+	double archive_after_s;   /* finished runs' tasks move to skugen.tasks_archive this
+				     long after the run ended (7 days) */
 };
 
 struct settings {

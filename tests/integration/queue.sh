@@ -191,4 +191,15 @@ t_is "between them the two runs made each task once" \
 	"$(sql "select count(*) from skugen.tasks where sku like 'G-%' and state = 'done'")" 300
 t_match "what one run found queued by the other it counts unchanged" "$(cat g1.out g2.out)" "unchanged"
 
+# 7. The archive: finished tasks of runs that ended move out of the queue table.
+total=$(sql "select count(*) from skugen.tasks")
+config '{"archive_after_s": 0}'
+run_skugen run
+t_is "a run with archive_after_s 0 exits 0" "$RC" 0
+t_match "it says what it archived" "$ERR" "archived [0-9]+ tasks"
+t_is "only the last run's tasks stay in skugen.tasks" \
+	"$(sql "select count(distinct run_id) = 1 and min(run_id) = (select max(id) from skugen.runs) from skugen.tasks")" t
+t_is "nothing is lost: tasks_all has them all" "$(sql "select count(*) from skugen.tasks_all")" \
+	"$((total + $(sql "select count(*) from skugen.tasks where run_id = (select max(id) from skugen.runs)")))"
+
 t_done

@@ -146,6 +146,9 @@ t_ok "its unstarted tasks are cancelled with the reason" \
 # The executing process stops: it finds nothing left to claim.
 for _ in $(seq 1 300); do kill -0 "$run2_pid" 2>/dev/null || break; sleep 0.1; done
 t_ok "the process running it stops (within 30 s)" sh -c "! kill -0 $run2_pid 2>/dev/null"
+wait "$run2_pid"
+t_is "... exiting 1 (not everything was made)" "$?" 1
+t_match "... saying the run was cancelled, by whom and why" "$(cat run2.err)" "run $run2 was cancelled: cancelled by .* with skugen cancel: wrong prompt"
 done2=$(sql "select count(*) from skugen.tasks_all where run_id = $run2 and state = 'done'")
 t_ok "it made only part of the work ($done2 of 30)" test "$done2" -lt 30
 t_is "nothing is left running" "$(sql "select count(*) from skugen.tasks_all where run_id = $run2 and state = 'running'")" 0

@@ -149,12 +149,14 @@ struct media_video_stats {
 	double synth_s;    /* seconds spent synthesising frames (its own thread) */
 	double encode_s;   /* seconds spent in the encoder calls */
 	double wall_s;     /* the whole of media_video_write */
-	int max_frames_held; /* the most synthesised frames alive at once */
+	int max_frames_held; /* the most synthesised frames waiting at once */
+	int threads;       /* synthesis threads */
 };
 
-/* Synthesise every frame of v and encode it into path: frames are made on a
- * thread of their own into a ring of MEDIA_VIDEO_RING frames while the
- * calling thread encodes.  st may be NULL. */
+/* Synthesise every frame of v and encode it into path: frames are made on
+ * threads of their own (one on the GPU; on the CPU half the cores, 2 to 4)
+ * into a ring of MEDIA_VIDEO_RING frames while the calling thread encodes.
+ * synth_s sums the synthesis threads' time.  st may be NULL. */
 #define MEDIA_VIDEO_RING 4
 int media_video_write(struct media_video *v, const char *path, const struct media_encode_opts *o,
 		      struct media_video_stats *st, struct err *e);

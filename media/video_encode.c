@@ -7,8 +7,8 @@
  * (mp4_xmp.c).  WebP: libwebp's WebPAnimEncoder, frames added as they come
  * (it keeps compressed frames, not pictures), XMP in its "XMP " chunk.
  *
- * media_video_write overlaps the two halves: a thread synthesises frames
- * into a ring of MEDIA_VIDEO_RING frames while the caller's thread encodes.
+ * media_video_write overlaps the two halves: threads synthesise frames into
+ * a ring of MEDIA_VIDEO_RING frames while the caller's thread encodes.
  */
 #include "media/video_int.h"
 
@@ -401,19 +401,36 @@ void media_encoder_free(struct media_encoder *enc)
 	free(enc);
 }
 
-/* media_video_write: a producer thread and a ring of frames. */
+/* media_video_write: producer threads and a ring of frames.  Producer k of
+ * P renders frames k, k + P, k + 2P, ... into slot (frame % RING), once the
+ * frame RING before it has been encoded; the caller's thread encodes frame
+ * i once slot i % RING holds it. */
+#define MAX_PRODUCERS 4
+
+struct pipeline;
+struct producer_arg {
+	struct pipeline *p;
+	int k;
+	struct media_frame tmp;
+	double synth_s;
+	pthread_t tid;
+	int started;
+};
+
 struct pipeline {
 	struct media_video *v;
+	int n, producers;
 	struct media_frame ring[MEDIA_VIDEO_RING];
-	int produced, consumed;  /* frame counts */
+	int slot_frame[MEDIA_VIDEO_RING]; /* the frame a slot holds, ready to encode; -1 */
+	int consumed;            /* frames encoded */
+	int ready;               /* frames rendered and not yet encoded */
 	int stop;                /* the consumer gave up */
-	int failed;              /* the producer failed: err holds why */
+	int failed;              /* a producer failed: err holds why */
 	struct err err;
-	double synth_s;
 	int max_held;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	pthread_t tid;
+	struct producer_arg arg[MAX_PRODUCERS];
 };
 
 static double now_s(void)
@@ -423,32 +440,32 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void *producer(void *arg)
+static void *producer(void *argp)
 {
-	struct pipeline *p = arg;
-	int n = media_video_frame_count(p->v);
-	for (int i = 0; i < n; i++) {
+	struct producer_arg *a = argp;
+	struct pipeline *p = a->p;
+	for (int i = a->k; i < p->n; i += p->producers) {
 		pthread_mutex_lock(&p->mu);
-		while (!p->stop && p->produced - p->consumed >= MEDIA_VIDEO_RING)
+		while (!p->stop && !p->failed && i - p->consumed >= MEDIA_VIDEO_RING)
 			pthread_cond_wait(&p->cv, &p->mu);
-		int stop = p->stop;
+		int stop = p->stop || p->failed;
 		pthread_mutex_unlock(&p->mu);
 		if (stop)
 			break;
 		double t0 = now_s();
 		struct err e;
 		err_clear(&e);
-		int r = media_video_render(p->v, i, &p->ring[i % MEDIA_VIDEO_RING], &e);
-		p->synth_s += now_s() - t0;
+		int r = media_video_render_tmp(p->v, i, &p->ring[i % MEDIA_VIDEO_RING], &a->tmp, &e);
+		a->synth_s += now_s() - t0;
 		pthread_mutex_lock(&p->mu);
 		if (r < 0) {
+			if (!p->failed)
+				p->err = e;
 			p->failed = 1;
-			p->err = e;
 		} else {
-			p->produced++;
-			int held = p->produced - p->consumed;
-			if (held > p->max_held)
-				p->max_held = held;
+			p->slot_frame[i % MEDIA_VIDEO_RING] = i;
+			if (++p->ready > p->max_held)
+				p->max_held = p->ready;
 		}
 		pthread_cond_broadcast(&p->cv);
 		pthread_mutex_unlock(&p->mu);
@@ -456,6 +473,16 @@ static void *producer(void *arg)
 			break;
 	}
 	return NULL;
+}
+
+/* How many threads synthesise: on the GPU one; on the CPU two or more, so
+ * that synthesis and the encoder's threads share the cores between them. */
+static int producer_count(const struct media_video *v)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (media_video_on_gpu(v) || cpus < 2)
+		return 1;
+	return cpus / 2 < 2 ? 2 : cpus / 2 > MAX_PRODUCERS ? MAX_PRODUCERS : (int)(cpus / 2);
 }
 
 int media_video_write(struct media_video *v, const char *path, const struct media_encode_opts *o,
@@ -466,36 +493,51 @@ int media_video_write(struct media_video *v, const char *path, const struct medi
 	struct pipeline p;
 	memset(&p, 0, sizeof(p));
 	p.v = v;
-	int rc = -1, started = 0, n = media_video_frame_count(v), w, h, fps;
+	p.n = media_video_frame_count(v);
+	p.producers = producer_count(v);
+	int rc = -1, w, h, fps;
 	media_video_geometry(v, &w, &h, &fps);
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
-	for (int i = 0; i < MEDIA_VIDEO_RING; i++)
+	for (int i = 0; i < MEDIA_VIDEO_RING; i++) {
+		p.slot_frame[i] = -1;
 		if (media_frame_alloc(&p.ring[i], w, h, e) < 0)
 			goto done;
+	}
+	for (int k = 0; k < p.producers; k++) {
+		p.arg[k].p = &p;
+		p.arg[k].k = k;
+		if (media_frame_alloc(&p.arg[k].tmp, w, h, e) < 0)
+			goto done;
+	}
 	double t0 = now_s();
 	if (media_encoder_open(&enc, path, w, h, fps, o, e) < 0)
 		goto done;
 	enc_s += now_s() - t0;
-	if (pthread_create(&p.tid, NULL, producer, &p) != 0) {
-		err_set(e, ERR_INTERNAL, "cannot start the frame thread");
-		goto done;
+	for (int k = 0; k < p.producers; k++) {
+		if (pthread_create(&p.arg[k].tid, NULL, producer, &p.arg[k]) != 0) {
+			err_set(e, ERR_INTERNAL, "cannot start a frame thread");
+			goto done;
+		}
+		p.arg[k].started = 1;
 	}
-	started = 1;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < p.n; i++) {
+		int slot = i % MEDIA_VIDEO_RING;
 		pthread_mutex_lock(&p.mu);
-		while (!p.failed && p.produced <= i)
+		while (!p.failed && p.slot_frame[slot] != i)
 			pthread_cond_wait(&p.cv, &p.mu);
-		int failed = p.failed && p.produced <= i;
+		int failed = p.slot_frame[slot] != i;
 		pthread_mutex_unlock(&p.mu);
 		if (failed) {
 			*e = p.err;
 			goto done;
 		}
 		t0 = now_s();
-		int r = media_encoder_add(enc, &p.ring[i % MEDIA_VIDEO_RING], e);
+		int r = media_encoder_add(enc, &p.ring[slot], e);
 		enc_s += now_s() - t0;
 		pthread_mutex_lock(&p.mu);
+		p.slot_frame[slot] = -1;
+		p.ready--;
 		p.consumed++;
 		pthread_cond_broadcast(&p.cv);
 		pthread_mutex_unlock(&p.mu);
@@ -508,12 +550,16 @@ int media_video_write(struct media_video *v, const char *path, const struct medi
 	enc_s += now_s() - t0;
 	rc = 0;
 done:
-	if (started) {
-		pthread_mutex_lock(&p.mu);
-		p.stop = 1;
-		pthread_cond_broadcast(&p.cv);
-		pthread_mutex_unlock(&p.mu);
-		pthread_join(p.tid, NULL);
+	pthread_mutex_lock(&p.mu);
+	p.stop = 1;
+	pthread_cond_broadcast(&p.cv);
+	pthread_mutex_unlock(&p.mu);
+	double synth_s = 0;
+	for (int k = 0; k < p.producers; k++) {
+		if (p.arg[k].started)
+			pthread_join(p.arg[k].tid, NULL);
+		synth_s += p.arg[k].synth_s;
+		media_frame_release(&p.arg[k].tmp);
 	}
 	media_encoder_free(enc);
 	for (int i = 0; i < MEDIA_VIDEO_RING; i++)
@@ -521,11 +567,12 @@ done:
 	pthread_mutex_destroy(&p.mu);
 	pthread_cond_destroy(&p.cv);
 	if (st) {
-		st->frames = rc == 0 ? n : p.consumed;
-		st->synth_s = p.synth_s;
+		st->frames = rc == 0 ? p.n : p.consumed;
+		st->synth_s = synth_s;
 		st->encode_s = enc_s;
 		st->wall_s = now_s() - t_start;
 		st->max_frames_held = p.max_held;
+		st->threads = p.producers;
 	}
 	return rc;
 }

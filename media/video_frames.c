@@ -584,6 +584,17 @@ static int download(struct media_video *v, const struct media_frame *d, struct m
 
 int media_video_render(struct media_video *v, int index, struct media_frame *f, struct err *e)
 {
+	return media_video_render_tmp(v, index, f, &v->tmp, e);
+}
+
+int media_video_on_gpu(const struct media_video *v)
+{
+	return v->gpu;
+}
+
+int media_video_render_tmp(struct media_video *v, int index, struct media_frame *f,
+			   struct media_frame *host_tmp, struct err *e)
+{
 	if (index < 0 || index >= v->frames)
 		return err_set(e, ERR_INTERNAL, "frame %d of %d", index, v->frames);
 	if (f->y.width != v->o.width || f->y.height != v->o.height)
@@ -596,7 +607,7 @@ int media_video_render(struct media_video *v, int index, struct media_frame *f, 
 			return download(v, &v->dcard, f, e);
 		return media_frame_copy(f, &v->card) < 0 ? err_set(e, ERR_INTERNAL, "card copy") : 0;
 	}
-	struct media_frame *out = v->gpu ? &v->dframe : f, *tmp = v->gpu ? &v->dtmp : &v->tmp;
+	struct media_frame *out = v->gpu ? &v->dframe : f, *tmp = v->gpu ? &v->dtmp : host_tmp;
 	const struct media_frame *card = v->gpu ? &v->dcard : &v->card;
 	/* the newest still that has started, and whether the one before it is
 	 * still dissolving away */

@@ -17,4 +17,12 @@ void media_yuv420_to_rgba(const struct media_frame *f, uint8_t *rgba, size_t str
 /* Copy src's pixels into dst of the same size; -1 when sizes differ. */
 int media_frame_copy(struct media_frame *dst, const struct media_frame *src);
 
+/* media_video_render with the dissolve's upper layer in tmp (a frame of the
+ * clip's size), so that several threads can render frames of one CPU clip
+ * at once, each with its own tmp and frame.  On the GPU (media_video_on_gpu)
+ * tmp is unused and one thread at a time may render. */
+int media_video_render_tmp(struct media_video *v, int index, struct media_frame *f,
+			   struct media_frame *tmp, struct err *e);
+int media_video_on_gpu(const struct media_video *v);
+
 #endif

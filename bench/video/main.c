@@ -67,6 +67,7 @@ static int cmp(const void *a, const void *b)
 
 struct result {
 	double wall, prep, synth, encode, cpu;
+	int threads;
 	long long bytes;
 };
 
@@ -106,6 +107,7 @@ static int one_clip(VipsImage **stills, const char *preset, const char *path, st
 	r->cpu = cpu_s() - c0;
 	r->prep = t1 - t0;
 	r->synth = st.synth_s;
+	r->threads = st.threads;
 	r->encode = st.encode_s;
 	media_video_free(v);
 	struct media_video_info info;
@@ -134,10 +136,11 @@ static int series(VipsImage **stills, const char *preset, const char *path, stru
 	for (int i = 0; i < RUNS; i++)
 		if (walls[i] == sorted[RUNS / 2])
 			*med = r[i];
-	printf("x264 %-9s: wall median %.3f s (best %.3f): prepare %.3f s, synthesis %.3f s, "
-	       "encoding %.3f s (each on its own thread, overlapped); %.3f CPU seconds "
-	       "(all threads); %lld bytes\n",
-	       preset, med->wall, *best, med->prep, med->synth, med->encode, med->cpu, med->bytes);
+	printf("x264 %-9s: wall median %.3f s (best %.3f): prepare %.3f s, synthesis %.3f s "
+	       "(summed over %d threads), encoding %.3f s (the caller's thread; all overlapped); "
+	       "%.3f CPU seconds (all threads); %lld bytes\n",
+	       preset, med->wall, *best, med->prep, med->synth, med->threads, med->encode, med->cpu,
+	       med->bytes);
 	return 0;
 }
 

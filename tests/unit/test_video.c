@@ -25,6 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
 #include <vips/vips.h>
 
 #include "common/buf.h"
@@ -475,6 +477,82 @@ static void test_bad_stills(void **state)
 	g_object_unref(one);
 }
 
+/* The frames come out of the threaded pipeline whole and in order: a
+ * lossless clip (x264 at CRF 0), decoded frame by frame, equals what
+ * media_video_render makes for the same index, byte for byte. */
+static void test_pipeline_frames_in_order(void **state)
+{
+	(void)state;
+	struct err e;
+	struct media_video_opts o;
+	media_video_opts_default(&o);
+	o.width = 640;
+	o.height = 360;
+	o.title = "Lamp";
+	VipsImage *stills[3] = { make_still(900, 500, 0), make_still(800, 600, 1),
+				 make_still(900, 500, 2) };
+	struct media_video *v = NULL;
+	assert_int_equal(media_video_new(&v, stills, NULL, 3, &o, &e), 0);
+	struct media_encode_opts eo;
+	fast_mp4(&eo);
+	eo.crf = 0;
+	const char *path = tmp_path("lossless.mp4");
+	struct media_video_stats st;
+	if (media_video_write(v, path, &eo, &st, &e) < 0)
+		fail_msg("%s", e.msg);
+	print_message("# %d synthesis threads\n", st.threads);
+
+	AVFormatContext *fmt = NULL;
+	assert_int_equal(avformat_open_input(&fmt, path, NULL, NULL), 0);
+	assert_true(avformat_find_stream_info(fmt, NULL) >= 0);
+	const AVCodec *codec = NULL;
+	int si = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+	assert_true(si >= 0);
+	AVCodecContext *dec = avcodec_alloc_context3(codec);
+	assert_int_equal(avcodec_parameters_to_context(dec, fmt->streams[si]->codecpar), 0);
+	assert_int_equal(avcodec_open2(dec, codec, NULL), 0);
+	AVPacket *pkt = av_packet_alloc();
+	AVFrame *fr = av_frame_alloc();
+	struct media_frame want;
+	assert_int_equal(media_frame_alloc(&want, 640, 360, &e), 0);
+	int index = 0, compared = 0, eof = 0;
+	while (!eof || avcodec_receive_frame(dec, fr) == 0) {
+		if (!eof) {
+			if (av_read_frame(fmt, pkt) < 0) {
+				eof = 1;
+				avcodec_send_packet(dec, NULL);
+			} else {
+				if (pkt->stream_index == si)
+					avcodec_send_packet(dec, pkt);
+				av_packet_unref(pkt);
+			}
+			if (avcodec_receive_frame(dec, fr) != 0)
+				continue;
+		}
+		if (index % 7 == 0 || index == 179) {
+			assert_int_equal(media_video_render(v, index, &want, &e), 0);
+			const struct gpu_image *pl[3] = { &want.y, &want.u, &want.v };
+			for (int k = 0; k < 3; k++)
+				for (int y = 0; y < pl[k]->height; y++)
+					if (memcmp(fr->data[k] + (size_t)y * fr->linesize[k],
+						   pl[k]->data + (size_t)y * pl[k]->stride, pl[k]->width) != 0)
+						fail_msg("frame %d plane %d row %d differs", index, k, y);
+			compared++;
+		}
+		index++;
+	}
+	print_message("# %d frames decoded, %d compared byte for byte\n", index, compared);
+	assert_int_equal(index, 180);
+	media_frame_release(&want);
+	av_frame_free(&fr);
+	av_packet_free(&pkt);
+	avcodec_free_context(&dec);
+	avformat_close_input(&fmt);
+	media_video_free(v);
+	for (int i = 0; i < 3; i++)
+		g_object_unref(stills[i]);
+}
+
 /* An unwritable destination fails with the path named; nothing is left. */
 static void test_unwritable_path(void **state)
 {
@@ -743,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_first_frame_is_first_still),
 		cmocka_unit_test(test_bad_stills),
 		cmocka_unit_test(test_unwritable_path),
+		cmocka_unit_test(test_pipeline_frames_in_order),
 		cmocka_unit_test(test_xmp_in_mp4),
 		cmocka_unit_test(test_truncated_mp4_not_playable),
 		cmocka_unit_test(test_webp),

@@ -11,6 +11,9 @@
 #include "media/image_job.h"
 #include "media/xmp.h"
 
+#define EXEC_MEDIA_INLINE_SIDE 2048
+#define EXEC_MEDIA_INLINE_BYTES ((size_t)4 << 20)
+
 bool exec_media_hosted(const json_t *g)
 {
 	const char *type = json_string_value(json_object_get(g, "type"));
@@ -81,7 +84,17 @@ int exec_media_input(const json_t *g, const struct gen_request *req, const char 
 		if (image_job_photo(&ij, false, e) < 0)
 			goto out;
 		if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-			uri = exec_media_data_uri(&ij.photo_bytes);
+			struct buf send = BUF_INIT;
+
+			/* Inline, so kept small: a 2048 px photo says all a
+			 * product shot needs, and request bodies have limits. */
+			if (image_job_photo_for_upload(&ij, EXEC_MEDIA_INLINE_SIDE, EXEC_MEDIA_INLINE_BYTES,
+						       &send, e) < 0) {
+				buf_free(&send);
+				goto out;
+			}
+			uri = exec_media_data_uri(&send);
+			buf_free(&send);
 			if (!uri) {
 				err_set(e, ERR_NOMEM, "out of memory");
 				goto out;
@@ -174,6 +187,13 @@ int exec_media_finish(const json_t *g, const struct gen_request *req, const char
 		};
 
 		rc = image_job_store(&ij, made, &m, res, e);
+	}
+	/* Provenance also gets what the model was asked with (not the photo). */
+	if (rc == 0) {
+		const json_t *params = json_object_get(g, product_shot(g) ? "params" : "scene_params");
+
+		if (params && json_object_set_new(res->params, "model_params", json_deep_copy(params)) < 0)
+			rc = err_set(e, ERR_NOMEM, "out of memory");
 	}
 out:
 	json_decref(doc);

@@ -92,12 +92,12 @@ int image_job_photo(struct image_job *ij, bool cut_out, struct err *e)
 	return 0;
 }
 
-int image_job_fit(struct image_job *ij, const struct media_image *in, struct media_image **out,
-		  struct err *e)
+/* in resized to fw x fh (cover-cropped when crop, else fitted inside), new
+ * in *out. */
+static int resize(const struct media_image *in, int fw, int fh, bool crop, const char *ctx,
+		  struct media_image **out, struct err *e)
 {
-	const struct media_preset *p = &ij->preset;
 	int w = media_image_width(in), h = media_image_height(in), bands = media_image_bands(in);
-	int fw = p->width, fh = p->height;
 	VipsImage *v = NULL, *t = NULL;
 	uint8_t *px = NULL;
 	void *mem = NULL;
@@ -105,24 +105,16 @@ int image_job_fit(struct image_job *ij, const struct media_image *in, struct med
 	int rc = -1;
 
 	*out = NULL;
-	if (fw <= 0 || fh <= 0) {
-		int side = p->long_side > 0 ? p->long_side : (w > h ? w : h);
-
-		fw = w >= h ? side : (int)((double)w * side / h + 0.5);
-		fh = w >= h ? (int)((double)h * side / w + 0.5) : side;
-		if (fw < p->min_width)
-			fw = p->min_width;
-		if (fh < p->min_height)
-			fh = p->min_height;
-	}
 	if (media_image_pixels(in, &px, &len, e) < 0)
 		return -1;
 	v = vips_image_new_from_memory(px, len, w, h, bands, VIPS_FORMAT_UCHAR);
-	if (!v || vips_thumbnail_image(v, &t, fw, "height", fh, "crop", VIPS_INTERESTING_CENTRE, NULL) ||
+	if (!v || vips_thumbnail_image(v, &t, fw, "height", fh, "crop",
+				       crop ? VIPS_INTERESTING_CENTRE : VIPS_INTERESTING_NONE, NULL) ||
 	    !(mem = vips_image_write_to_memory(t, &len))) {
-		err_set(e, ERR_INPUT, "%s: cannot frame the image to %dx%d: %s", buf_str(&ij->ctx), fw, fh,
-			vips_error_buffer());
-		vips_error_clear();
+		char *why = vips_error_buffer_copy();
+
+		err_set(e, ERR_INPUT, "%s: cannot resize the image to %dx%d: %s", ctx, fw, fh, why ? why : "");
+		g_free(why);
 		goto out;
 	}
 	rc = media_image_from_pixels(mem, t->Xsize, t->Ysize, t->Bands, out, e);
@@ -133,6 +125,47 @@ out:
 	if (v)
 		g_object_unref(v);
 	free(px);
+	return rc;
+}
+
+int image_job_fit(struct image_job *ij, const struct media_image *in, struct media_image **out,
+		  struct err *e)
+{
+	const struct media_preset *p = &ij->preset;
+	int w = media_image_width(in), h = media_image_height(in);
+	int fw = p->width, fh = p->height;
+
+	if (fw <= 0 || fh <= 0) {
+		int side = p->long_side > 0 ? p->long_side : (w > h ? w : h);
+
+		fw = w >= h ? side : (int)((double)w * side / h + 0.5);
+		fh = w >= h ? (int)((double)h * side / w + 0.5) : side;
+		if (fw < p->min_width)
+			fw = p->min_width;
+		if (fh < p->min_height)
+			fh = p->min_height;
+	}
+	return resize(in, fw, fh, true, buf_str(&ij->ctx), out, e);
+}
+
+int image_job_photo_for_upload(struct image_job *ij, int max_side, size_t max_bytes, struct buf *out,
+			       struct err *e)
+{
+	int w = media_image_width(ij->photo), h = media_image_height(ij->photo);
+	struct media_image *small = NULL;
+	int rc;
+
+	if (ij->photo_bytes.len <= max_bytes && w <= max_side && h <= max_side)
+		return buf_append(out, ij->photo_bytes.data, ij->photo_bytes.len) < 0
+		       ? err_set(e, ERR_NOMEM, "out of memory") : 0;
+	if (resize(ij->photo, w >= h ? max_side : (int)((double)w * max_side / h + 0.5),
+		   w >= h ? (int)((double)h * max_side / w + 0.5) : max_side, false, buf_str(&ij->ctx),
+		   &small, e) < 0)
+		return -1;
+	/* PNG keeps an alpha channel; a photo without one travels as JPEG. */
+	rc = media_save(small, media_image_has_alpha(small) ? MEDIA_FORMAT_PNG : MEDIA_FORMAT_JPEG, 92,
+			NULL, 0, out, e);
+	media_image_free(small);
 	return rc;
 }
 

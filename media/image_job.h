@@ -52,6 +52,13 @@ int image_job_photo(struct image_job *ij, bool cut_out, struct err *e);
 int image_job_fit(struct image_job *ij, const struct media_image *in, struct media_image **out,
 		  struct err *e);
 
+/* The photo as a hosted model should receive it (appended to out): the
+ * original bytes when within max_side px and max_bytes, else scaled down to
+ * max_side on its long side and encoded (PNG with alpha, else JPEG q92,
+ * without metadata).  image_job_photo() must have loaded it. */
+int image_job_photo_for_upload(struct image_job *ij, int max_side, size_t max_bytes, struct buf *out,
+			       struct err *e);
+
 /* The cut-out placed in scene with the output's placement, shadow and
  * harmonisation options, sized by the preset when it is fixed (new in
  * *out).  image_job_photo() must have cut the product out. */

@@ -308,9 +308,8 @@ static void paint(uint8_t *rgb, int w, int h, VipsImage *mask, int left, int top
 
 /* The end card: the product name, bold, and the line below it, centred on
  * the background colour. */
-static int make_card(struct media_video *v, struct err *e)
+static int make_card(struct media_video *v, const struct media_video_opts *o, struct err *e)
 {
-	const struct media_video_opts *o = &v->o;
 	int w = o->width, h = o->height, side = w < h ? w : h;
 	VipsImage *title = NULL, *line = NULL;
 	char *tt = NULL, *lt = NULL;
@@ -453,7 +452,7 @@ int media_video_new(struct media_video **out, VipsImage *const *stills, const ch
 	if (!v)
 		return err_set(e, ERR_NOMEM, "no memory for a video");
 	v->o = *o;
-	v->o.title = v->o.line = NULL; /* borrowed only while making the card */
+	v->o.title = v->o.line = NULL; /* the caller's: used only to make the card */
 	int card = o->title && o->title[0];
 	double cardlen = card ? o->end_card : 0;
 	double f = o->crossfade;
@@ -483,13 +482,8 @@ int media_video_new(struct media_video **out, VipsImage *const *stills, const ch
 		}
 	}
 	plan_motion(v);
-	if (card) {
-		struct media_video_opts co = *o;
-		v->o = co;
-		if (make_card(v, e) < 0)
-			goto fail;
-		v->o.title = v->o.line = NULL;
-	}
+	if (card && make_card(v, o, e) < 0)
+		goto fail;
 	if (media_frame_alloc(&v->tmp, o->width, o->height, e) < 0)
 		goto fail;
 	v->gpu = o->device == MEDIA_VIDEO_DEVICE_GPU ||

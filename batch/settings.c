@@ -10,6 +10,7 @@
 
 #include "batch/checks.h"
 #include "batch/image_opts.h"
+#include "media/scenes.h"
 #include "batch/video_opts.h"
 #include "common/buf.h"
 #include "common/hash.h"
@@ -506,6 +507,17 @@ int settings_require_pipeline(const struct settings *s, struct err *e)
 				    strcmp(json_string_value(json_object_get(o->image->resolved, "mode")), "lifestyle") == 0)
 					return config_error(c, e, path, "output \"%s\" is a lifestyle image made locally by \"%s\": it needs \"scenes\", the folder of scenes to place the product in",
 							    o->name, o->chain[k]);
+				/* A scene folder that is missing or empty is found
+				 * now, not as a failure of every task. */
+				if (image_gen && o->image->scenes_dir && !o->image->scenes) {
+					struct err se;
+					char spath[96];
+
+					err_clear(&se);
+					snprintf(spath, sizeof spath, "outputs[%zu].scenes", i);
+					if (media_scenes_open(o->image->scenes_dir, &o->image->scenes, &se) < 0)
+						return config_error(c, e, spath, "%s", se.msg);
+				}
 			}
 		}
 	}

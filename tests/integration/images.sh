@@ -159,6 +159,10 @@ sed 's/"quality": 80/"quality": 80, "colour": "red"/' skugen.json >bad.json
 run_skugen --config bad.json run
 t_is "a custom preset with an unknown key is a configuration error" "$RC" 2
 t_match "located at the preset" "$ERR" "bad.json:[0-9]+:[0-9]+: presets\.tile: .*colour"
+sed 's/"scenes": "scenes"/"scenes": "no-scenes"/' skugen.json >bad.json
+run_skugen --config bad.json run
+t_is "a missing scene folder is a configuration error, found before planning" "$RC" 2
+t_match "located, naming the folder" "$ERR" "bad.json:[0-9]+:[0-9]+: outputs\[1\]\.scenes: scene folder .*no-scenes"
 sed 's/"fill": 0.4/"fill": 4/' skugen.json >bad.json
 run_skugen --config bad.json run
 t_match "placement out of range is located too" "$ERR" "bad.json:[0-9]+:[0-9]+: outputs\[1\]\.placement\.fill: 4 is out of range"

@@ -37,8 +37,8 @@ char *gpu_device_describe(char *buf, size_t size);
 int gpu_device_require(struct err *e);
 
 /* Page-locked host memory for fast transfers (new: free with
- * gpu_pinned_free); plain malloc in a build without CUDA.  NULL on failure,
- * with e filled. */
+ * gpu_pinned_free); plain malloc in a build without CUDA or on a machine
+ * with no device.  NULL on failure, with e filled. */
 void *gpu_pinned_alloc(size_t size, struct err *e);
 void gpu_pinned_free(void *p);
 

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern "C" int gpu_device_count(void)
@@ -51,11 +52,21 @@ extern "C" int gpu_device_require(struct err *e)
 	return err_set(e, ERR_CONFIG, "device gpu: %s", gpu_device_describe(why, sizeof why));
 }
 
+/* With no device, pinned memory is plain memory (page-locking is only an
+ * optimisation of transfers there are none of); the device count does not
+ * change while a process runs, so free can tell which it was. */
 extern "C" void *gpu_pinned_alloc(size_t size, struct err *e)
 {
 	void *p = NULL;
-	cudaError_t rc = cudaMallocHost(&p, size ? size : 1);
+	cudaError_t rc;
 
+	if (gpu_device_count() == 0) {
+		p = malloc(size ? size : 1);
+		if (!p)
+			err_set(e, ERR_NOMEM, "out of memory for %zu bytes", size);
+		return p;
+	}
+	rc = cudaMallocHost(&p, size ? size : 1);
 	if (rc != cudaSuccess) {
 		err_set(e, ERR_NOMEM, "pinned memory of %zu bytes: %s", size, cudaGetErrorString(rc));
 		return NULL;
@@ -65,7 +76,11 @@ extern "C" void *gpu_pinned_alloc(size_t size, struct err *e)
 
 extern "C" void gpu_pinned_free(void *p)
 {
-	if (p)
+	if (!p)
+		return;
+	if (gpu_device_count() == 0)
+		free(p);
+	else
 		cudaFreeHost(p);
 }
 

@@ -42,6 +42,7 @@ struct exec {
 	json_t *inflight_runs;     /* run id -> calls in flight */
 	json_t *stopped_runs;      /* run id -> why no call of it may start any more */
 	double last_run_hb;        /* when the run's heartbeat was last written */
+	double wire_ms;            /* calls' latency on the wire (moving average) */
 	struct err fatal;          /* set when a callback hits a fatal error */
 	bool has_fatal;
 };

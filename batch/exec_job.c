@@ -398,6 +398,14 @@ static void llm_done(void *ctx, const struct prov_outcome *o)
 
 	x->in_flight--;
 	inflight_add(j, -1);
+	{
+		/* The last attempt's time on the wire, for the claim window. */
+		size_t n = json_array_size(o->attempts_log);
+		json_t *ms = n ? json_object_get(json_array_get(o->attempts_log, n - 1), "latency_ms") : NULL;
+
+		if (json_is_number(ms))
+			x->wire_ms = 0.8 * x->wire_ms + 0.2 * json_number_value(ms);
+	}
 	add_ledger(j, name, provider, model, o->attempts_log);
 	err_clear(&e);
 	if (o->ok && exec_media_hosted(g)) {

@@ -22,6 +22,9 @@
 #include "common/file_read.h"
 
 #define REMOTE_WINDOW 256      /* tasks in flight at once when a generator is remote */
+#define QUEUE_AHEAD_S 1.0      /* at a rate limit: claim about this much work beyond
+				  what is on the wire, so that work claimed later at a
+				  higher priority (regen) waits no longer than this */
 
 static void gens_free(struct gen_pool *pool)
 {
@@ -495,13 +498,50 @@ static int idle(struct exec *x, bool *over, struct err *e)
 	return 0;
 }
 
+/* The lowest rate limit (requests per second) of the providers the llm
+ * generators use; 0 when none is limited. */
+static double lowest_rate(const struct settings *s)
+{
+	const char *name;
+	json_t *g;
+	double low = 0;
+
+	json_object_foreach(s->generators, name, g) {
+		const char *provider = json_string_value(json_object_get(g, "provider"));
+		json_t *rpm = json_object_get(json_object_get(s->providers, provider ? provider : ""), "rpm");
+		double r = json_is_number(rpm) ? json_number_value(rpm) / 60 : 0;
+
+		(void)name;
+		if (r > 0 && (low == 0 || r < low))
+			low = r;
+	}
+	return low;
+}
+
+/* How many tasks to hold in flight: with a rate-limited provider, what its
+ * rate keeps on the wire (the calls' measured latency) plus QUEUE_AHEAD_S of
+ * work waiting for the limiter, no more: a worker does not hoard claims the
+ * others (or a regen) could use.  Unlimited: REMOTE_WINDOW. */
+static size_t remote_window(const struct exec *x, double rate, int batch)
+{
+	double w;
+
+	if (rate <= 0)
+		return REMOTE_WINDOW;
+	w = rate * (x->wire_ms / 1000 + QUEUE_AHEAD_S);
+	if (w < batch)
+		w = batch;
+	return w > REMOTE_WINDOW ? REMOTE_WINDOW : (size_t)w;
+}
+
 int executor_run(struct store *st, const struct settings *s, struct tmpl_lib *lib,
 		 const struct executor_opts *o, struct run_counts *counts, struct err *e)
 {
 	struct exec x = { .st = st, .s = s, .lib = lib, .o = o, .counts = counts,
-			  .worker = run_worker_name() };
+			  .worker = run_worker_name(), .wire_ms = 1000 };
 	int batch = o->batch_size > 0 ? o->batch_size : 64;
 	size_t window = (size_t)batch;
+	double rate = 0;
 	double hb_every = s->queue.lease_s * 1000 / 3, last_hb = exec_now_ms(), stop_at = 0;
 	bool remote = false;
 	int rc = -1;
@@ -525,11 +565,15 @@ int executor_run(struct store *st, const struct settings *s, struct tmpl_lib *li
 	if (remote) {
 		if (prov_pool_open(&x.prov, s->providers, e) < 0)
 			goto out;
-		window = REMOTE_WINDOW > window ? REMOTE_WINDOW : window;
+		rate = lowest_rate(s);
 	}
 	for (;;) {
 		bool stopping = o->stop && *o->stop;
-		size_t room = window > x.in_flight ? window - x.in_flight : 0;
+		size_t room;
+
+		if (x.prov)
+			window = remote_window(&x, rate, batch);
+		room = window > x.in_flight ? window - x.in_flight : 0;
 		int got = -1;
 
 		if (!stopping && !o->watch_only && room > 0 && (x.in_flight == 0 || room >= window / 4 || room >= (size_t)batch)) {

@@ -91,6 +91,21 @@ static void on_signal(int sig)
 	stop_watching = 1;
 }
 
+/* A line of text from the store (messages may carry what a provider or a
+ * catalog sent) with its control characters shown as \xNN, so that it cannot
+ * drive the terminal. */
+static void print_safe(const char *prefix, const char *text)
+{
+	fputs(prefix, stdout);
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+	}
+	putchar('\n');
+}
+
 /* "YYYY-MM-DD HH:MM:SS" (UTC) as ISO 8601, into out (32 bytes); "" stays "". */
 static const char *iso(const char *t, char out[32])
 {
@@ -225,7 +240,7 @@ static int show_run(struct store *st, long run_id, double lease_s, bool json, st
 		       " after 10 minutes)");
 	putchar('\n');
 	if (s.message[0])
-		printf("  message: %s\n", s.message);
+		print_safe("  message: ", s.message);
 	printf("  tasks: %ld/%ld finished (%.0f%%): %ld done, %ld skipped, %ld failed, %ld dead, %ld cancelled;"
 	       " %ld queued, %ld running, %ld waiting\n",
 	       s.finished, s.total, s.total ? 100.0 * (double)s.finished / (double)s.total : 0.0,
@@ -266,7 +281,7 @@ static int show_run(struct store *st, long run_id, double lease_s, bool json, st
 	if (PQntuples(f))
 		printf("  failures (first %d; `skugen report %ld` groups them all by cause):\n", FAILURES_SHOWN, run_id);
 	for (int i = 0; i < PQntuples(f); i++)
-		printf("    %s\n", PQgetvalue(f, i, 0));
+		print_safe("    ", PQgetvalue(f, i, 0));
 	rc = 0;
 out:
 	PQclear(w);

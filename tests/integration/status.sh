@@ -118,6 +118,11 @@ t_match "status lists runs with every state and their cost" "$OUT" "waiting +don
 t_match "... the run itself" "$OUT" "^ +$run +run +done .* 30 .*0\.0[0-9]+"
 run_skugen status --json
 t_is "status --json lists runs" "$(printf '%s' "$OUT" | jq -r '.[0] | "\(.id) \(.counts.done)"')" "$run 30"
+# Messages from the store cannot drive the terminal.
+sql "insert into skugen.record_errors (run_id, sku, message) values ($run, 'E-1', 'catalog.jsonl:9: sku \"E-1\": bad ' || chr(27) || '[31mred')" >/dev/null
+run_skugen status "$run"
+t_match "a control character in a failure shows as \\x1b" "$OUT" 'bad \\x1b\[31mred'
+t_is "... and is not printed raw" "$(printf '%s' "$OUT" | grep -c $'\e')" 0
 run_skugen status 424242
 t_is "status of an unknown run exits 2" "$RC" 2
 t_match "... naming it" "$ERR" "run 424242: no such run"

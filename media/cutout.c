@@ -289,15 +289,14 @@ int media_matte_cpu(VipsImage *in, const struct media_cutout_opts *o, const char
 	if (lab_of(bg, bg_lab))
 		goto vips_fail;
 
-	/* dist = |Lab - bg| (CIE76), one float band, in memory. */
-	double a1[3] = { 1, 1, 1 };
-	double off[3] = { -bg_lab[0], -bg_lab[1], -bg_lab[2] };
+	/* dist = |Lab - bg| (CIE76), one float band, in memory: vips_dE76
+	 * against a constant Lab image (made by vips_linear, never converted). */
+	double zero[3] = { 0, 0, 0 };
 	if (vips_colourspace(rgb, &t[2], VIPS_INTERPRETATION_LAB, NULL) ||
-	    vips_linear(t[2], &t[3], a1, off, 3, NULL) ||
-	    vips_multiply(t[3], t[3], &t[4], NULL) ||
-	    vips_bandmean(t[4], &t[5], NULL) ||
-	    vips_linear1(t[5], &t[6], 3.0, 0.0, NULL) ||
-	    vips_pow_const1(t[6], &t[7], 0.5, NULL))
+	    vips_black(&t[3], w, h, "bands", 3, NULL) ||
+	    vips_linear(t[3], &t[4], zero, bg_lab, 3, NULL) ||
+	    vips_copy(t[4], &t[5], "interpretation", VIPS_INTERPRETATION_LAB, NULL) ||
+	    vips_dE76(t[2], t[5], &t[7], NULL))
 		goto vips_fail;
 	if (!(dist = vips_image_copy_memory(t[7])))
 		goto vips_fail;

@@ -19,6 +19,9 @@
  * the flood needs.  Runs alternate between the two (ABAB...), and each side
  * reports its median, so load from other processes hits both alike.
  *
+ * Then refs.c times gpu/'s CPU references against libvips per step (one
+ * thread each), which the GPU comparison on a machine without libvips needs.
+ *
  * Goal (the issue's): skugen's pixel stages at >= 0.8 of the hand-written
  * pipeline's speed.  Decode and encode are reported separately, with the
  * same goal.  The GPU side (kernels against a device copy, GPU vs CPU images
@@ -32,6 +35,8 @@
 #include <time.h>
 
 #include "media/image_int.h"
+
+#include "refs.h"
 
 #define SRC 3000
 #define OUT 2048
@@ -490,7 +495,7 @@ static double mean_abs_diff(VipsImage *a, VipsImage *b)
 	return d;
 }
 
-static char verdicts[8][256];
+static char verdicts[16][256];
 static int nverdicts;
 
 static void verdict(const char *name, double ratio, const char *detail)
@@ -642,6 +647,7 @@ int main(void)
 	verdict("decode speed vs libvips", dec_h / dec_m, detail);
 	snprintf(detail, sizeof detail, "%.0f vs %.0f ms", enc_m * 1e3, enc_h * 1e3);
 	verdict("encode speed vs libvips", enc_h / enc_m, detail);
+	nverdicts += refs_measure(shot->vi, verdicts + nverdicts, 16 - nverdicts);
 	for (int i = 0; i < nverdicts; i++)
 		puts(verdicts[i]);
 

@@ -51,6 +51,8 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void die(const char *what, const struct err *e) __attribute__((noreturn));
+
 static void die(const char *what, const struct err *e)
 {
 	fprintf(stderr, "bench/images: %s: %s\n", what, e ? e->msg : vips_error_buffer());

@@ -39,6 +39,8 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static void fail(const char *what, const struct err *e) __attribute__((noreturn));
+
 static void fail(const char *what, const struct err *e)
 {
 	fprintf(stderr, "bench/images refs: %s: %s\n", what, e ? e->msg : vips_error_buffer());

@@ -117,7 +117,13 @@ void progress_format_line(const struct run_snapshot *s, char *out, size_t cap)
 	if (n < cap && s->bad_records)
 		n += (size_t)snprintf(out + n, cap - n, ", %ld bad records", s->bad_records);
 	if (n < cap && s->count[RS_CANCELLED])
-		snprintf(out + n, cap - n, ", %ld cancelled", s->count[RS_CANCELLED]);
+		n += (size_t)snprintf(out + n, cap - n, ", %ld cancelled", s->count[RS_CANCELLED]);
+	if (n < cap && !s->ended && s->heartbeat_age_s > PROGRESS_STALE_S) {
+		char beat[16];
+
+		run_format_duration(s->heartbeat_age_s, beat);
+		snprintf(out + n, cap - n, ", no heartbeat for %s", beat);
+	}
 }
 
 static void print_json(struct progress *p, const char *event)
@@ -134,13 +140,14 @@ static void print_json(struct progress *p, const char *event)
 	for (int i = 0; i < RS_N; i++)
 		if (i != RS_OTHER || s->count[i])
 			json_object_set_new(counts, run_state_name((enum run_state)i), json_integer(s->count[i]));
-	o = json_pack("{s:s, s:I, s:s, s:s, s:o, s:I, s:I, s:f, s:o, s:f, s:o, s:I, s:I}",
+	o = json_pack("{s:s, s:I, s:s, s:s, s:o, s:I, s:I, s:f, s:o, s:f, s:o, s:I, s:I, s:f}",
 		      "event", event, "run_id", (json_int_t)s->run_id, "ts", ts, "status", s->status,
 		      "counts", counts, "total", (json_int_t)s->total, "finished", (json_int_t)s->finished,
 		      "rate", round(s->rate * 100) / 100,
 		      "eta_s", eta >= 0 ? json_integer((json_int_t)lround(eta)) : json_null(),
 		      "cost", s->cost, "budget", s->has_budget ? json_real(s->budget) : json_null(),
-		      "failures", (json_int_t)s->failures, "bad_records", (json_int_t)s->bad_records);
+		      "failures", (json_int_t)s->failures, "bad_records", (json_int_t)s->bad_records,
+		      "heartbeat_age_s", round(s->heartbeat_age_s * 10) / 10);
 	if (o) {
 		json_dumpf(o, p->out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 		fputc('\n', p->out);

@@ -14,7 +14,10 @@
  *                   ISO 8601), "status", "counts": {state: n}, "total",
  *                   "finished", "rate" (tasks/s over the last minute),
  *                   "eta_s" (null when unknown), "cost", "budget" (null when
- *                   none), "failures", "bad_records"}
+ *                   none), "failures", "bad_records", "heartbeat_age_s"}
+ * A running run whose row has not been touched for PROGRESS_STALE_S says so
+ * on its line ("no heartbeat for 3m05s"): its process may have died (the
+ * next run or worker reaps it after ten minutes).
  *
  * Typical use:
  *   p = progress_open(stderr, progress_mode_for(stderr, log_json), run_id);
@@ -39,6 +42,8 @@
 #include "common/err.h"
 
 enum progress_mode { PROGRESS_TTY, PROGRESS_PLAIN, PROGRESS_JSON };
+
+#define PROGRESS_STALE_S 60
 
 /* JSON when asked, else TTY when out is a terminal (and TERM is not
  * "dumb"), else PLAIN. */

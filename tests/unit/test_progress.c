@@ -134,6 +134,12 @@ static void test_progress_line(void **state)
 	s.rate = run_snapshot_rate(&s);
 	progress_format_line(&s, line, sizeof line);
 	assert_string_equal(line, "run 12: 1250/5000 tasks (25%), 10.0/s, eta 6m15s, cost 0.1235 of 25.00, 4 failed");
+	/* A run nobody heartbeats any more says so. */
+	s.heartbeat_age_s = 185;
+	progress_format_line(&s, line, sizeof line);
+	assert_string_equal(line, "run 12: 1250/5000 tasks (25%), 10.0/s, eta 6m15s, cost 0.1235 of 25.00, 4 failed, "
+				  "no heartbeat for 3m05s");
+	s.heartbeat_age_s = 5;
 	/* Young runs: the rate over their age. */
 	s.age_s = 20;
 	s.worked_last_min = 100;

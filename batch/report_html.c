@@ -291,67 +291,85 @@ static void put_states(FILE *fp, const json_t *states)
 	}
 }
 
+/* A table of report rows: each column shows one value of the row (a path
+ * for at()) as text, a number, a list or states. */
+enum col_kind { COL_TEXT, COL_NUM, COL_LIST, COL_STATES };
+
+struct column {
+	const char *title, *path;
+	enum col_kind kind;
+	int decimals;           /* COL_NUM: -1 as stored (integers), else fixed */
+};
+
+static void put_table(FILE *fp, const char *title, const json_t *rows, const struct column *cols,
+		      size_t n_cols, const char *none)
+{
+	size_t i, j;
+	json_t *row, *v;
+
+	fprintf(fp, "<section><h2>%s</h2>\n<table><thead><tr>", title);
+	for (size_t c = 0; c < n_cols; c++)
+		fprintf(fp, "<th%s>%s</th>", cols[c].kind == COL_NUM ? " class=\"n\"" : "", cols[c].title);
+	fputs("</tr></thead><tbody>\n", fp);
+	json_array_foreach(rows, i, row) {
+		fputs("<tr>", fp);
+		for (size_t c = 0; c < n_cols; c++) {
+			const json_t *val = at(row, cols[c].path);
+
+			fputs(cols[c].kind == COL_NUM ? "<td class=\"n\">" : "<td>", fp);
+			switch (cols[c].kind) {
+			case COL_TEXT:
+				put_json_text(fp, val);
+				break;
+			case COL_NUM:
+				if (cols[c].decimals < 0)
+					put_json_text(fp, val);
+				else
+					put_num(fp, val, cols[c].decimals);
+				break;
+			case COL_LIST:
+				json_array_foreach(val, j, v) {
+					fputs(j ? ", " : "", fp);
+					put_json_text(fp, v);
+				}
+				break;
+			case COL_STATES:
+				put_states(fp, val);
+				break;
+			}
+			fputs("</td>", fp);
+		}
+		fputs("</tr>\n", fp);
+	}
+	if (json_array_size(rows) == 0)
+		fprintf(fp, "<tr><td colspan=\"%zu\" class=\"muted\">%s</td></tr>\n", n_cols, none);
+	fputs("</tbody></table>\n", fp);
+}
+
 static void put_outputs(FILE *fp, const json_t *r)
 {
-	size_t i;
-	json_t *o;
+	static const struct column cols[] = {
+		{ "output", "output", COL_TEXT, 0 }, { "kind", "kind", COL_TEXT, 0 },
+		{ "tasks", "total", COL_NUM, -1 }, { "states", "by_state", COL_STATES, 0 },
+	};
 
-	fputs("<section><h2>By output</h2>\n<table><thead><tr><th>output</th><th>kind</th>"
-	      "<th class=\"n\">tasks</th><th>states</th></tr></thead><tbody>\n", fp);
-	json_array_foreach(at(r, "by_output"), i, o) {
-		fputs("<tr><td>", fp);
-		put_json_text(fp, at(o, "output"));
-		fputs("</td><td>", fp);
-		put_json_text(fp, at(o, "kind"));
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(o, "total"));
-		fputs("</td><td>", fp);
-		put_states(fp, at(o, "by_state"));
-		fputs("</td></tr>\n", fp);
-	}
-	if (json_array_size(at(r, "by_output")) == 0)
-		fputs("<tr><td colspan=\"4\" class=\"muted\">no tasks</td></tr>\n", fp);
-	fputs("</tbody></table></section>\n", fp);
+	put_table(fp, "By output", at(r, "by_output"), cols, sizeof cols / sizeof *cols, "no tasks");
+	fputs("</section>\n", fp);
 }
 
 static void put_providers(FILE *fp, const json_t *r)
 {
-	size_t i, j;
-	json_t *p, *g;
+	static const struct column cols[] = {
+		{ "provider", "provider", COL_TEXT, 0 }, { "model", "model", COL_TEXT, 0 },
+		{ "generators", "generators", COL_LIST, 0 }, { "generations", "generations", COL_NUM, -1 },
+		{ "fallbacks", "fallbacks", COL_NUM, -1 }, { "tokens in", "tokens_in", COL_NUM, -1 },
+		{ "tokens out", "tokens_out", COL_NUM, -1 }, { "cost", "cost", COL_NUM, 4 },
+		{ "p50 ms", "latency_ms.p50", COL_NUM, 0 }, { "p95 ms", "latency_ms.p95", COL_NUM, 0 },
+	};
 
-	fputs("<section><h2>Generations by provider and model</h2>\n<table><thead><tr><th>provider</th>"
-	      "<th>model</th><th>generators</th><th class=\"n\">generations</th><th class=\"n\">fallbacks</th>"
-	      "<th class=\"n\">tokens in</th><th class=\"n\">tokens out</th><th class=\"n\">cost</th>"
-	      "<th class=\"n\">p50 ms</th><th class=\"n\">p95 ms</th></tr></thead><tbody>\n", fp);
-	json_array_foreach(at(r, "by_provider"), i, p) {
-		fputs("<tr><td>", fp);
-		put_json_text(fp, at(p, "provider"));
-		fputs("</td><td>", fp);
-		put_json_text(fp, at(p, "model"));
-		fputs("</td><td>", fp);
-		json_array_foreach(at(p, "generators"), j, g) {
-			fputs(j ? ", " : "", fp);
-			put_json_text(fp, g);
-		}
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(p, "generations"));
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(p, "fallbacks"));
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(p, "tokens_in"));
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(p, "tokens_out"));
-		fputs("</td><td class=\"n\">", fp);
-		put_num(fp, at(p, "cost"), 4);
-		fputs("</td><td class=\"n\">", fp);
-		put_num(fp, at(p, "latency_ms.p50"), 0);
-		fputs("</td><td class=\"n\">", fp);
-		put_num(fp, at(p, "latency_ms.p95"), 0);
-		fputs("</td></tr>\n", fp);
-	}
-	if (json_array_size(at(r, "by_provider")) == 0)
-		fputs("<tr><td colspan=\"10\" class=\"muted\">no generations in this run</td></tr>\n", fp);
-	fputs("</tbody></table>\n<p class=\"muted\">latency over all generations: p50 ", fp);
+	put_table(fp, "Generations by provider and model", at(r, "by_provider"), cols,
+		  sizeof cols / sizeof *cols, "no generations in this run");
+	fputs("<p class=\"muted\">latency over all generations: p50 ", fp);
 	put_num(fp, at(r, "latency_ms.p50"), 1);
 	fputs(" ms, p95 ", fp);
 	put_num(fp, at(r, "latency_ms.p95"), 1);
@@ -370,37 +388,17 @@ static void put_providers(FILE *fp, const json_t *r)
 
 static void put_cost(FILE *fp, const json_t *r)
 {
-	size_t i;
-	json_t *p;
+	static const struct column cols[] = {
+		{ "provider", "provider", COL_TEXT, 0 }, { "model", "model", COL_TEXT, 0 },
+		{ "calls", "calls", COL_NUM, -1 }, { "ok", "ok", COL_NUM, -1 }, { "failed", "failed", COL_NUM, -1 },
+		{ "tokens in", "tokens_in", COL_NUM, -1 }, { "tokens out", "tokens_out", COL_NUM, -1 },
+		{ "cost", "cost", COL_NUM, 6 },
+	};
 
-	fputs("<section><h2>Cost ledger</h2>\n<table><thead><tr><th>provider</th><th>model</th>"
-	      "<th class=\"n\">calls</th><th class=\"n\">ok</th><th class=\"n\">failed</th>"
-	      "<th class=\"n\">tokens in</th><th class=\"n\">tokens out</th><th class=\"n\">cost</th>"
-	      "</tr></thead><tbody>\n", fp);
-	json_array_foreach(at(r, "cost.by_provider"), i, p) {
-		fputs("<tr><td>", fp);
-		put_json_text(fp, at(p, "provider"));
-		fputs("</td><td>", fp);
-		put_json_text(fp, at(p, "model"));
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(p, "calls"));
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(p, "ok"));
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(p, "failed"));
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(p, "tokens_in"));
-		fputs("</td><td class=\"n\">", fp);
-		put_json_text(fp, at(p, "tokens_out"));
-		fputs("</td><td class=\"n\">", fp);
-		put_num(fp, at(p, "cost"), 6);
-		fputs("</td></tr>\n", fp);
-	}
-	if (json_array_size(at(r, "cost.by_provider")) == 0)
-		fputs("<tr><td colspan=\"8\" class=\"muted\">no remote calls</td></tr>\n", fp);
-	fputs("</tbody><tfoot><tr><th colspan=\"7\">total</th><th class=\"n\">", fp);
+	put_table(fp, "Cost ledger", at(r, "cost.by_provider"), cols, sizeof cols / sizeof *cols, "no remote calls");
+	fputs("<p>total cost <b>", fp);
 	put_num(fp, at(r, "cost.total"), 6);
-	fputs("</th></tr></tfoot></table></section>\n", fp);
+	fputs("</b></p></section>\n", fp);
 }
 
 static void put_limits(FILE *fp, const json_t *r)

@@ -186,7 +186,7 @@ int media_lifestyle_ops(const struct gpu_ops *ops, VipsImage *cut, VipsImage *sc
 	static const uint8_t black[3] = { 0, 0, 0 };
 	int W = o->width > 0 ? o->width : scene->Xsize;
 	int H = o->height > 0 ? o->height : scene->Ysize;
-	struct gpu_image sc, view, dst = { 0 }, prod, small = { 0 }, mask = { 0 };
+	struct gpu_image sc, view, dst = { 0 }, prod, small = { 0 }, mask = { 0 }, alpha = { 0 };
 	VipsImage *cut4 = NULL, *scene3 = NULL;
 	struct media_placement pl;
 	int rc = -1;
@@ -247,23 +247,36 @@ int media_lifestyle_ops(const struct gpu_ops *ops, VipsImage *cut, VipsImage *sc
 			goto fail;
 	}
 	if (o->shadow_opacity > 0) {
+		/* The silhouette squashed onto the floor (resampled), padded
+		 * for the blur, blurred, shaded in at the product's base. */
 		double sigma = o->shadow_blur * pl.h;
 		int m = (int)ceil(3.0 * sigma) + 1;
+		int hs = media_shadow_height(pl.h, o->shadow_squash);
+		struct gpu_image sq, inner;
 
 		if (sigma > GPU_BLUR_MAX_SIGMA)
 			sigma = GPU_BLUR_MAX_SIGMA;
 		if (sigma < 0.1)
 			sigma = 0.1;
-		if (gpu_image_alloc(&mask, pl.w + 2 * m, pl.h + 2 * m, 1, e))
+		if (gpu_image_alloc(&alpha, pl.w, pl.h, 1, e) ||
+		    gpu_image_alloc(&mask, pl.w + 2 * m, hs + 2 * m, 1, e))
 			goto fail;
-		for (int y = 0; y < mask.height; y++)
-			memset(gpu_image_px(&mask, 0, y), 0, (size_t)mask.width);
 		for (int y = 0; y < pl.h; y++)
 			for (int x = 0; x < pl.w; x++)
-				*gpu_image_px(&mask, x + m, y + m) = gpu_image_px(&small, x, y)[3];
-		if (ops->blur(&mask, &mask, (float)sigma, e) ||
+				*gpu_image_px(&alpha, x, y) = gpu_image_px(&small, x, y)[3];
+		for (int y = 0; y < mask.height; y++)
+			memset(gpu_image_px(&mask, 0, y), 0, (size_t)mask.width);
+		/* The squashed alpha goes straight into the padded mask: a
+		 * view of its inside. */
+		inner = mask;
+		inner.data = gpu_image_px(&mask, m, m);
+		inner.width = pl.w;
+		inner.height = hs;
+		sq = inner;
+		if (ops->resample(&alpha, &sq, GPU_RESAMPLE_LANCZOS3, e) ||
+		    ops->blur(&mask, &mask, (float)sigma, e) ||
 		    ops->shade(&dst, &mask, pl.x + (int)lround(o->shadow_dx * pl.h) - m,
-			       pl.y + (int)lround(o->shadow_dy * pl.h) - m, black,
+			       pl.y + pl.h - hs + (int)lround(o->shadow_dy * pl.h) - m, black,
 			       (float)o->shadow_opacity, e))
 			goto fail;
 	}
@@ -277,6 +290,7 @@ done:
 	gpu_image_release(&dst);
 	gpu_image_release(&small);
 	gpu_image_release(&mask);
+	gpu_image_release(&alpha);
 	if (cut4)
 		g_object_unref(cut4);
 	if (scene3)

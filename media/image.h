@@ -169,6 +169,10 @@ struct media_lifestyle_opts {
 	double shadow_blur;    /* sigma as a share of the product's height; 0: 0.03 */
 	double shadow_dx, shadow_dy;  /* offset, shares of the product's height;
 					 0,0: 0.02, 0.01 */
+	double shadow_squash;  /* the shadow's height as a share of the product's,
+				  its base at the product's base: a contact
+				  shadow on the floor; 0: 0.15; 1: the whole
+				  silhouette (a drop shadow) */
 	double harmonise;      /* 0..1, how far the Lab mean/deviation move toward
 				  the scene's; 0: 0.5; negative: none */
 	double harmonise_max_shift;  /* the most the Lab mean moves, per channel,

@@ -68,6 +68,9 @@ int media_harmonise_vips(VipsImage *product, const struct media_lab_stats *scene
 int media_shadow_vips(VipsImage *alpha, int frame_w, int frame_h, int x, int y,
 		      double sigma, double opacity, VipsImage **out);
 
+/* The squashed shadow's height for a product product_h tall (>= 1). */
+int media_shadow_height(int product_h, double squash);
+
 /* Place (place.c): the size and position of a w x h product in a W x H frame
  * so that it fills `fill` of the frame (the tighter axis), standing at floor
  * (share of H from the top; 0: centred). */

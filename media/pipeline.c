@@ -25,6 +25,8 @@ void media_lifestyle_defaults(const struct media_lifestyle_opts *in,
 		o->shadow_opacity = 1;
 	if (o->shadow_blur <= 0)
 		o->shadow_blur = 0.03;
+	if (o->shadow_squash <= 0 || o->shadow_squash > 1)
+		o->shadow_squash = 0.15;
 	if (o->shadow_dx == 0 && o->shadow_dy == 0) {
 		o->shadow_dx = 0.02;
 		o->shadow_dy = 0.01;
@@ -153,9 +155,14 @@ int media_lifestyle_cpu(VipsImage *cut, VipsImage *scene, const struct media_lif
 		fg_small = t[8];
 	}
 	if (o->shadow_opacity > 0) {
+		/* The silhouette squashed onto the floor, its base at the
+		 * product's base. */
+		int hs = media_shadow_height(pl.h, o->shadow_squash);
+
 		if (vips_extract_band(t[0], &t[5], 3, NULL) ||
-		    media_shadow_vips(t[5], W, H, pl.x + (int)lround(o->shadow_dx * pl.h),
-				      pl.y + (int)lround(o->shadow_dy * pl.h),
+		    vips_resize(t[5], &t[9], 1.0, "vscale", (double)hs / pl.h, NULL) ||
+		    media_shadow_vips(t[9], W, H, pl.x + (int)lround(o->shadow_dx * pl.h),
+				      pl.y + pl.h - t[9]->Ysize + (int)lround(o->shadow_dy * pl.h),
 				      o->shadow_blur * pl.h, o->shadow_opacity, &shadow))
 			goto vips_fail;
 	}

@@ -1,9 +1,10 @@
 /* shadow.c: the soft contact shadow under a placed product.
  *
- * The product's alpha, blurred (a Gaussian whose sigma grows with the
- * product), moved by a small offset and scaled by an opacity, becomes a
- * coverage layer the size of the frame: composite.c darkens the scene by it
- * (in linear light) before the product goes on top.
+ * The product's alpha, squashed to a sliver of its height with its base at
+ * the product's base (where it touches the floor), blurred (a Gaussian
+ * whose sigma grows with the product), moved by a small offset and scaled
+ * by an opacity, becomes a coverage layer the size of the frame: composite.c
+ * darkens the scene by it (in linear light) before the product goes on top.
  *
  * A soft shadow's sigma is tens of pixels: blurring at full size costs
  * 6 sigma taps a pixel, twice.  The result is so smooth that it is blurred
@@ -15,6 +16,13 @@
 #include <math.h>
 
 #include "media/image_int.h"
+
+int media_shadow_height(int product_h, double squash)
+{
+	int hs = (int)lround(product_h * squash);
+
+	return hs < 1 ? 1 : hs > product_h ? product_h : hs;
+}
 
 int media_shadow_vips(VipsImage *alpha, int frame_w, int frame_h, int x, int y,
 		      double sigma, double opacity, VipsImage **out)

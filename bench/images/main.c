@@ -378,17 +378,23 @@ static VipsImage *hand_lifestyle(VipsImage *cut, VipsImage *scene)
 	CHECK(vips_linear(lab, &moved, a, b, 4, NULL));
 	CHECK(vips_copy(moved, &lab2, "interpretation", VIPS_INTERPRETATION_LAB, NULL));
 	CHECK(vips_colourspace(lab2, &fg, VIPS_INTERPRETATION_scRGB, NULL));
-	/* The shadow: a black layer whose alpha is the blurred product alpha. */
+	/* The shadow: a black layer whose alpha is the product's alpha
+	 * squashed to 15% of its height at its base, blurred. */
 	{
 		double sigma = 0.03 * pl.h;
 		int m = (int)ceil(3 * sigma) + 1;
+		VipsImage *full_alpha;
+
+		CHECK(vips_extract_band(fg, &full_alpha, 3, NULL));
+		CHECK(vips_resize(full_alpha, &alpha, 1.0, "vscale",
+				  (double)media_shadow_height(pl.h, 0.15) / pl.h, NULL));
+		g_object_unref(full_alpha);
 
 		/* Blurred at 1/k of the size and enlarged (it is that smooth). */
 		int k = sigma >= 8 ? (int)(sigma / 4) : 1;
-		int pw = (pl.w + 2 * m + k - 1) / k * k, ph = (pl.h + 2 * m + k - 1) / k * k;
+		int pw = (pl.w + 2 * m + k - 1) / k * k, ph = (alpha->Ysize + 2 * m + k - 1) / k * k;
 		VipsImage *shr, *smb;
 
-		CHECK(vips_extract_band(fg, &alpha, 3, NULL));
 		CHECK(vips_embed(alpha, &pad, m, m, pw, ph, NULL));
 		CHECK(vips_shrink(pad, &shr, k, k, NULL));
 		CHECK(vips_gaussblur(shr, &smb, sigma / k, "precision", VIPS_PRECISION_FLOAT, NULL));
@@ -412,7 +418,8 @@ static VipsImage *hand_lifestyle(VipsImage *cut, VipsImage *scene)
 		VipsImage *layers[3] = { bg_lin, shadow, fg };
 		int modes[2] = { VIPS_BLEND_MODE_OVER, VIPS_BLEND_MODE_OVER };
 		VipsArrayInt *xs = vips_array_int_newv(2, pl.x + (int)lround(0.02 * pl.h) - m, pl.x);
-		VipsArrayInt *ys = vips_array_int_newv(2, pl.y + (int)lround(0.01 * pl.h) - m, pl.y);
+		VipsArrayInt *ys = vips_array_int_newv(2, pl.y + pl.h - alpha->Ysize +
+						       (int)lround(0.01 * pl.h) - m, pl.y);
 
 		CHECK(vips_composite(layers, &comp, 3, modes, "x", xs, "y", ys,
 				     "compositing_space", VIPS_INTERPRETATION_scRGB, NULL));

@@ -530,6 +530,13 @@ static void test_lifestyle_places_shadows_and_floors(void **state)
 		assert_int_equal(far[0], 200);
 		assert_true(under[0] < 190);
 	}
+	/* A contact shadow: beside the product at half its height, above the
+	 * squashed shadow, the wall is untouched. */
+	{
+		const uint8_t *beside = px + ((size_t)(pl.y + pl.h / 2) * 800 + pl.x + pl.w + 4) * 3;
+
+		assert_true(abs(beside[0] - 200) <= 1);
+	}
 	/* The product's centre is the product's colour. */
 	{
 		const uint8_t *mid = px + ((size_t)(pl.y + pl.h / 3) * 800 + 400 - pl.w / 4) * 3;

@@ -60,6 +60,10 @@ t_ok "the JSON parses" jt . report.json
 q() { sql "$1"; }
 
 t_is "report_version" "$(j .report_version)" 1
+t_is "the top-level keys are the documented ones (batch/report.h)" "$(j 'keys_unsorted | join(" ")')" \
+	"report_version generated_at run timings tasks by_output by_provider cost latency_ms latency_remote_ms throughput budget deadline failures cancelled"
+t_is "failures has the documented keys" "$(j '.failures | keys | join(" ")')" "grouped groups records tasks total truncated"
+t_is "a failure group has the documented keys" "$(j '.failures.groups[0] | keys | join(" ")')" "cause count example example_skus kind states"
 t_is "run id and status" "$(j '"\(.run.id) \(.run.status)"')" "$run $(q "select status from skugen.runs where id = $run")"
 t_is "tasks.total is the run's task count" "$(j .tasks.total)" "$(q "select count(*) from skugen.tasks_all where run_id = $run")"
 for s in done failed skipped; do

@@ -88,7 +88,7 @@ static int hex_decode(const char *s, unsigned char *out, size_t cap)
 	if (strlen(s) != cap * 2)
 		return -1;
 	for (size_t i = 0; i < cap; i++) {
-		int hi = s[2 * i], lo = s[2 * i + 1];
+		int hi = (unsigned char)s[2 * i], lo = (unsigned char)s[2 * i + 1];
 
 		if (!isxdigit(hi) || !isxdigit(lo))
 			return -1;

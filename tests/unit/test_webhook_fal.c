@@ -246,6 +246,9 @@ static void test_bad_hex(void **state)
 	assert_int_equal(verify(keys, &d, body_ok, now, &e), WEBHOOK_FAL_MALFORMED);
 	assert_non_null(strstr(e.msg, "128 hex digits"));
 	sign(&d, key_a, "req-1", now, body_ok);
+	d.signature[7] = (char)0xc3;  /* a byte that is not ASCII */
+	assert_int_equal(verify(keys, &d, body_ok, now, &e), WEBHOOK_FAL_MALFORMED);
+	sign(&d, key_a, "req-1", now, body_ok);
 	d.signature[127] = '\0';  /* odd length */
 	assert_int_equal(verify(keys, &d, body_ok, now, &e), WEBHOOK_FAL_MALFORMED);
 	d.signature[126] = '\0';  /* a byte short */

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,6 +229,40 @@ static int set_error(char **error, const char *sku, const char *field, const cha
 	return 0;
 }
 
+/* The memo's sha256 of path when the file is the one it hashed. */
+static bool photo_memo_get(const struct image_photo_memo *m, const char *path, char sha[HASH_HEX_LEN])
+{
+	struct stat st;
+
+	if (!m->path || strcmp(m->path, path) != 0 || stat(path, &st) < 0 || st.st_size != m->size ||
+	    (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != m->mtime_ns)
+		return false;
+	memcpy(sha, m->sha256, HASH_HEX_LEN);
+	return true;
+}
+
+static void photo_memo_put(struct image_photo_memo *m, const char *path, const char sha[HASH_HEX_LEN])
+{
+	struct stat st;
+	char *copy;
+
+	if (stat(path, &st) < 0 || !(copy = strdup(path)))
+		return;
+	free(m->path);
+	m->path = copy;
+	m->size = st.st_size;
+	m->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	memcpy(m->sha256, sha, HASH_HEX_LEN);
+}
+
+void image_photo_memo_free(struct image_photo_memo *m)
+{
+	if (!m)
+		return;
+	free(m->path);
+	free(m);
+}
+
 int image_opts_plan(struct image_opts *io, const char *sku, const json_t *fields,
 		    json_t *projection, json_t *input_fields, char **extra, char **error,
 		    struct err *e)
@@ -271,6 +306,10 @@ int image_opts_plan(struct image_opts *io, const char *sku, const json_t *fields
 			buf_puts(&path, value);
 		else
 			buf_printf(&path, "%s/%s", io->base_dir, value);
+		if (io->memo && photo_memo_get(io->memo, buf_str(&path), photo_sha)) {
+			buf_free(&path);
+			goto hashed;
+		}
 		if (file_read_all(buf_str(&path), &bytes, &fe) < 0) {
 			rc = set_error(error, sku, io->photo_field, "cannot read the product photo: %s", fe.msg) < 0
 				     ? err_set(e, ERR_NOMEM, "out of memory") : 0;
@@ -279,9 +318,12 @@ int image_opts_plan(struct image_opts *io, const char *sku, const json_t *fields
 			return rc;
 		}
 		sha256_hex(bytes.data ? bytes.data : "", bytes.len, photo_sha);
+		if (io->memo)
+			photo_memo_put(io->memo, buf_str(&path), photo_sha);
 		buf_free(&path);
 		buf_free(&bytes);
 	}
+hashed:
 	if (io->scenes_dir) {
 		if (!io->scenes) {
 			struct err se;

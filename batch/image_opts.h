@@ -44,6 +44,18 @@
 
 struct media_scenes;
 
+/* The last local photo hashed, shared by every image output of one
+ * configuration (settings.c links them): a record's outputs are planned one
+ * after the other, so each photo is read once per record, not once per
+ * output.  Reused only while the file's size and mtime are unchanged. */
+struct image_photo_memo {
+	char *path;                /* new: resolved path */
+	long long size, mtime_ns;
+	char sha256[65];
+};
+
+void image_photo_memo_free(struct image_photo_memo *m);  /* accepts NULL */
+
 struct image_opts {
 	const char *photo_field;   /* borrowed from the configuration */
 	bool photo_optional;       /* records without the photo get no image task */
@@ -52,6 +64,7 @@ struct image_opts {
 	json_t *resolved;          /* new: what the generator gets */
 	char *digest;              /* new: canonical JSON of the options as written */
 	struct media_scenes *scenes; /* new, loaded on first use, or NULL */
+	struct image_photo_memo *memo; /* borrowed (settings own it), or NULL */
 };
 
 /* Check the image keys of output o (at path) and fill *out (new; free with

@@ -159,6 +159,9 @@ static int load_outputs(struct settings *s, struct err *e)
 			if (image_opts_load(c, o, path, s->assets_root, s->presets, &out->image, e) < 0 ||
 			    (video && video_opts_load(c, o, path, out->image, e) < 0))
 				return -1;
+			if (!s->photo_memo && !(s->photo_memo = calloc(1, sizeof *s->photo_memo)))
+				return err_set(e, ERR_NOMEM, "out of memory");
+			out->image->memo = s->photo_memo;
 			/* An image is one per SKU, not per language: the first
 			 * locale (its alt text's) unless the output lists its own. */
 			if (!out->locales && json_array_size(default_locales) > 1) {
@@ -541,6 +544,7 @@ void settings_free(struct settings *s)
 	}
 	free(s->assets_root);
 	json_decref(s->image_locales);
+	image_photo_memo_free(s->photo_memo);
 	free(s->outputs);
 	memset(s, 0, sizeof *s);
 }

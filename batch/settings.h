@@ -38,6 +38,7 @@
 
 struct checks;
 struct image_opts;
+struct image_photo_memo;
 
 struct output_settings {
 	const char *name;         /* borrowed from the configuration tree */
@@ -89,6 +90,7 @@ struct settings {
 	char *assets_root;        /* new: absolute; "assets.root", default $SKUGEN_HOME/assets */
 	json_t *presets;          /* borrowed object, or NULL: custom channel presets */
 	json_t *image_locales;    /* new or NULL: [first locale], image outputs' default */
+	struct image_photo_memo *photo_memo; /* new or NULL: shared by the image outputs */
 	struct output_settings *outputs;
 	size_t n_outputs;
 	char config_sha256[65];   /* of the file's bytes; recorded with each run */

@@ -306,7 +306,7 @@ const struct migration store_migrations[] = {
 	"  end if;\n"
 	"  return new;\n"
 	"end $$;\n"
-	"create trigger tasks_take_webhook before insert or update of state, remote_request_id\n"
+	"create trigger tasks_take_webhook before update of state, remote_request_id\n"
 	"  on skugen.tasks for each row\n"
 	"  when (new.state = 'waiting' and new.remote_request_id is not null and new.remote_result is null)\n"
 	"  execute function skugen.tasks_take_webhook();\n" },

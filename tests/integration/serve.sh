@@ -41,6 +41,18 @@ t_match "it says which variable" "$(cat nostart.err)" "SKUGEN_API_TOKEN is not s
 SKUGEN_API_TOKEN=short "$SKUGEN" serve >nostart.out 2>nostart.err
 t_match "a short token is refused" "$(cat nostart.err)" "SKUGEN_API_TOKEN is too short"
 
+# The serve section is checked like the rest of the file.
+jq '.serve.max_skus = "many"' skugen.json >badtype.cfg
+SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" --config badtype.cfg serve >nostart.out 2>nostart.err
+t_match "a wrong type in serve: exit 2, file, line and key" "$? $(cat nostart.err)" \
+	'^2 skugen: .*badtype.cfg:[0-9]+:[0-9]+: serve.max_skus: '
+jq '.serve.listen_on = "x"' skugen.json >badkey.cfg
+SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" --config badkey.cfg serve >nostart.out 2>nostart.err
+t_match "an unknown key in serve: exit 2, named" "$? $(cat nostart.err)" '^2 .*serve.listen_on'
+jq '.serve.token = "x"' skugen.json >secret.cfg
+SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" --config secret.cfg serve >nostart.out 2>nostart.err
+t_match "a token in the file is refused" "$? $(cat nostart.err)" '^2 .*serve.token: secrets never sit in the configuration'
+
 # A JWKS file that is not there is a configuration error; fal's URL being
 # down is not: the server starts, and webhooks answer 503 until keys load.
 jq '.serve.fal_jwks = "missing.json"' skugen.json >missing.json.cfg

@@ -380,7 +380,7 @@ int exec_stop_run(struct exec *x, long run_id, const char *why)
 }
 
 /* Renew the leases, reclaim dead workers' tasks, and stop the calls of runs
- * that were cancelled (or ended) meanwhile. */
+ * that were cancelled meanwhile. */
 static int heartbeat(struct exec *x, struct err *e)
 {
 	json_t *held = NULL;
@@ -410,7 +410,9 @@ static int heartbeat(struct exec *x, struct err *e)
 			json_decref(held);
 			return err_set(e, ERR_NOMEM, "out of memory");
 		}
-		r = store_query(x->st, "select id, status from skugen.runs where id = any ($1::bigint[]) and status <> 'running'",
+		/* Cancelled only: a run that failed or was found dead leaves its
+		 * calls in flight to finish and be stored. */
+		r = store_query(x->st, "select id, status from skugen.runs where id = any ($1::bigint[]) and status = 'cancelled'",
 				1, (const char *[]){ ids }, e);
 		free(ids);
 		if (!r) {

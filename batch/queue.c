@@ -266,6 +266,8 @@ int queue_live_all(struct store *st, const char *kinds, long *live, struct err *
 	return 0;
 }
 
+/* tasks_archive was made "like" tasks: a migration that adds a column to
+ * skugen.tasks adds it to skugen.tasks_archive too, in the same place. */
 int queue_archive(struct store *st, double older_than_s, long *n, struct err *e)
 {
 	char age[32];

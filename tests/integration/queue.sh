@@ -47,6 +47,20 @@ JSON
 requests() { grep -c '^> POST /v1/chat/completions' fake.log; }
 last_run() { sql "select max(id) from skugen.runs"; }
 
+# 0. The queue's settings are checked, naming the key.
+catalog Z 1
+config '{"lease_s": 0}'
+run_skugen run
+t_is "a lease under a second is a configuration error" "$RC" 2
+t_match "it names the key" "$ERR" "queue\.lease_s: expected a number of seconds, at least 1"
+config '{"max_attempt": 3}'
+run_skugen worker --exit-when-idle
+t_is "an unknown queue key is refused" "$RC" 2
+t_match "naming it" "$ERR" "max_attempt"
+run_skugen worker --outputs text,sound
+t_is "an unknown output kind is a usage error" "$RC" 2
+t_match "naming it" "$ERR" "unknown kind \"sound\""
+
 # 1. Lease reclaim: a worker holding calls dies; after its lease another
 # worker takes the tasks back (the attempt counted) and finishes them.
 config '{"lease_s": 1, "poll_s": 0.1}'
@@ -190,6 +204,17 @@ t_is "one generation per SKU" "$(sql "select count(*) from skugen.generations wh
 t_is "between them the two runs made each task once" \
 	"$(sql "select count(*) from skugen.tasks where sku like 'G-%' and state = 'done'")" 300
 t_match "what one run found queued by the other it counts unchanged" "$(cat g1.out g2.out)" "unchanged"
+
+# 6b. run --workers 3: this process and two `skugen worker --run` children.
+catalog H 300
+fake_config '{"latency_ms": 100}'
+run_skugen run --full --workers 3 --batch-size 4
+t_is "a run with three local workers exits 0" "$RC" 0
+t_match "it made every task" "$OUT" "300 generated, 0 unchanged, 0 failed"
+t_ok "more than one process made them ($(sql "select count(distinct worker) from skugen.provenance where run_id = $(last_run)"))" \
+	[ "$(sql "select count(distinct worker) from skugen.provenance where run_id = $(last_run)")" -ge 2 ]
+t_is "no worker process is left behind" "$(pgrep -f "worker --run $(last_run)" | wc -l)" 0
+fake_config '{"latency_ms": 20}'
 
 # 7. The archive: finished tasks of runs that ended move out of the queue table.
 total=$(sql "select count(*) from skugen.tasks")

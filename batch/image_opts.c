@@ -345,6 +345,20 @@ hashed:
 	hash_update_str(h, photo_sha[0] ? photo_sha : NULL);
 	hash_update_str(h, scene ? scene->name : NULL);
 	hash_update_str(h, scene ? scene->sha256 : NULL);
+	{
+		/* A video's further lifestyle stills use the scenes after the
+		 * SKU's own (media/gen_video.c): they are its inputs too. */
+		json_t *ls = json_object_get(json_object_get(io->resolved, "video"), "lifestyle");
+		size_t first = scene ? (size_t)(scene - io->scenes->items) : 0;
+
+		for (json_int_t k = 1; scene && json_is_integer(ls) && k < json_integer_value(ls) &&
+				       (size_t)k < io->scenes->n; k++) {
+			const struct media_scene *sc = &io->scenes->items[(first + (size_t)k) % io->scenes->n];
+
+			hash_update_str(h, sc->name);
+			hash_update_str(h, sc->sha256);
+		}
+	}
 	hash_final_hex(h, hex);
 	hash_free(h);
 	*extra = strdup(hex);

@@ -125,9 +125,10 @@ static int to_vips(const struct media_image *img, VipsImage **out, struct err *e
 /* The lifestyle stills: the cut-out product in n consecutive scenes of the
  * folder, starting at the SKU's own (image_job: placement, shadow,
  * harmonisation as the output configures them).  ij->cut must be the
- * cut-out product. */
+ * cut-out product.  The scenes' names are appended to used. */
 static int lifestyle_stills(struct gen_video *gv, struct image_job *ij, int n, VipsImage **stills,
-			    const char **labels, char names[][96], int *count, struct err *e)
+			    const char **labels, char names[][96], int *count, json_t *used,
+			    struct err *e)
 {
 	const char *dir = opt_str(ij->o, "scenes_dir", NULL);
 
@@ -161,6 +162,8 @@ static int lifestyle_stills(struct gen_video *gv, struct image_job *ij, int n, V
 		if (r < 0)
 			return -1;
 		snprintf(names[*count], sizeof names[0], "(scene %s)", sc->name);
+		if (json_array_append_new(used, json_string(sc->name)) < 0)
+			return err_set(e, ERR_NOMEM, "out of memory");
 		labels[*count] = names[*count];
 		(*count)++;
 	}
@@ -203,7 +206,7 @@ static int video_generate(struct gen *g, const struct gen_request *req, struct g
 	const char *dst, *device = media_device_name(gv->device);
 	char model[64], tmp[512];
 	char *title = NULL, *text = NULL;
-	json_t *desc = NULL, *params = NULL;
+	json_t *desc = NULL, *params = NULL, *scenes = NULL;
 
 	if (image_job_begin(&ij, req, e) < 0 || !json_is_object(vo)) {
 		if (!json_is_object(vo) || e->code == ERR_CONFIG)
@@ -238,7 +241,12 @@ static int video_generate(struct gen *g, const struct gen_request *req, struct g
 		if (media_cutout(ij.photo, &copts, buf_str(&ij.ctx), &ij.cut, e) < 0)
 			goto out;
 	}
-	if (lifestyle > 0 && lifestyle_stills(gv, &ij, lifestyle, stills, labels, names, &n, e) < 0)
+	if (!(scenes = json_array())) {
+		err_set(e, ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (lifestyle > 0 &&
+	    lifestyle_stills(gv, &ij, lifestyle, stills, labels, names, &n, scenes, e) < 0)
 		goto out;
 
 	struct media_video_opts vopts;
@@ -320,6 +328,8 @@ static int video_generate(struct gen *g, const struct gen_request *req, struct g
 			 "source", "field", ij.field, "value", ij.value, "sha256", ij.source_sha256);
 	if (desc && title && *title)
 		json_object_set_new(desc, "title", json_string(title));
+	if (desc && json_array_size(scenes))
+		json_object_set(desc, "scenes", scenes);
 	text = desc ? json_dumps(desc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	params = json_deep_copy(o);
 	if (params) {
@@ -348,6 +358,7 @@ out:
 	free(title);
 	json_decref(desc);
 	json_decref(params);
+	json_decref(scenes);
 	asset_ref_clear(&ref);
 	media_video_free(v);
 	for (int i = 0; i < MAX_STILLS; i++)

@@ -1,6 +1,6 @@
 # video.sh: video outputs end to end through `skugen run` and a real
-# Postgres: a short clip per SKU from its studio photo (and, for one output,
-# lifestyle stills in the scenes folder), each generation with its asset's
+# Postgres: a short clip per SKU from its studio photo and two lifestyle
+# stills in the scenes folder, each generation with its asset's
 # path and sha256 matching the MP4 in the store; the clip read back by
 # independent tools (ffprobe: codec, size, frame count, duration, +faststart;
 # exiftool: the IPTC DigitalSourceType and the skugen fields in its XMP); a
@@ -51,7 +51,7 @@ cat >skugen.json <<'JSON'
     {"name": "clip", "kind": "video", "template": "card", "generator": "clips",
      "inputs": {"photo": "image"}, "scenes": "scenes",
      "video": {"preset": "square", "duration": 6, "x264_preset": "ultrafast",
-               "lifestyle": 1, "line": "Free returns for 30 days"}}
+               "lifestyle": 2, "line": "Free returns for 30 days"}}
   ]
 }
 JSON
@@ -70,7 +70,7 @@ done < <(sql "select asset_path, asset_sha256 from skugen.generations")
 t_is "each clip is in the store under its sha256, and its bytes match" "$bad_files" 0
 t_is "the content describes the clip" \
 	"$(sql "select string_agg((content::jsonb ->> 'mime') || ' ' || (content::jsonb ->> 'frames') || ' ' || (content::jsonb ->> 'stills'), ', ') from skugen.generations")" \
-	"video/mp4 180 2, video/mp4 180 2"
+	"video/mp4 180 3, video/mp4 180 3"
 
 v1=$(sql "select id || '|' || asset_path from skugen.generations where sku = 'V-1'")
 t_is "ffprobe: H.264, yuv420p, 1080x1080, 30 fps, 180 frames" \
@@ -117,12 +117,21 @@ t_is "a changed line makes the clips again" \
 t_is "the old clips are superseded" \
 	"$(sql "select count(*) from skugen.generations where status = 'superseded'")" 2
 
+# The scenes of the later lifestyle stills are in the fingerprint too.
+first=$(sql "select content::jsonb -> 'scenes' ->> 0 from skugen.generations where sku = 'V-1' and status <> 'superseded'")
+second=$(sql "select content::jsonb -> 'scenes' ->> 1 from skugen.generations where sku = 'V-1' and status <> 'superseded'")
+t_ok "the clip names the scenes its stills used" test -n "$first" -a -n "$second" -a "$first" != "$second"
+cp "scenes/$first" "scenes/$second"
+SKUGEN_DEVICE=cpu run_skugen --config line.json run
+t_match "a replaced scene that only V-1's second lifestyle still uses makes its clip again" \
+	"$(sql "select string_agg(sku, ' ' order by sku) from skugen.generations where run_id = (select max(id) from skugen.runs)")" "V-1"
+
 # Configuration errors are located.
 sed 's/"preset": "square"/"preset": "4k"/' skugen.json >bad.json
 run_skugen --config bad.json run
 t_is "an unknown video preset is a configuration error" "$RC" 2
 t_match "naming the file, the key and the presets" "$ERR" 'bad.json:[0-9]+:[0-9]+: outputs\[0\]\.video\.preset: .*square or 1080x1080'
-sed 's/"lifestyle": 1,/"lifestyle": 1, "fps": "thirty",/' skugen.json >bad.json
+sed 's/"lifestyle": 2,/"lifestyle": 2, "fps": "thirty",/' skugen.json >bad.json
 run_skugen --config bad.json run
 t_match "a wrong type is located" "$ERR" 'outputs\[0\]\.video\.fps'
 

@@ -303,6 +303,7 @@ const struct migration store_migrations[] = {
 	"    new.remote_at := now();\n"
 	"    new.state := 'queued';\n"
 	"    update skugen.webhook_deliveries set task_id = new.id where id = d.id;\n"
+	"    perform pg_notify('skugen_tasks', '');\n"
 	"  end if;\n"
 	"  return new;\n"
 	"end $$;\n"

@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "batch/queue.h"
 #include "batch/run.h"
 #include "common/buf.h"
 #include "common/hash.h"
@@ -29,8 +30,6 @@ extern char **environ;
 #define RESULTS_MAX 5000
 #define LOG_TAIL_BYTES 4000
 #define REAP_TICK_MS 100
-/* The channel workers LISTEN on for new claimable work. */
-#define TASKS_CHANNEL "skugen_tasks"
 
 /* ---- regenerate ------------------------------------------------------- */
 
@@ -564,7 +563,7 @@ void serve_webhook_fal(struct serve *s, const struct webhook_fal_headers *h,
 			"  where remote_request_id = $1 and state = 'waiting' returning id, run_id),"
 			" d as (update skugen.webhook_deliveries set task_id = (select min(id) from t)"
 			"  where id = $3 and exists (select 1 from t))"
-			" select count(*), pg_notify('" TASKS_CHANNEL "', coalesce(min(run_id)::text, ''))"
+			" select count(*), pg_notify('" QUEUE_CHANNEL "', coalesce(min(run_id)::text, ''))"
 			" from t having count(*) > 0",
 			3, (const char *[]){ h->request_id, body, did }, &e);
 	}

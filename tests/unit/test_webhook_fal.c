@@ -500,6 +500,31 @@ static int store_teardown(void **state)
 	return 0;
 }
 
+/* Whether a NOTIFY on the queue's channel reached db since the last call
+ * (waiting up to wait_ms for one to arrive). */
+static bool notified_within(int wait_ms)
+{
+	bool any = false;
+
+	for (int waited = 0;; waited += 10) {
+		PGnotify *n;
+
+		PQconsumeInput(db);
+		while ((n = PQnotifies(db))) {
+			any |= strcmp(n->relname, "skugen_tasks") == 0;
+			PQfreemem(n);
+		}
+		if (any || waited >= wait_ms)
+			return any;
+		usleep(10 * 1000);
+	}
+}
+
+static bool notified(void)
+{
+	return notified_within(2000);
+}
+
 static long new_waiting_task(const char *sku, const char *request_id, const char *state)
 {
 	char q[1024];
@@ -528,10 +553,13 @@ static void test_store_completes_and_refuses_replays(void **state)
 	long task = new_waiting_task("W-1", "req-w1", "waiting");
 
 	(void)state;
+	one("listen skugen_tasks");
+	notified_within(0);
 	sign(&d, key_a, "req-w1", time(NULL), body);
 	assert_int_equal(deliver(&d, body, &r), 200);
 	assert_int_equal(json_integer_value(json_object_get(r.body, "tasks")), 1);
 	json_decref(r.body);
+	assert_true(notified());  /* idle workers wake */
 	snprintf(q, sizeof q, "select state || ' ' || (remote_result->'payload'->'images'->0->>'url')"
 		 " from skugen.tasks where id = %ld", task);
 	assert_string_equal(one(q), "queued u");
@@ -589,8 +617,10 @@ static void test_early_webhook(void **state)
 	json_decref(r.body);
 	snprintf(q, sizeof q, "select state from skugen.tasks where id = %ld", task);
 	assert_string_equal(one(q), "running");
+	notified_within(0);
 	snprintf(q, sizeof q, "update skugen.tasks set state = 'waiting' where id = %ld", task);
 	one(q);
+	assert_true(notified());
 	snprintf(q, sizeof q, "select state || ' ' || (remote_result->'payload'->>'n') from skugen.tasks where id = %ld", task);
 	assert_string_equal(one(q), "queued 7");
 	snprintf(q, sizeof q, "select task_id from skugen.webhook_deliveries where request_id = 'req-e1'");

@@ -205,6 +205,9 @@ static void print_summary(long run_id, const struct run_args *a, const struct ru
 	if (c->cost > 0)
 		printf(", cost %.4f", c->cost);
 	putchar('\n');
+	if (c->elsewhere > 0)
+		printf("%ld of the unchanged were queued by another run, which makes them (and keeps the source's watermark)\n",
+		       c->elsewhere);
 	if (c->tasks > 0 && c->done == 0 && c->failed == 0)
 		printf("nothing new to generate: every task's inputs, template and generator are unchanged (--force to redo)\n");
 }
@@ -454,7 +457,10 @@ static int execute(const struct run_args *a)
 	/* Advance the watermark only when every task was made: a failed task,
 	 * or one the budget left, must be read again next time.  (A bad record
 	 * is read again when it is fixed, since fixing it moves its watermark.) */
+	/* Nor when another run holds some of its work: that run's own success
+	 * moves the watermark. */
 	if (!a->only && counts.failed == 0 && !counts.budget_stopped && !counts.deadline_stopped &&
+	    !counts.elsewhere &&
 	    ops->watermark && ops->watermark(src) &&
 	    watermark_set(st, wm_key, ops->name, ops->watermark(src), run_id, &e) < 0)
 		goto fail;

@@ -142,7 +142,8 @@ int run_load_counts(struct store *st, long run_id, struct run_counts *c, struct 
 			    "  count(*) filter (where state in ('failed', 'dead')),\n"
 			    "  count(*) filter (where state = 'cancelled' and last_error = 'budget reached before it started'),\n"
 			    "  count(*) filter (where state = 'cancelled' and last_error = 'deadline passed before it started'),\n"
-			    "  (select spent from skugen.runs where id = $1)\n"
+			    "  (select spent from skugen.runs where id = $1),\n"
+			    "  count(*) filter (where state = 'skipped' and last_error like 'already queued by run %')\n"
 			    "from skugen.tasks where run_id = $1", 1, params, e);
 	if (!r)
 		return -1;
@@ -152,6 +153,7 @@ int run_load_counts(struct store *st, long run_id, struct run_counts *c, struct 
 	c->budget_stopped = c->budget_stopped || atol(PQgetvalue(r, 0, 3)) > 0;
 	c->deadline_stopped = atol(PQgetvalue(r, 0, 4));
 	c->cost = atof(PQgetvalue(r, 0, 5));
+	c->elsewhere = atol(PQgetvalue(r, 0, 6));
 	PQclear(r);
 	return 0;
 }

@@ -26,6 +26,7 @@ struct run_counts {
 	double cost;       /* what the run has spent (the cost ledger) */
 	bool budget_stopped; /* the budget stopped new submissions: tasks are left queued */
 	long deadline_stopped; /* tasks cancelled because the run's deadline passed */
+	long elsewhere;    /* tasks planned skipped because another run had them queued */
 	/* Dry runs: what the queued tasks would cost. */
 	long est_calls;    /* remote calls */
 	long est_local;    /* tasks a local generator would make for free */

@@ -188,9 +188,12 @@ wait "$run_pid"
 t_is "the run's own process ends (1: cancelled)" "$?" 1
 fake_config '{"latency_ms": 20}'
 
-# 6. Two runs started together on one store pay for each task once.
+# 6. Two runs started together on one store pay for each task once (answers
+# take 500 ms, so that the first run's tasks are still queued or in flight
+# when the second plans).
 config '{"lease_s": 5, "poll_s": 0.1}'
 catalog G 300
+fake_config '{"latency_ms": 500}'
 before=$(requests)
 "$SKUGEN" -q run --full >g1.out 2>g1.err &
 g1=$!
@@ -204,6 +207,7 @@ t_is "one generation per SKU" "$(sql "select count(*) from skugen.generations wh
 t_is "between them the two runs made each task once" \
 	"$(sql "select count(*) from skugen.tasks where sku like 'G-%' and state = 'done'")" 300
 t_match "what one run found queued by the other it counts unchanged" "$(cat g1.out g2.out)" "unchanged"
+t_match "and says who makes them" "$(cat g1.out g2.out)" "queued by another run, which makes them"
 
 # 6b. run --workers 3: this process and two `skugen worker --run` children.
 catalog H 300

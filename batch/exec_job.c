@@ -16,12 +16,20 @@
  * call past the cap.  A task whose answer is already stored on it
  * (remote_result: a webhook's, or an earlier attempt's) is finished from it
  * without asking again.
+ *
+ * A fal provider with webhook_url answers a submit with outcome.pending: the
+ * task goes 'waiting' for the webhook (queue_await_remote).  Claimed again
+ * with the webhook's body as remote_result, or with only its
+ * remote_request_id once webhook_timeout_s passed, it is resumed: the same
+ * hosted generator finishes that request (the webhook's payload, or polls)
+ * through the pool and exec_media, never submitting it again.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "batch/checks.h"
 #include "batch/exec_int.h"
 #include "batch/exec_media.h"
 #include "batch/image_opts.h"
@@ -44,6 +52,8 @@ struct job {
 	bool has_budget;             /* the run has a budget: reserve before calling */
 	bool retry;                  /* the last failure is worth another attempt later */
 	json_t *remote_result;       /* an answer already stored on the task, or NULL */
+	char *resume_id;             /* a fal request submitted earlier, to finish */
+	const json_t *resume_payload; /* its result from the webhook (in remote_result) */
 	int attempt;
 	char *sku, *output, *locale, *channel, *kind, *fingerprint;
 	json_t *templates;           /* role -> {name, sha256} */
@@ -96,6 +106,7 @@ static void job_free(struct job *j)
 	json_decref(j->templates);
 	json_decref(j->input);
 	json_decref(j->remote_result);
+	free(j->resume_id);
 	free(j);
 }
 
@@ -149,7 +160,7 @@ static int succeed(struct job *j, const char *generator, const char *generator_v
 {
 	char content_sha[HASH_HEX_LEN], input_sha[HASH_HEX_LEN], started[48], ended[48];
 	double t1 = exec_now_ms();
-	json_t *row;
+	json_t *row, *checks = NULL;
 
 	if (memchr(content, '\0', len) || !utf8_valid(content, len, NULL))
 		return err_set(e, ERR_GENERATE, "the answer is not valid UTF-8 text");
@@ -157,10 +168,20 @@ static int succeed(struct job *j, const char *generator, const char *generator_v
 	sha256_hex(j->input_text, strlen(j->input_text), input_sha);
 	iso_time(j->t0, started);
 	iso_time(t1, ended);
-	row = json_pack("{s:I, s:I, s:I, s:b, s:s*, s:s*,"
+	/* Text is checked for the reviewer; a media task's content describes
+	 * its file, which these checks do not read. */
+	if (strcmp(j->kind, "text") == 0 && j->out && j->out->checks) {
+		checks = checks_run(j->out->checks, content, len, j->input);
+		if (!checks)
+			return err_set(e, ERR_NOMEM, "out of memory");
+	}
+	row = json_pack("{s:o*, s:b, s:I, s:I, s:I, s:b, s:s*, s:s*,"
 			" s:s, s:s, s:s, s:s, s:s, s:s, s:s%, s:s, s:i, s:s, s:s, s:s*, s:s*,"
 			" s:s*, s:s*, s:O*, s:s, s:s, s:s*, s:s*, s:s, s:o*, s:s, s:I, s:I, s:I, s:I,"
 			" s:f, s:f, s:i, s:s*, s:s*, s:s, s:s}",
+			"checks", checks,
+			"check_duplicates", strcmp(j->kind, "text") == 0 && j->out &&
+				checks_want_duplicates(j->out->checks),
 			"task_id", (json_int_t)j->task_id, "run_id", (json_int_t)j->run_id,
 			"generation_id", (json_int_t)j->generation_id, "force", j->force,
 			"asset_path", asset_path, "asset_sha256", asset_sha256,
@@ -385,6 +406,27 @@ static int media_done(struct job *j, const json_t *g, const char *provider,
 	return rc;
 }
 
+/* The provider took the job and answers by webhook: the task waits for it,
+ * at most the provider's webhook_timeout_s before it is polled. */
+static void await_remote(struct job *j, const char *provider, const char *request_id)
+{
+	struct exec *x = j->x;
+	json_t *t = json_object_get(json_object_get(x->s->providers, provider), "webhook_timeout_s");
+	struct err e;
+
+	err_clear(&e);
+	if (!request_id) {
+		if (fail(j, "the provider queued the job but named no request id") < 0)
+			fatal(x, "recording a failure");
+		return;
+	}
+	if (queue_await_remote(x->st, j->task_id, j->attempt, x->worker, request_id,
+			       json_is_number(t) ? json_number_value(t) : 3600, NULL, &e) < 0 && !x->has_fatal) {
+		x->fatal = e;
+		x->has_fatal = true;
+	}
+}
+
 static void llm_done(void *ctx, const struct prov_outcome *o)
 {
 	struct job *j = ctx;
@@ -408,6 +450,11 @@ static void llm_done(void *ctx, const struct prov_outcome *o)
 	}
 	add_ledger(j, name, provider, model, o->attempts_log);
 	err_clear(&e);
+	if (o->ok && o->pending) {
+		await_remote(j, provider, o->request_id);
+		job_free(j);
+		return;
+	}
 	if (o->ok && exec_media_hosted(g)) {
 		if (media_done(j, g, provider, o, &e) == 0) {
 			job_free(j);
@@ -447,6 +494,8 @@ static void llm_done(void *ctx, const struct prov_outcome *o)
 	j->retry = !o->ok && (o->error == PROV_RATE_LIMITED || o->error == PROV_SERVER ||
 			      o->error == PROV_TIMEOUT || o->error == PROV_NETWORK ||
 			      o->error == PROV_CIRCUIT_OPEN);
+	if (j->resume_id)
+		j->chain_pos = j->out->chain_len; /* a submitted job is finished, never replaced */
 	if (j->chain_pos < j->out->chain_len) {
 		if (run_chain(j) < 0)
 			fatal(x, "falling back");
@@ -523,7 +572,8 @@ static int run_llm(struct job *j, const char *name)
 	if (!stopped(j) && j->deadline_ms > 0 && exec_now_ms() >= j->deadline_ms &&
 	    exec_stop_run(x, j->run_id, QUEUE_DEADLINE_REASON) < 0)
 		goto nomem;
-	if (!stopped(j) && j->has_budget) {
+	/* A resumed job is already paid for at the provider: no new reservation. */
+	if (!stopped(j) && j->has_budget && !j->resume_id) {
 		struct err re;
 		bool ok = false, wait = false;
 
@@ -562,6 +612,7 @@ static int run_llm(struct job *j, const char *name)
 			.system = system.len ? buf_str(&system) : NULL,
 			.user = media_input ? NULL : buf_str(&user), .input = media_input,
 			.schema = json_object_get(x->schemas, name), .params = media_input ? NULL : params,
+			.resume_id = j->resume_id, .resume_result = j->resume_payload,
 			.done = llm_done, .ctx = j,
 		};
 
@@ -577,6 +628,8 @@ static int run_llm(struct job *j, const char *name)
 next:
 	fall_back(j, name, e.msg);
 chain:
+	if (j->resume_id)
+		j->chain_pos = j->out->chain_len; /* a submitted job is finished, never replaced */
 	json_decref(media_input);
 	media_input = NULL;
 	buf_free(&user);
@@ -658,6 +711,77 @@ static int finish_stored(struct job *j)
 	return rc;
 }
 
+/* A fal webhook's body ({request_id, status, payload, error}) rather than
+ * a stored answer of skugen's own. */
+static bool is_fal_webhook(const json_t *rr)
+{
+	return json_is_string(json_object_get(rr, "request_id")) && json_is_string(json_object_get(rr, "status")) &&
+	       !json_object_get(rr, "content");
+}
+
+/* Resume the submitted job j->resume_id with the output's first hosted
+ * (fal) generator: the one that submitted it. */
+static int resume_chain(struct job *j)
+{
+	for (size_t k = 0; k < j->out->chain_len; k++) {
+		json_t *g = json_object_get(j->x->s->generators, j->out->chain[k]);
+
+		if (exec_media_hosted(g)) {
+			j->chain_pos = k;
+			return run_llm(j, j->out->chain[k]);
+		}
+	}
+	{
+		struct buf msg = BUF_INIT;
+		int rc;
+
+		buf_printf(&msg, "fal request %s: the output has no hosted generator to finish it with any more",
+			   j->resume_id);
+		rc = fail(j, msg.data ? buf_str(&msg) : "out of memory");
+		buf_free(&msg);
+		job_free(j);
+		return rc;
+	}
+}
+
+/* fal's webhook came: OK finishes the job from its payload, ERROR fails the
+ * task with fal's message (not retried: a new attempt would pay again). */
+static int resume_webhook(struct job *j)
+{
+	const json_t *rr = j->remote_result;
+	const char *id = json_string_value(json_object_get(rr, "request_id"));
+	const char *status = json_string_value(json_object_get(rr, "status"));
+	const json_t *payload = json_object_get(rr, "payload");
+	struct buf msg = BUF_INIT;
+	int rc;
+
+	free(j->resume_id);
+	if (!(j->resume_id = strdup(id))) {
+		job_free(j);
+		return -1;
+	}
+	if (strcmp(status, "OK") == 0 && json_is_object(payload)) {
+		j->resume_payload = payload;
+		return resume_chain(j);
+	}
+	if (strcmp(status, "OK") == 0) {
+		buf_printf(&msg, "fal request %s: the webhook says OK but carries no payload object", id);
+	} else {
+		const char *error = json_string_value(json_object_get(rr, "error"));
+		const json_t *d0 = json_array_get(json_object_get(payload, "detail"), 0);
+		const char *detail = json_string_value(json_object_get(d0, "msg"));
+
+		if (!detail)
+			detail = json_string_value(json_object_get(payload, "detail"));
+		buf_printf(&msg, "fal request %s failed (webhook status %s): %s%s%s", id, status,
+			   error ? error : "no error given", detail ? ": " : "", detail ? detail : "");
+	}
+	rc = fail(j, msg.data ? buf_str(&msg) : "out of memory");
+	buf_free(&msg);
+	job_free(j);
+	return rc;
+}
+
 int exec_job_start(struct exec *x, PGresult *r, int i)
 {
 	struct job *j = calloc(1, sizeof *j);
@@ -677,6 +801,10 @@ int exec_job_start(struct exec *x, PGresult *r, int i)
 	j->has_budget = !PQgetisnull(r, i, Q_BUDGET);
 	if (!PQgetisnull(r, i, Q_REMOTE_RESULT))
 		j->remote_result = json_loads(PQgetvalue(r, i, Q_REMOTE_RESULT), 0, NULL);
+	if (!PQgetisnull(r, i, Q_REMOTE_REQUEST_ID) && !(j->resume_id = strdup(PQgetvalue(r, i, Q_REMOTE_REQUEST_ID)))) {
+		job_free(j);
+		return -1;
+	}
 	j->sku = strdup(PQgetvalue(r, i, Q_SKU));
 	j->output = strdup(PQgetvalue(r, i, Q_OUTPUT));
 	j->locale = strdup(PQgetvalue(r, i, Q_LOCALE));
@@ -705,7 +833,11 @@ int exec_job_start(struct exec *x, PGresult *r, int i)
 		job_free(j);
 		return rc;
 	}
+	if (j->remote_result && is_fal_webhook(j->remote_result))
+		return resume_webhook(j);
 	if (j->remote_result)
 		return finish_stored(j);
+	if (j->resume_id)
+		return resume_chain(j); /* its webhook never came: poll it */
 	return run_chain(j);
 }

@@ -26,7 +26,7 @@ static const char *const claim_sql =
 	"    'name', t.template_name, 'sha256', t.template_sha256)))::text,\n"
 	"  t.input::text, t.input_fields::text, t.attempts, t.category, t.run_id,\n"
 	"  t.generation_id, t.remote_result::text, r.force, extract(epoch from r.deadline),\n"
-	"  r.budget";
+	"  r.budget, t.remote_request_id";
 
 PGresult *queue_claim(struct store *st, const struct queue_claim *c, struct err *e)
 {
@@ -85,6 +85,13 @@ static const char *const reclaim_sql =
 	"where t.id = x.id and r.id = t.run_id\n"
 	"returning t.state";
 
+/* A remote job whose webhook never came within its timeout: queued again,
+ * to be polled by request id (not counted in *n: no worker died). */
+static const char *const waited_sql =
+	"update skugen.tasks set state = 'queued', not_before = null\n"
+	"where state = 'waiting' and remote_result is null and not_before <= now()\n"
+	"returning id";
+
 int queue_reclaim(struct store *st, long *n, struct err *e)
 {
 	PGresult *r = store_query(st, reclaim_sql, 0, NULL, e);
@@ -99,7 +106,42 @@ int queue_reclaim(struct store *st, long *n, struct err *e)
 	if (n)
 		*n = PQntuples(r);
 	PQclear(r);
+	r = store_query(st, waited_sql, 0, NULL, e);
+	if (!r)
+		return -1;
+	requeued |= PQntuples(r) > 0;
+	PQclear(r);
 	return requeued ? queue_notify(st, e) : 0;
+}
+
+int queue_await_remote(struct store *st, long long task_id, int attempt, const char *worker,
+		       const char *request_id, double timeout_s, bool *held, struct err *e)
+{
+	char task[32], att[16], t[32];
+	const char *params[5] = { task, att, worker, request_id, t };
+	PGresult *r;
+	bool queued;
+
+	snprintf(task, sizeof task, "%lld", task_id);
+	snprintf(att, sizeof att, "%d", attempt);
+	snprintf(t, sizeof t, "%.3f", timeout_s);
+	/* The early-webhook trigger may turn 'waiting' into 'queued' here. */
+	r = store_query(st,
+		"update skugen.tasks set state = 'waiting', remote_request_id = $4, remote_result = null,\n"
+		"  lease_until = null, worker = null,\n"
+		"  not_before = now() + make_interval(secs => $5::float8)\n"
+		"where id = $1 and attempts = $2 and worker = $3 and state = 'running'\n"
+		"returning state", 5, params, e);
+	if (!r)
+		return -1;
+	if (held)
+		*held = PQntuples(r) == 1;
+	queued = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "queued") == 0;
+	PQclear(r);
+	if (queued && store_exec(st, "update skugen.tasks set not_before = null where id = $1 and state = 'queued'",
+				 1, params, e) < 0)
+		return -1;
+	return 0;
 }
 
 int queue_reserve(struct store *st, long run_id, long long task_id, int attempt,
@@ -123,7 +165,8 @@ int queue_reserve(struct store *st, long run_id, long long task_id, int attempt,
 		goto fail;
 	r = store_query(st,
 		"with held as (select coalesce(sum(o.reserved), 0) as sum from skugen.tasks o\n"
-		"  where o.run_id = $1 and o.state = 'running' and o.reserved is not null and o.id <> $2),\n"
+		"  where o.run_id = $1 and o.state in ('running', 'waiting') and o.reserved is not null\n"
+		"    and o.id <> $2),\n"
 		"u as (\n"
 		"  update skugen.tasks t set reserved = $5::numeric\n"
 		"  from skugen.runs r, held\n"

@@ -50,12 +50,13 @@ struct queue_claim {
 /* Columns of queue_claim()'s result. */
 enum { Q_ID, Q_SKU, Q_OUTPUT, Q_LOCALE, Q_CHANNEL, Q_KIND, Q_FP, Q_TEMPLATES, Q_INPUT,
        Q_FIELDS, Q_ATTEMPT, Q_CATEGORY, Q_RUN_ID, Q_GENERATION_ID, Q_REMOTE_RESULT, Q_FORCE,
-       Q_DEADLINE, Q_BUDGET };
+       Q_DEADLINE, Q_BUDGET, Q_REMOTE_REQUEST_ID };
 
 /* Claim up to c->limit tasks: new PGresult (PQclear it), one row per task,
  * with a generation id reserved from skugen.generations_id_seq.  Q_DEADLINE
  * is the run's deadline in epoch seconds or NULL; Q_BUDGET the run's budget
- * or NULL. */
+ * or NULL; Q_REMOTE_REQUEST_ID the remote job a waiting task was waiting for
+ * (fal's request id), or NULL. */
 PGresult *queue_claim(struct store *st, const struct queue_claim *c, struct err *e);
 
 /* Renew the leases worker holds.  *held (new JSON object, may be NULL on
@@ -98,6 +99,16 @@ int queue_notify(struct store *st, struct err *e);
 
 /* LISTEN on the store's connection. */
 int queue_listen(struct store *st, struct err *e);
+
+/* The claimed task (task_id, attempt, still held by worker) is a remote job
+ * whose answer comes by webhook: it goes 'waiting' with request_id, its
+ * lease released and its budget reservation kept, until the webhook queues
+ * it again with remote_result, or until timeout_s passes and queue_reclaim()
+ * queues it to be polled (remote_request_id kept: never submitted again).
+ * A webhook that came first queues it at once (migration 7's trigger).
+ * *held (may be NULL): false when the claim was lost meanwhile. */
+int queue_await_remote(struct store *st, long long task_id, int attempt, const char *worker,
+		       const char *request_id, double timeout_s, bool *held, struct err *e);
 
 /* Wait up to timeout_ms for a notification (or for the socket to say
  * something); true when one came.  Consumes what is pending. */

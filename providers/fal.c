@@ -21,7 +21,14 @@
  * With "webhook_url" (e.g. https://host/v1/webhooks/fal of `skugen serve`)
  * each submit also asks fal to POST the result there (?fal_webhook=...);
  * the server verifies and records it, and a task waiting for that request id
- * is queued again with the answer.  Polling goes on meanwhile.
+ * is queued again with the answer.  The call then ends right after the
+ * submit: ok, with no content, outcome.pending set and the request id (its
+ * ledger row costs nothing: fal bills on completion).  A later call with
+ * resume_id finishes that job without submitting again: with resume_result
+ * (the webhook's payload) it downloads the payload's files; without it
+ * (no webhook came within webhook_timeout_s) it polls the request's status
+ * and result as a submitted job would.  A resumed job is never cancelled
+ * at fal: it belongs to the task, not to this worker.
  */
 #include "providers/prov_int.h"
 
@@ -42,6 +49,7 @@ struct fal_conf {
 	size_t max_bytes;
 	char **types;                   /* NULL-terminated content-type prefixes */
 	char *webhook_q;                /* "?fal_webhook=<escaped URL>", or NULL */
+	double webhook_timeout_s;       /* read by the executor; checked here */
 };
 
 enum fal_stage { FAL_SUBMIT, FAL_POLL, FAL_RESULT, FAL_DOWNLOAD };
@@ -66,6 +74,8 @@ struct fal_state {
 	int failures;                   /* consecutive failed polls or fetches */
 	double job_ms;                  /* when the job was queued */
 	json_t *result;
+	char *resume_id;                /* finish this request, submit nothing */
+	json_t *resume;                 /* its result (a webhook's payload), or NULL */
 	struct fal_file *files;
 	size_t n_files, n_left;
 };
@@ -78,7 +88,7 @@ struct fal_detached {
 };
 
 static const char *const fal_keys[] = {
-	"poll_ms", "download_dir", "max_download_bytes", "content_types", "job_timeout_s", "webhook_url", NULL,
+	"poll_ms", "download_dir", "max_download_bytes", "content_types", "job_timeout_s", "webhook_url", "webhook_timeout_s", NULL,
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -130,7 +140,8 @@ static int fal_configure(struct prov_provider *pv, const json_t *cfg, const char
 		return err_set(e, ERR_CONFIG, "%s.download_dir: %s is not a directory", path, dir);
 	if (!(fc->dir = strdup(dir)))
 		return err_set(e, ERR_NOMEM, "out of memory");
-	if (prov_cfg_string(cfg, path, "webhook_url", NULL, &hook, e) < 0)
+	if (prov_cfg_string(cfg, path, "webhook_url", NULL, &hook, e) < 0 ||
+	    prov_cfg_number(cfg, path, "webhook_timeout_s", 3600, 0.001, 7 * 86400.0, &fc->webhook_timeout_s, e) < 0)
 		return -1;
 	if (hook) {
 		char *q;
@@ -223,6 +234,8 @@ static void fal_req_free(struct prov_req *r)
 		return;
 	job_reset(st);
 	free(st->submit_url);
+	free(st->resume_id);
+	json_decref(st->resume);
 	free(st);
 	r->st = NULL;
 }
@@ -251,6 +264,14 @@ static int fal_prepare(struct prov_req *r, const struct prov_call *c, struct err
 	if (!st)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	r->st = st;
+	if (c->resume_id) {
+		if (!*c->resume_id || strlen(c->resume_id) >= sizeof r->request_id || strpbrk(c->resume_id, "/?#% "))
+			return err_set(e, ERR_INPUT, "%s: \"%s\" is not a fal request id", r->pv->name, c->resume_id);
+		if (!(st->resume_id = strdup(c->resume_id)))
+			return err_set(e, ERR_NOMEM, "out of memory");
+		if (c->resume_result && !(st->resume = json_deep_copy(c->resume_result)))
+			return err_set(e, ERR_NOMEM, "out of memory");
+	}
 	if (asprintf(&st->submit_url, "%s/%s%s", r->pv->base_url, c->model, fc->webhook_q ? fc->webhook_q : "") < 0) {
 		st->submit_url = NULL;
 		return err_set(e, ERR_NOMEM, "out of memory");
@@ -506,10 +527,27 @@ static void on_status(struct http_xfer *x);
 static void on_result(struct http_xfer *x);
 static void on_file(struct http_xfer *x);
 
+static void later(struct prov_req *r, double ms);
+
 static int fal_start(struct prov_req *r, struct err *e)
 {
-	job_reset(r->st);
-	return fal_request(r, "POST", ((struct fal_state *)r->st)->submit_url, on_submit, e);
+	struct fal_state *st = r->st;
+
+	job_reset(st);
+	if (st->resume_id) {
+		/* A job submitted earlier: its result, or polls; never a submit.
+		 * No cancel_url: stopping this worker leaves the job alone. */
+		snprintf(r->request_id, sizeof r->request_id, "%s", st->resume_id);
+		st->status_url = request_url(r, st->resume_id, "/status");
+		st->response_url = request_url(r, st->resume_id, "");
+		if (!st->status_url || !st->response_url)
+			return err_set(e, ERR_NOMEM, "out of memory");
+		st->stage = st->resume ? FAL_RESULT : FAL_POLL;
+		st->job_ms = http_now_ms();
+		later(r, 0);
+		return 0;
+	}
+	return fal_request(r, "POST", st->submit_url, on_submit, e);
 }
 
 /* Wait poll_ms, then whatever the stage needs next. */
@@ -569,6 +607,15 @@ static void on_submit(struct http_xfer *x)
 		st->cancel_url = NULL;
 		fail(r, PROV_BAD_ANSWER, false, 200, false,
 		     "submit: the queue's URLs point away from base_url; the key is not sent there");
+		return;
+	}
+	if (((struct fal_conf *)r->pv->conf)->webhook_q) {
+		/* The answer comes by webhook: the call ends here, unbilled. */
+		prov_attempt_init(&a);
+		a.error = PROV_OK;
+		a.status = 200;
+		r->pending = true;
+		prov_attempt_end(r, &a);
 		return;
 	}
 	st->stage = FAL_POLL;
@@ -728,6 +775,8 @@ static int start_file(struct prov_req *r, size_t i)
 	return 0;
 }
 
+static void use_result(struct prov_req *r, json_t *root);
+
 static void on_result(struct http_xfer *x)
 {
 	struct prov_req *r = x->ctx;
@@ -752,6 +801,14 @@ static void on_result(struct http_xfer *x)
 		fail(r, PROV_BAD_ANSWER, false, 200, true, "result of %s: not a JSON object", r->request_id);
 		return;
 	}
+	use_result(r, root);
+}
+
+/* The job's result (stolen): download its files, then complete. */
+static void use_result(struct prov_req *r, json_t *root)
+{
+	struct fal_state *st = r->st;
+
 	st->result = root;
 	if (collect_urls(st, root) < 0) {
 		fail(r, PROV_NETWORK, false, 200, true, "out of memory");
@@ -855,6 +912,10 @@ static void fal_timer(struct prov_req *r)
 			fail(r, PROV_NETWORK, false, 0, false, "%s", e.msg);
 		return;
 	case FAL_RESULT:
+		if (st->resume) {
+			use_result(r, json_incref(st->resume));
+			return;
+		}
 		if (fal_request(r, "GET", st->response_url, on_result, &e) < 0)
 			fail(r, PROV_NETWORK, false, 0, true, "%s", e.msg);
 		return;

@@ -559,6 +559,7 @@ static void finish(struct prov_req *r, enum prov_error error, const char *msg)
 	}
 	o.model_version = r->model_version;
 	o.request_id = r->request_id[0] ? r->request_id : NULL;
+	o.pending = o.ok && r->pending;
 	o.tokens_in = r->tin;
 	o.tokens_out = r->tout;
 	o.tokens_cached = r->tcached;

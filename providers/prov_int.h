@@ -206,6 +206,7 @@ struct prov_req {
 	char *model_version;            /* owned */
 	json_t *answer;                 /* owned: the parsed answer content points into */
 	char *content_owned;
+	bool pending;                   /* fal: submitted, the answer comes by webhook */
 	const char *content;
 	size_t content_len;
 	char last_msg[600];             /* the last failure, for circuit-open messages */

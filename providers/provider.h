@@ -46,7 +46,10 @@
  *     anthropic: "version": "2023-06-01", "max_tokens": 1024 (default when
  *                params has none; the API requires it)
  *     fal:       "poll_ms": 1000, "download_dir": "...", "max_download_bytes",
- *                "content_types": ["image/", "video/"], "job_timeout_s": 1800
+ *                "content_types": ["image/", "video/"], "job_timeout_s": 1800,
+ *                "webhook_url": "https://host/v1/webhooks/fal" (answers by
+ *                webhook: see outcome.pending), "webhook_timeout_s": 3600 (then
+ *                the executor polls the request instead)
  *   }
  *
  * Secrets: keys are read from the environment at open, kept in memory and
@@ -106,6 +109,10 @@ struct prov_outcome {
 	double cost;                  /* sum over attempts of the priced usage, billed
 	                                 failures included (truncations, refusals, bad
 	                                 answers) */
+	bool pending;                 /* fal with webhook_url: ok, but the job is only
+	                                 queued at fal (request_id names it); its
+	                                 answer comes by webhook, or by a later call
+	                                 with resume_id */
 	const json_t *attempts_log;   /* array, one object per attempt: {attempt, status,
 	                                 error, message, tokens_in, tokens_out,
 	                                 tokens_cached, tokens_reasoning, units, cost,
@@ -131,6 +138,10 @@ struct prov_call {
 	                                 max_tokens (sent as max_completion_tokens to
 	                                 openai), anything else is passed through */
 	const json_t *input;          /* fal: the model's input object */
+	const char *resume_id;        /* fal: finish this earlier request instead of
+	                                 submitting (never pays twice): */
+	const json_t *resume_result;  /* its result (a webhook's payload): files are
+	                                 downloaded; NULL: poll its status and result */
 	void (*done)(void *ctx, const struct prov_outcome *o);
 	                              /* called exactly once, from prov_pool_run(),
 	                                 prov_pool_cancel_all() or prov_pool_free(); it may

@@ -1,0 +1,169 @@
+# webhook_loop.sh: fal jobs that answer by webhook, end to end: `skugen run`
+# with a fal provider that has webhook_url submits a product shot to the fake
+# fal queue and the task goes waiting (no polls); `skugen serve` takes fal's
+# signed webhook (signed here with a key made by openssl, as fal signs) and
+# queues the task with the answer; the worker downloads the payload's image,
+# runs the preset and stores one generation with its asset, its XMP, the
+# request id in provenance and the job's price in the ledger.  An ERROR
+# webhook fails the task with fal's message; a webhook that never comes is
+# polled for after webhook_timeout_s, without a second submit; a replayed
+# webhook changes nothing.
+. "$(dirname "$0")/lib.sh"
+new_db webhook_loop
+cd "$SCRATCH"
+
+photos_tool="$(dirname "$SKUGEN")/tools/example_photos"
+fake="${SKUGEN_FAKES:?}/fake_llm"
+TOKEN=webhook-loop-token-0123456789
+
+printf '{"sku": "G-1", "image": "photos/g1.png", "category": "home", "colours": ["Rust"]}\n' >studio.jsonl
+t_ok "the studio photos are made" "$photos_tool" studio.jsonl "$SCRATCH"
+mkdir -p web templates/scene
+cp scenes/oak-table.jpg web/shot.jpg
+printf '%s' '{{brand}} {{name}} in a room' >templates/scene/default.mustache
+
+"$fake" --port 0 --static "$SCRATCH/web" --fal-image "$SCRATCH/scenes/oak-table.jpg" --fal-job-ms 30 \
+	--fal-key fal-canary-51c2 >fake.out 2>fake.err &
+fake_pid=$!
+trap 'kill "$fake_pid" "$server" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
+for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
+base=$(sed -n 's/^listening on //p' fake.out)
+export FAL_KEY=fal-canary-51c2
+
+# The webhook's key pair, and the JWKS that publishes its public half.
+openssl genpkey -algorithm ed25519 -out fal.pem 2>/dev/null
+x=$(openssl pkey -in fal.pem -pubout -outform DER | tail -c 32 | base64 | tr '+/' '-_' | tr -d '=\n')
+printf '{"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1", "x": "%s"}]}\n' "$x" >jwks.json
+
+cat >skugen.json <<JSON
+{
+  "source": {"type": "file", "path": "catalog.jsonl"},
+  "locales": ["en_US"],
+  "assets": {"root": "store"},
+  "queue": {"lease_s": 3, "poll_s": 0.2},
+  "presets": {"tile": {"width": 400, "height": 300, "format": "webp", "quality": 80}},
+  "providers": {"fal": {"type": "fal", "base_url": "$base/fal", "api_key_env": "FAL_KEY",
+                        "download_dir": "fal-files", "poll_ms": 10, "backoff_ms": 10,
+                        "webhook_url": "http://127.0.0.1:9/v1/webhooks/fal", "webhook_timeout_s": 600,
+                        "prices": {"fal-ai/bria/product-shot": {"per_image": 0.04}}}},
+  "generators": {"bria": {"type": "image", "provider": "fal", "model": "fal-ai/bria/product-shot"}},
+  "outputs": [{"name": "shot", "kind": "image", "template": "scene", "generator": "bria",
+               "mode": "lifestyle", "preset": "tile"}],
+  "serve": {"listen": "127.0.0.1:0", "fal_jwks": "jwks.json"}
+}
+JSON
+
+SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" serve >serve.out 2>serve.err &
+server=$!
+for _ in $(seq 1 100); do grep -q listening serve.out 2>/dev/null && break; sleep 0.1; done
+URL=http://127.0.0.1:$(grep -o '[0-9]*$' serve.out)
+
+stat_() { curl -s "$base/_fake/stats" | jq -r "$1"; }
+polls() { stat_ '[.paths["/fal/status"] // {} | .[]] | add // 0'; }
+
+# deliver REQUEST_ID BODY: post a delivery signed with fal.pem; sets CODE, SIG.
+deliver() {
+	local rid=$1 body=$2 ts
+	ts=$(date +%s)
+	printf '%s\n%s\n%s\n%s' "$rid" user-7 "$ts" "$(printf '%s' "$body" | sha256sum | cut -c1-64)" >msg.txt
+	SIG=$(openssl pkeyutl -sign -inkey fal.pem -rawin -in msg.txt | od -An -v -tx1 | tr -d ' \n')
+	TS=$ts
+	CODE=$(curl -s -o resp.json -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		-H "X-Fal-Webhook-Request-Id: $rid" -H 'X-Fal-Webhook-User-Id: user-7' \
+		-H "X-Fal-Webhook-Timestamp: $ts" -H "X-Fal-Webhook-Signature: $SIG" --data-binary "$body" \
+		"$URL/v1/webhooks/fal")
+}
+
+# wait_state SKU STATE: up to 30 s for the SKU's task to reach STATE.
+wait_state() {
+	for _ in $(seq 1 300); do
+		[ "$(sql "select state from skugen.tasks where sku = '$1'")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- OK: the webhook finishes the waiting task -------------------------------------
+
+printf '{"sku": "G-1", "name": "Mug", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog.jsonl
+SKUGEN_DEVICE=cpu "$SKUGEN" run >run1.out 2>run1.err &
+run=$!
+t_ok "the image task goes waiting after its submit" wait_state G-1 waiting
+rid=$(sql "select remote_request_id from skugen.tasks where sku = 'G-1'")
+t_match "it waits for fal's request id" "$rid" '^[A-Za-z0-9-]+$'
+sleep 0.5
+t_is "one submit, and no status polls while waiting" "$(stat_ .fal_jobs) $(polls)" "1 0"
+t_is "the worker holds no lease on a waiting task" \
+	"$(sql "select coalesce(worker, '-') || ' ' || (lease_until is null) from skugen.tasks where sku = 'G-1'")" "- true"
+t_is "the submit's ledger row costs nothing (fal bills on completion)" \
+	"$(sql "select count(*) || ' ' || sum(cost)::float8 from skugen.cost_ledger")" "1 0"
+
+ok_body="{\"request_id\": \"$rid\", \"gateway_request_id\": \"$rid\", \"status\": \"OK\", \"payload\": {\"images\": [{\"url\": \"$base/static/shot.jpg\", \"content_type\": \"image/jpeg\"}], \"seed\": 42}}"
+deliver "$rid" "$ok_body"
+t_is "the signed webhook is taken: 200" "$CODE" 200
+wait "$run"
+t_is "the run ends once the webhook's task is done" "$?" 0
+t_is "one generation, done" \
+	"$(sql "select count(*) || ' ' || min(t.state) from skugen.generations g join skugen.tasks t on t.id = g.task_id")" "1 done"
+path=$(sql "select asset_path from skugen.generations where sku = 'G-1'")
+t_is "its asset is in the store, sha256 matching" "$(sha256sum "$path" | cut -d' ' -f1)" \
+	"$(sql "select asset_sha256 from skugen.generations where sku = 'G-1'")"
+t_match "framed by the preset" "$(exiftool -s3 -ImageSize "$path")" "^400x300$"
+t_is "marked as a composite with a generated scene" "$(exiftool -s3 -XMP-iptcExt:DigitalSourceType "$path")" \
+	"http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
+t_is "provenance names the request id and the model" \
+	"$(sql "select request_id || ' ' || provider || ' ' || model from skugen.provenance")" \
+	"$rid fal fal-ai/bria/product-shot"
+t_is "the ledger has the job's price (one image at 0.04)" \
+	"$(sql "select count(*) || ' ' || sum(cost)::float8 from skugen.cost_ledger")" "2 0.04"
+t_is "still one submit and no status polls" "$(stat_ .fal_jobs) $(polls)" "1 0"
+
+curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-Fal-Webhook-Request-Id: $rid" -H 'X-Fal-Webhook-User-Id: user-7' \
+	-H "X-Fal-Webhook-Timestamp: $TS" -H "X-Fal-Webhook-Signature: $SIG" --data-binary "$ok_body" \
+	"$URL/v1/webhooks/fal" >replay.code
+t_is "the same delivery again: 409, a replay" "$(cat replay.code)" 409
+t_is "and nothing changed: one generation, one delivery, the task done" \
+	"$(sql "select (select count(*) from skugen.generations) || ' ' || (select count(*) from skugen.webhook_deliveries)
+	        || ' ' || (select state from skugen.tasks where sku = 'G-1')")" "1 1 done"
+
+# ---- ERROR: fal's message fails the task ----------------------------------------------
+
+printf '{"sku": "G-2", "name": "Jug", "brand": "Kiln", "image": "photos/g1.png"}\n' >>catalog.jsonl
+SKUGEN_DEVICE=cpu "$SKUGEN" run >run2.out 2>run2.err &
+run=$!
+t_ok "a second SKU's task goes waiting" wait_state G-2 waiting
+rid2=$(sql "select remote_request_id from skugen.tasks where sku = 'G-2'")
+deliver "$rid2" "{\"request_id\": \"$rid2\", \"status\": \"ERROR\", \"error\": \"Invalid status code: 422\",
+  \"payload\": {\"detail\": [{\"loc\": [\"body\", \"image_url\"], \"msg\": \"image too small\", \"type\": \"value_error\"}]}}"
+t_is "the ERROR webhook is taken: 200" "$CODE" 200
+wait "$run"
+t_is "the run reports the failure (exit 1)" "$?" 1
+t_match "the task failed with fal's error, naming the SKU and the request" \
+	"$(sql "select state || ': ' || last_error from skugen.tasks where sku = 'G-2'")" \
+	"^failed: sku \"G-2\": output \"shot\" .*fal request $rid2 failed .*Invalid status code: 422: image too small"
+t_is "no second submit, no polls, no generation for it" \
+	"$(stat_ .fal_jobs) $(polls) $(sql "select count(*) from skugen.generations where sku = 'G-2'")" "2 0 0"
+
+# ---- no webhook: polled after webhook_timeout_s, never submitted again ------------------
+
+# (a catalog of G-3 alone: another run would rightly submit the failed G-2 again)
+printf '{"sku": "G-3", "name": "Bowl", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog3.jsonl
+jq '.providers.fal.webhook_timeout_s = 1 | .source.path = "catalog3.jsonl"' skugen.json >timeout.json
+SKUGEN_DEVICE=cpu "$SKUGEN" --config timeout.json run >run3.out 2>run3.err &
+run=$!
+t_ok "a third SKU's task goes waiting" wait_state G-3 waiting
+rid3=$(sql "select remote_request_id from skugen.tasks where sku = 'G-3'")
+wait "$run"
+rc=$?
+t_is "with no webhook the run still ends, the task done" \
+	"$(sql "select state from skugen.tasks where sku = 'G-3'")" done
+t_is "(its run succeeded for what it planned)" "$rc" 0
+t_is "the request was polled, not submitted again (3 submits in all)" "$(stat_ .fal_jobs)" 3
+t_match "the status was polled for it" "$(polls)" '^[1-9]'
+t_is "its provenance names the same request id" \
+	"$(sql "select p.request_id from skugen.provenance p join skugen.generations g on g.id = p.generation_id where g.sku = 'G-3'")" \
+	"$rid3"
+t_is "and its ledger: the free submit, then the paid result" \
+	"$(sql "select string_agg(cost::float8::text, ' ' order by id) from skugen.cost_ledger l where task_id = (select id from skugen.tasks where sku = 'G-3')")" \
+	"0 0.04"
+t_done

@@ -49,10 +49,12 @@ bool checks_want_duplicates(const struct checks *ch);
  * (empty when ch is NULL), or NULL when out of memory. */
 json_t *checks_run(const struct checks *ch, const char *content, size_t len, const json_t *input);
 
-/* SQL, run in the commit's transaction with $1 a JSON array of generation
- * ids: appends the "duplicate" result to each generation's checks, naming
- * the first other SKU whose live generation of the same output and locale
- * has the same text. */
+/* SQL, run in the commit's transaction after the generations are inserted,
+ * with $1 the commit's rows ([{generation_id, task_id, check_duplicates}]):
+ * appends the "duplicate" result to the checks of each generation whose row
+ * asks for it, naming the first other SKU whose live generation of the same
+ * output and locale has the same text (a row whose insert was skipped has
+ * no generation with its id and task, and is left alone). */
 extern const char *const checks_duplicates_sql;
 
 #endif

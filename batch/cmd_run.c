@@ -17,16 +17,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "batch/cli.h"
 #include "batch/executor.h"
 #include "batch/planner.h"
+#include "batch/progress.h"
 #include "batch/publish.h"
 #include "batch/queue.h"
+#include "batch/report.h"
 #include "batch/run.h"
 #include "batch/watermark.h"
+#include "common/buf.h"
 #include "connectors/connector.h"
 #include "templates/tmpl.h"
 
@@ -49,6 +53,8 @@ struct run_args {
 	bool wait;            /* regen --wait: print each result as it lands */
 	long adopt;           /* regen --run ID: the run skugen serve made */
 	double deadline_s;    /* --deadline SECONDS (overrides budget.deadline_s) */
+	bool log_json;        /* --log-json: progress as one JSON object per line */
+	const char *report_dir; /* --report DIR (default SKUGEN_HOME/reports); "" = none */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -72,13 +78,6 @@ static double seconds_since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static void progress_line(const struct run_counts *c, void *ctx)
-{
-	(void)ctx;
-	fprintf(stderr, "\r  %ld/%ld generated, %ld failed   ", c->done, c->queued, c->failed);
-	fflush(stderr);
 }
 
 /* regen --wait: print each task of the run that became final since the last
@@ -280,6 +279,48 @@ static int run_cancelled(struct store *st, long run_id, const struct run_counts 
 	return cancelled;
 }
 
+/* The reporter's last line, read after the run ended so it says how. */
+static void finish_progress(struct progress **prog, struct store *st)
+{
+	struct err e;
+
+	if (!*prog)
+		return;
+	if (st)
+		progress_poll(*prog, st, true, &e);
+	progress_close(*prog);
+	*prog = NULL;
+}
+
+/* The run's report as JSON and HTML in --report DIR (default
+ * SKUGEN_HOME/reports).  A report that cannot be written is a warning: the
+ * run's work is stored either way. */
+static void write_report(struct store *st, long run_id, const struct run_args *a,
+			 const struct settings *s)
+{
+	struct buf dir = BUF_INIT, json = BUF_INIT, html = BUF_INIT;
+	struct err e;
+
+	if (a->dry_run || (a->report_dir && !a->report_dir[0]))
+		return;
+	if (a->report_dir)
+		buf_puts(&dir, a->report_dir);
+	else
+		buf_printf(&dir, "%s/reports", s->home);
+	buf_printf(&json, "%s/run-%ld.json", buf_str(&dir), run_id);
+	buf_printf(&html, "%s/run-%ld.html", buf_str(&dir), run_id);
+	err_clear(&e);
+	if (mkdir(buf_str(&dir), 0755) < 0 && errno != EEXIST)
+		fprintf(stderr, "skugen: warning: no report: cannot create %s: %s\n", buf_str(&dir), strerror(errno));
+	else if (report_write(st, run_id, buf_str(&json), buf_str(&html), &e) < 0)
+		fprintf(stderr, "skugen: warning: the run's report was not written: %s\n", e.msg);
+	else if (!cli.quiet)
+		fprintf(stderr, "%s %ld: report in %s and %s\n", a->kind, run_id, buf_str(&json), buf_str(&html));
+	buf_free(&dir);
+	buf_free(&json);
+	buf_free(&html);
+}
+
 static int execute(const struct run_args *a)
 {
 	struct settings s;
@@ -299,6 +340,8 @@ static int execute(const struct run_args *a)
 	char budget_msg[160] = "";
 	int code = EXIT_ALL_DONE;
 	bool run_open = false;
+	struct progress *prog = NULL;
+	struct progress_hook hook = { 0 };
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&counts, 0, sizeof counts);
@@ -380,13 +423,26 @@ static int execute(const struct run_args *a)
 		struct executor_opts eo = { .run_id = run_id, .batch_size = a->batch_size,
 					    .dry_run = a->dry_run, .stop = &stop_requested,
 					    .watch_only = a->workers == 0 && !a->dry_run,
-					    .progress = (!cli.quiet && isatty(STDERR_FILENO)) ? progress_line : NULL };
+					    .progress = NULL };
 		pid_t pids[MAX_WORKERS];
 		int spawned = 0, rc;
 
 		if (a->wait) {
 			eo.progress = print_landed;
 			eo.progress_ctx = &w;
+		} else if ((!cli.quiet || a->log_json) && !a->dry_run) {
+			/* The whole run's progress, read from the store, so the
+			 * line counts what every worker does, not only this one. */
+			prog = progress_open(stderr, progress_mode_for(stderr, a->log_json), run_id);
+			if (!prog) {
+				err_set(&e, ERR_NOMEM, "out of memory");
+				json_decref(w.printed);
+				goto fail;
+			}
+			hook.p = prog;
+			hook.st = st;
+			eo.progress = progress_hook;
+			eo.progress_ctx = &hook;
 		}
 		if (!a->dry_run && spawn_workers(run_id, a->workers, a, pids, &spawned, &e) < 0) {
 			reap_workers(pids, spawned, true);
@@ -400,8 +456,6 @@ static int execute(const struct run_args *a)
 		json_decref(w.printed);
 		if (rc < 0)
 			goto fail;
-		if (eo.progress == progress_line)
-			fputc('\n', stderr);
 		if (stop_requested) {
 			err_set(&e, ERR_INTERNAL, "stopped by a signal: the tasks not finished stay queued for the next run");
 			goto fail;
@@ -454,6 +508,8 @@ static int execute(const struct run_args *a)
 	if (run_finish(st, run_id, "done", budget_msg[0] ? budget_msg : NULL, &e) < 0)
 		goto fail;
 	run_open = false;
+	finish_progress(&prog, st);
+	write_report(st, run_id, a, &s);
 	/* Advance the watermark only when every task was made: a failed task,
 	 * or one the budget left, must be read again next time.  (A bad record
 	 * is read again when it is fixed, since fixing it moves its watermark.) */
@@ -474,7 +530,10 @@ fail:
 	code = cli_fail(&e);
 	if (run_open)
 		run_finish(st, run_id, "failed", e.msg, NULL);
+	if (run_open && st)
+		write_report(st, run_id, a, &s);
 out:
+	finish_progress(&prog, st);
 	record_batch_free(&batch);
 	planner_free(pl);
 	if (src)
@@ -500,6 +559,8 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 		{ "outputs", required_argument, NULL, 'o' },
 		{ "wait", no_argument, NULL, 'W' },
 		{ "run", required_argument, NULL, 'r' },
+		{ "log-json", no_argument, NULL, 'J' },
+		{ "report", required_argument, NULL, 'R' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -573,6 +634,12 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 		case 'W':
 			a->wait = true;
 			break;
+		case 'J':
+			a->log_json = true;
+			break;
+		case 'R':
+			a->report_dir = optarg;
+			break;
 		case 'r':
 			if (!cli_is_run_id(optarg)) {
 				fprintf(stderr, "skugen: --run expects a run number, got \"%s\"\n", optarg);
@@ -602,6 +669,7 @@ int cmd_run(int argc, char **argv)
 	static const char usage_text[] =
 		"usage: skugen run [--force] [--full | --since VALUE] [--dry-run] [--budget AMOUNT]\n"
 		"                  [--deadline SECONDS] [--workers N] [--batch-size N]\n"
+		"                  [--log-json] [--report DIR]\n"
 		"\n"
 		"Reads every record of the configured source, plans one task per SKU, output\n"
 		"and locale, skips tasks whose fingerprint (the fields the template reads,\n"
@@ -620,6 +688,10 @@ int cmd_run(int argc, char **argv)
 		"  -w, --workers N     local worker processes, this one included (default 1);\n"
 		"                      0: plan, then wait while `skugen worker`s elsewhere work\n"
 		"  -b, --batch-size N  tasks per claim (default 64)\n"
+		"      --log-json      progress as one JSON object per line on stderr (else a\n"
+		"                      live line on a terminal, a plain line every 10 s otherwise)\n"
+		"      --report DIR    write the run's report (run-N.json, run-N.html) into DIR\n"
+		"                      (default SKUGEN_HOME/reports; \"\" writes none)\n"
 		"\n"
 		"exit codes: 0 all done; 1 some tasks or records failed (or the budget or\n"
 		"  deadline left some); 2 configuration error; 3 cannot reach the store or\n"

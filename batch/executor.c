@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch/checks.h"
 #include "batch/exec_int.h"
 #include "batch/exec_media.h"
 #include "batch/queue.h"
@@ -133,14 +134,15 @@ static const char *const commit_sql =
 	"    prompt_sha256 text, input_fields jsonb, input_sha256 text,\n"
 	"    tokens_in int, tokens_out int, tokens_cached int, tokens_reasoning int,\n"
 	"    cost numeric, latency_ms float8, calls int, fallback_from text,\n"
-	"    fallback_reason text, started_at timestamptz, ended_at timestamptz)),\n"
+	"    fallback_reason text, started_at timestamptz, ended_at timestamptz, checks jsonb)),\n"
 	"ins as (\n"
 	"  insert into skugen.generations (id, sku, output, locale, channel, kind, fingerprint,\n"
 	"    content, content_sha256, asset_path, asset_sha256, run_id, task_id, current_value,\n"
-	"    product_name, category)\n"
+	"    product_name, category, checks)\n"
 	"  select coalesce(r.generation_id, nextval('skugen.generations_id_seq')), r.sku, r.output,\n"
 	"    r.locale, r.channel, r.kind, r.fingerprint, r.content, r.content_sha256, r.asset_path,\n"
-	"    r.asset_sha256, r.run_id, r.task_id, t.current_value, t.product_name, t.category\n"
+	"    r.asset_sha256, r.run_id, r.task_id, t.current_value, t.product_name, t.category,\n"
+	"    coalesce(r.checks, '[]')\n"
 	"  from r join skugen.tasks t on t.id = r.task_id\n"
 	"  on conflict (fingerprint) where status <> 'superseded' and revises is null do nothing\n"
 	"  returning id, task_id),\n"
@@ -243,6 +245,18 @@ fail:
 	return NULL;
 }
 
+/* Whether a row of the commit asks for the duplicates check (checks.h). */
+static bool wants_duplicate_check(const json_t *rows)
+{
+	size_t i;
+	json_t *row;
+
+	json_array_foreach(rows, i, row)
+		if (json_is_true(json_object_get(row, "check_duplicates")))
+			return true;
+	return false;
+}
+
 /* Store what has arrived in one transaction, then empty the lists. */
 static int commit(struct exec *x, struct err *e)
 {
@@ -272,7 +286,8 @@ static int commit(struct exec *x, struct err *e)
 		if (store_exec(x->st, supersede_sql, 1, (const char *[]){ done_doc }, e) < 0)
 			goto rollback;
 		r = store_query(x->st, commit_sql, 3, (const char *[]){ done_doc, x->worker, SKUGEN_VERSION }, e);
-		if (!r)
+		if (!r || (wants_duplicate_check(owned) &&
+			   store_exec(x->st, checks_duplicates_sql, 1, (const char *[]){ done_doc }, e) < 0))
 			goto rollback;
 	}
 	if (json_array_size(x->failed)) {

@@ -311,5 +311,8 @@ const struct migration store_migrations[] = {
 	"  on skugen.tasks for each row\n"
 	"  when (new.state = 'waiting' and new.remote_request_id is not null and new.remote_result is null)\n"
 	"  execute function skugen.tasks_take_webhook();\n" },
+	{ 8, "checks: finding another product's generation with the same text",
+	"create index generations_same_text on skugen.generations (output, locale, content_sha256)\n"
+	"  where status <> 'superseded';\n" },
 	{ 0, NULL, NULL },
 };

@@ -355,12 +355,28 @@ static int claim(struct exec *x, int n, struct err *e)
 	struct queue_claim c = { .worker = x->worker, .run_id = x->o->run_id, .kinds = x->o->kinds,
 				 .limit = n, .lease_s = x->s->queue.lease_s };
 	PGresult *r = queue_claim(x->st, &c, e);
+	double renewed = exec_now_ms();
 	int got;
 
 	if (!r)
 		return -1;
 	got = PQntuples(r);
 	for (int i = 0; i < got; i++) {
+		/* Local media jobs take seconds each (a clip about five): a
+		 * batch of them can outlast the lease, and another worker would
+		 * reclaim the tasks still waiting here.  Between jobs, store
+		 * what is finished and renew the leases in time. */
+		if (i > 0 && exec_now_ms() - renewed >= x->s->queue.lease_s * 1000 / 3) {
+			json_t *held = NULL;
+
+			if (commit_or_retry(x, e) < 0 ||
+			    queue_heartbeat(x->st, x->worker, x->s->queue.lease_s, &held, e) < 0) {
+				PQclear(r);
+				return -1;
+			}
+			json_decref(held);
+			renewed = exec_now_ms();
+		}
 		if (exec_job_start(x, r, i) < 0 || x->has_fatal) {
 			if (!x->has_fatal)
 				err_set(e, ERR_NOMEM, "out of memory running task %s", PQgetvalue(r, i, Q_ID));

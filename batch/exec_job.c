@@ -569,7 +569,7 @@ static int run_llm(struct job *j, const char *name)
 		rc = cancel(j, "dry run");
 		goto done;
 	}
-	if (!stopped(j) && j->deadline_ms > 0 && exec_now_ms() >= j->deadline_ms &&
+	if (!stopped(j) && !j->resume_id && j->deadline_ms > 0 && exec_now_ms() >= j->deadline_ms &&
 	    exec_stop_run(x, j->run_id, QUEUE_DEADLINE_REASON) < 0)
 		goto nomem;
 	/* A resumed job is already paid for at the provider: no new reservation. */
@@ -593,7 +593,10 @@ static int run_llm(struct job *j, const char *name)
 		if (!ok && exec_stop_run(x, j->run_id, QUEUE_BUDGET_REASON) < 0)
 			goto nomem;
 	}
-	if (stopped(j)) {
+	/* A resumed job was paid for before the deadline or the budget
+	 * stopped its run: it is still stored; only a cancel drops it. */
+	if (stopped(j) && !(j->resume_id && (strcmp(stopped(j), QUEUE_BUDGET_REASON) == 0 ||
+					     strcmp(stopped(j), QUEUE_DEADLINE_REASON) == 0))) {
 		rc = cancel(j, stopped(j));
 		goto done;
 	}

@@ -1,6 +1,7 @@
 # webhook_loop.sh: fal jobs that answer by webhook, end to end: `skugen run`
-# with a fal provider that has webhook_url submits a product shot to the fake
-# fal queue and the task goes waiting (no polls); `skugen serve` takes fal's
+# plans, `skugen worker` (a fal provider with webhook_url) submits a product
+# shot to the fake fal queue and the task goes waiting (no polls); `skugen
+# serve` takes fal's
 # signed webhook (signed here with a key made by openssl, as fal signs) and
 # queues the task with the answer; the worker downloads the payload's image,
 # runs the preset and stores one generation with its asset, its XMP, the
@@ -25,7 +26,7 @@ printf '%s' '{{brand}} {{name}} in a room' >templates/scene/default.mustache
 "$fake" --port 0 --static "$SCRATCH/web" --fal-image "$SCRATCH/scenes/oak-table.jpg" --fal-job-ms 30 \
 	--fal-key fal-canary-51c2 >fake.out 2>fake.err &
 fake_pid=$!
-trap 'kill "$fake_pid" "$server" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
+trap 'kill "$fake_pid" "$server" "$worker" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
 for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
 base=$(sed -n 's/^listening on //p' fake.out)
 export FAL_KEY=fal-canary-51c2
@@ -86,8 +87,11 @@ wait_state() {
 # ---- OK: the webhook finishes the waiting task -------------------------------------
 
 printf '{"sku": "G-1", "name": "Mug", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog.jsonl
-SKUGEN_DEVICE=cpu "$SKUGEN" run >run1.out 2>run1.err &
+# The run only plans and waits; a separate `skugen worker` does the work.
+"$SKUGEN" run --workers 0 >run1.out 2>run1.err &
 run=$!
+SKUGEN_DEVICE=cpu "$SKUGEN" worker --outputs image --exit-when-idle >worker.out 2>worker.err &
+worker=$!
 t_ok "the image task goes waiting after its submit" wait_state G-1 waiting
 rid=$(sql "select remote_request_id from skugen.tasks where sku = 'G-1'")
 t_match "it waits for fal's request id" "$rid" '^[A-Za-z0-9-]+$'
@@ -103,6 +107,8 @@ deliver "$rid" "$ok_body"
 t_is "the signed webhook is taken: 200" "$CODE" 200
 wait "$run"
 t_is "the run ends once the webhook's task is done" "$?" 0
+wait "$worker"
+t_is "and the worker, idle, exits" "$?" 0
 t_is "one generation, done" \
 	"$(sql "select count(*) || ' ' || min(t.state) from skugen.generations g join skugen.tasks t on t.id = g.task_id")" "1 done"
 path=$(sql "select asset_path from skugen.generations where sku = 'G-1'")

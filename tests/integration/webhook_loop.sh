@@ -1,9 +1,8 @@
 # webhook_loop.sh: fal jobs that answer by webhook, end to end: `skugen run`
 # plans, `skugen worker` (a fal provider with webhook_url) submits a product
 # shot to the fake fal queue and the task goes waiting (no polls); `skugen
-# serve` takes fal's
-# signed webhook (signed here with a key made by openssl, as fal signs) and
-# queues the task with the answer; the worker downloads the payload's image,
+# serve` takes fal's signed webhook (signed here with a key made by openssl,
+# as fal signs) and queues the task with the answer; the worker downloads the payload's image,
 # runs the preset and stores one generation with its asset, its XMP, the
 # request id in provenance and the job's price in the ledger.  An ERROR
 # webhook fails the task with fal's message; a webhook that never comes is

@@ -53,6 +53,7 @@ struct job {
 	bool retry;                  /* the last failure is worth another attempt later */
 	json_t *remote_result;       /* an answer already stored on the task, or NULL */
 	char *resume_id;             /* a fal request submitted earlier, to finish */
+	char *generator;             /* the task's generator: for a resume, the submitter */
 	const json_t *resume_payload; /* its result from the webhook (in remote_result) */
 	int attempt;
 	char *sku, *output, *locale, *channel, *kind, *fingerprint;
@@ -107,6 +108,7 @@ static void job_free(struct job *j)
 	json_decref(j->input);
 	json_decref(j->remote_result);
 	free(j->resume_id);
+	free(j->generator);
 	free(j);
 }
 
@@ -408,7 +410,7 @@ static int media_done(struct job *j, const json_t *g, const char *provider,
 
 /* The provider took the job and answers by webhook: the task waits for it,
  * at most the provider's webhook_timeout_s before it is polled. */
-static void await_remote(struct job *j, const char *provider, const char *request_id)
+static void await_remote(struct job *j, const char *generator, const char *provider, const char *request_id)
 {
 	struct exec *x = j->x;
 	json_t *t = json_object_get(json_object_get(x->s->providers, provider), "webhook_timeout_s");
@@ -420,7 +422,7 @@ static void await_remote(struct job *j, const char *provider, const char *reques
 			fatal(x, "recording a failure");
 		return;
 	}
-	if (queue_await_remote(x->st, j->task_id, j->attempt, x->worker, request_id,
+	if (queue_await_remote(x->st, j->task_id, j->attempt, x->worker, generator, request_id,
 			       json_is_number(t) ? json_number_value(t) : 3600, NULL, &e) < 0 && !x->has_fatal) {
 		x->fatal = e;
 		x->has_fatal = true;
@@ -451,7 +453,7 @@ static void llm_done(void *ctx, const struct prov_outcome *o)
 	add_ledger(j, name, provider, model, o->attempts_log);
 	err_clear(&e);
 	if (o->ok && o->pending) {
-		await_remote(j, provider, o->request_id);
+		await_remote(j, name, provider, o->request_id);
 		job_free(j);
 		return;
 	}
@@ -722,10 +724,16 @@ static bool is_fal_webhook(const json_t *rr)
 	       !json_object_get(rr, "content");
 }
 
-/* Resume the submitted job j->resume_id with the output's first hosted
- * (fal) generator: the one that submitted it. */
+/* Resume the submitted job j->resume_id with the generator that submitted
+ * it (the task's generator), else the output's first hosted one. */
 static int resume_chain(struct job *j)
 {
+	for (size_t k = 0; k < j->out->chain_len; k++)
+		if (j->generator && strcmp(j->out->chain[k], j->generator) == 0 &&
+		    exec_media_hosted(json_object_get(j->x->s->generators, j->out->chain[k]))) {
+			j->chain_pos = k;
+			return run_llm(j, j->out->chain[k]);
+		}
 	for (size_t k = 0; k < j->out->chain_len; k++) {
 		json_t *g = json_object_get(j->x->s->generators, j->out->chain[k]);
 
@@ -804,7 +812,8 @@ int exec_job_start(struct exec *x, PGresult *r, int i)
 	j->has_budget = !PQgetisnull(r, i, Q_BUDGET);
 	if (!PQgetisnull(r, i, Q_REMOTE_RESULT))
 		j->remote_result = json_loads(PQgetvalue(r, i, Q_REMOTE_RESULT), 0, NULL);
-	if (!PQgetisnull(r, i, Q_REMOTE_REQUEST_ID) && !(j->resume_id = strdup(PQgetvalue(r, i, Q_REMOTE_REQUEST_ID)))) {
+	if ((!PQgetisnull(r, i, Q_GENERATOR) && !(j->generator = strdup(PQgetvalue(r, i, Q_GENERATOR)))) ||
+	    (!PQgetisnull(r, i, Q_REMOTE_REQUEST_ID) && !(j->resume_id = strdup(PQgetvalue(r, i, Q_REMOTE_REQUEST_ID))))) {
 		job_free(j);
 		return -1;
 	}

@@ -171,4 +171,22 @@ t_is "its provenance names the same request id" \
 t_is "and its ledger: the free submit, then the paid result" \
 	"$(sql "select string_agg(cost::float8::text, ' ' order by id) from skugen.cost_ledger l where task_id = (select id from skugen.tasks where sku = 'G-3')")" \
 	"0 0.04"
+# ---- after a fallback, the generator that submitted finishes the job ---------------------
+
+# flux's model has no price, so its call is refused and bria's is made.
+printf '{"sku": "G-4", "name": "Vase", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog4.jsonl
+jq '.source.path = "catalog4.jsonl"
+    | .generators.flux = {"type": "image", "provider": "fal", "scene_model": "fal-ai/flux/schnell"}
+    | .outputs[0].generator = "flux" | .outputs[0].fallback = ["bria"]' skugen.json >fallback.json
+SKUGEN_DEVICE=cpu "$SKUGEN" --config fallback.json run >run4.out 2>run4.err &
+run=$!
+t_ok "the fallback's task goes waiting" wait_state G-4 waiting
+rid4=$(sql "select remote_request_id from skugen.tasks where sku = 'G-4'")
+deliver "$rid4" "{\"request_id\": \"$rid4\", \"status\": \"OK\", \"payload\": {\"images\": [{\"url\": \"$base/static/shot.jpg\"}]}}"
+wait "$run"
+t_is "bria, which submitted, finished it (not flux, the chain's first)" \
+	"$(sql "select t.state || ' ' || p.generator || ' ' || p.model || ' ' || p.request_id from skugen.tasks t
+	        join skugen.generations g on g.task_id = t.id join skugen.provenance p on p.generation_id = g.id
+	        where t.sku = 'G-4'")" "done image fal-ai/bria/product-shot $rid4"
+t_is "one submit for it (4 in all)" "$(stat_ .fal_jobs)" 4
 t_done

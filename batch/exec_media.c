@@ -153,7 +153,7 @@ int exec_media_finish(const json_t *g, const struct gen_request *req, const char
 {
 	struct image_job ij;
 	struct media_image *answer = NULL, *made = NULL;
-	const char *path = NULL, *sha = NULL, *dev = getenv("SKUGEN_DEVICE");
+	const char *path = NULL, *sha = NULL;
 	const char *model = json_string_value(json_object_get(g, product_shot(g) ? "model" : "scene_model"));
 	enum media_device want, device = MEDIA_DEVICE_CPU;
 	json_t *doc = NULL;
@@ -172,7 +172,7 @@ int exec_media_finish(const json_t *g, const struct gen_request *req, const char
 			goto out;
 	} else {
 		/* A generated scene: the real product placed on it here. */
-		if (media_device_parse(dev && *dev ? dev : "auto", &want, e) < 0 ||
+		if (media_device_from_env(&want, e) < 0 ||
 		    media_device_resolve(want, &device, e) < 0 ||
 		    image_job_photo(&ij, true, e) < 0 ||
 		    image_job_lifestyle(&ij, answer, device, &made, e) < 0)

@@ -61,6 +61,26 @@ int media_device_resolve(enum media_device want, enum media_device *out, struct 
 	return err_set(e, ERR_INTERNAL, "unknown device %d", (int)want);
 }
 
+int media_device_from_env(enum media_device *out, struct err *e)
+{
+	const char *dev = getenv("SKUGEN_DEVICE");
+
+	return media_device_parse(dev && *dev ? dev : "auto", out, e);
+}
+
+int media_device_for_generator(const char *name, enum media_device *out, struct err *e)
+{
+	enum media_device want;
+
+	if (media_init(e) < 0)
+		return -1;
+	if (media_device_from_env(&want, e) < 0)
+		return err_prefix(e, "--device");
+	if (media_device_resolve(want, out, e) < 0)
+		return err_prefix(e, "generators.%s", name);
+	return 0;
+}
+
 /* Lend a memory image's pixels as a gpu_image (no copy). */
 static void view_of(VipsImage *vi, struct gpu_image *g)
 {

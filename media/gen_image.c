@@ -87,24 +87,18 @@ static void image_close(struct gen *g)
 static int image_open(struct gen **out, const char *name, const json_t *cfg, struct err *e)
 {
 	struct gen_image *gi;
-	const char *dev = getenv("SKUGEN_DEVICE");
-	enum media_device want;
+	enum media_device device;
 
 	*out = NULL;
-	if (media_init(e) < 0)
+	if (media_device_for_generator(name, &device, e) < 0)
 		return -1;
-	if (media_device_parse(dev && *dev ? dev : "auto", &want, e) < 0)
-		return err_prefix(e, "--device");
 	gi = calloc(1, sizeof *gi);
 	if (!gi || !(gi->name = strdup(name))) {
 		free(gi);
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}
 	gi->base.ops = &gen_image_ops;
-	if (media_device_resolve(want, &gi->device, e) < 0) {
-		image_close(&gi->base);
-		return err_prefix(e, "generators.%s", name);
-	}
+	gi->device = device;
 	*out = &gi->base;
 	return 0;
 }

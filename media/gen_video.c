@@ -67,24 +67,18 @@ static void video_close(struct gen *g)
 static int video_open(struct gen **out, const char *name, const json_t *cfg, struct err *e)
 {
 	struct gen_video *gv;
-	const char *dev = getenv("SKUGEN_DEVICE");
-	enum media_device want;
+	enum media_device device;
 
 	*out = NULL;
-	if (media_init(e) < 0)
+	if (media_device_for_generator(name, &device, e) < 0)
 		return -1;
-	if (media_device_parse(dev && *dev ? dev : "auto", &want, e) < 0)
-		return err_prefix(e, "--device");
 	gv = calloc(1, sizeof *gv);
 	if (!gv || !(gv->name = strdup(name))) {
 		free(gv);
 		return err_set(e, ERR_NOMEM, "out of memory");
 	}
 	gv->base.ops = &gen_video_ops;
-	if (media_device_resolve(want, &gv->device, e) < 0) {
-		video_close(&gv->base);
-		return err_prefix(e, "generators.%s", name);
-	}
+	gv->device = device;
 	*out = &gv->base;
 	return 0;
 }

@@ -122,6 +122,16 @@ const char *media_device_name(enum media_device d);   /* static string */
  * one is ERR_CONFIG ("--device gpu: no CUDA device"). */
 int media_device_resolve(enum media_device want, enum media_device *out, struct err *e);
 
+/* The device SKUGEN_DEVICE asks for (the CLI's --device sets it; "auto" when
+ * it is unset or empty), parsed as media_device_parse() does. */
+int media_device_from_env(enum media_device *out, struct err *e);
+
+/* What the local generator named name (gen_image.c, gen_video.c) runs on:
+ * media_init(), then the device from the environment, resolved.  A bad word
+ * is ERR_USAGE prefixed "--device"; a GPU asked for and absent, ERR_CONFIG
+ * prefixed "generators.NAME". */
+int media_device_for_generator(const char *name, enum media_device *out, struct err *e);
+
 /* ---- cut-out ------------------------------------------------------------ */
 
 struct media_cutout_opts {

@@ -46,6 +46,23 @@ int cli_store(const struct settings *s, struct store **st, struct err *e);
 /* Whether s is a run number (digits only, not empty). */
 bool cli_is_run_id(const char *s);
 
+/* For getopt_long's answer c, the cases every subcommand shares: 'c'
+ * (--config) and 'q' (--quiet) set cli and return false (go on); 'h'
+ * (--help) prints usage on stdout and returns true with *code EXIT_ALL_DONE;
+ * anything else prints usage on stderr and returns true with *code
+ * EXIT_USAGE.  The subcommand's option table decides which of these
+ * getopt_long can answer. */
+bool cli_option(int c, const char *usage, int *code);
+
+/* Whether arg is a run number; if not, prints "WHO: WHAT a run number, got
+ * "ARG"" on stderr (who "skugen report", what "RUN must be"). */
+bool cli_run_number(const char *who, const char *what, const char *arg);
+
+/* The optional RUN of `skugen CMD [RUN]` at argv[optind] (*run_id: 0 when
+ * absent) and nothing after it: 0, or -1 after "skugen CMD: RUN must be a run
+ * number, got ..." or "skugen CMD: unexpected argument ..." on stderr. */
+int cli_run_operand(const char *cmd, int argc, char **argv, long *run_id);
+
 /* The subcommands: argv[0] is the subcommand's name. */
 int cmd_run(int argc, char **argv);
 int cmd_regen(int argc, char **argv);

@@ -79,15 +79,9 @@ int cmd_cancel(int argc, char **argv)
 		case 'r':
 			reason = optarg;
 			break;
-		case 'c':
-			cli.config_path = optarg;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return EXIT_ALL_DONE;
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			if (cli_option(c, usage_text, &code))
+				return code;
 		}
 	}
 	if (optind + 1 != argc) {
@@ -95,10 +89,8 @@ int cmd_cancel(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	run = argv[optind];
-	if (!cli_is_run_id(run)) {
-		fprintf(stderr, "skugen cancel: RUN must be a run number, got \"%s\"\n", run);
+	if (!cli_run_number("skugen cancel", "RUN must be", run))
 		return EXIT_USAGE;
-	}
 	snprintf(message, sizeof message, "cancelled by %s with skugen cancel%s%.400s", who(),
 		 reason ? ": " : "", reason ? reason : "");
 	err_clear(&e);

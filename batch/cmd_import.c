@@ -98,12 +98,9 @@ int cmd_import(int argc, char **argv)
 		switch (c) {
 		case 'p': o.partial = true; break;
 		case 'r': o.reviewer = optarg; break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return EXIT_ALL_DONE;
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			if (cli_option(c, usage_text, &code))
+				return code;
 		}
 	}
 	if (optind != argc - 1) {

@@ -45,15 +45,10 @@ int cmd_publish(int argc, char **argv)
 	int c, code = EXIT_ALL_DONE;
 
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		if (c == 'o') {
+		if (c == 'o')
 			po.output = optarg;
-		} else if (c == 'h') {
-			fputs(usage_text, stdout);
-			return EXIT_ALL_DONE;
-		} else {
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
-		}
+		else if (cli_option(c, usage_text, &code))
+			return code;
 	}
 	err_clear(&e);
 	if (cli_settings(&s, true, &e) < 0)

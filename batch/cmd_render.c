@@ -76,12 +76,9 @@ int cmd_render(int argc, char **argv)
 		case OPT_NO_STRICT: topts.strict = false; break;
 		case OPT_ESCAPE: topts.escape_html = true; break;
 		case OPT_SPEC: topts.strict = false; topts.escape_html = true; spec = true; break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return EXIT_ALL_DONE;
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			if (cli_option(c, usage_text, &code))
+				return code;
 		}
 	}
 	if (optind != argc - 1 || (!data_path && !explain)) {

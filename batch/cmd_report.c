@@ -48,31 +48,13 @@ int cmd_report(int argc, char **argv)
 		case 'H':
 			html_path = optarg;
 			break;
-		case 'c':
-			cli.config_path = optarg;
-			break;
-		case 'q':
-			cli.quiet = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return EXIT_ALL_DONE;
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			if (cli_option(c, usage_text, &code))
+				return code;
 		}
 	}
-	if (optind < argc) {
-		if (!cli_is_run_id(argv[optind])) {
-			fprintf(stderr, "skugen report: RUN must be a run number, got \"%s\"\n", argv[optind]);
-			return EXIT_USAGE;
-		}
-		run_id = atol(argv[optind++]);
-	}
-	if (optind < argc) {
-		fprintf(stderr, "skugen report: unexpected argument \"%s\"\n", argv[optind]);
+	if (cli_run_operand("report", argc, argv, &run_id) < 0)
 		return EXIT_USAGE;
-	}
 	if (!json_path && !html_path)
 		json_path = "-";
 	err_clear(&e);

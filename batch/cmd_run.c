@@ -566,7 +566,7 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, code;
 
 	while ((c = getopt_long(argc, argv, "fb:c:qh", opts, NULL)) != -1) {
 		switch (c) {
@@ -641,24 +641,13 @@ static int parse(int argc, char **argv, struct run_args *a, const char *usage_te
 			a->report_dir = optarg;
 			break;
 		case 'r':
-			if (!cli_is_run_id(optarg)) {
-				fprintf(stderr, "skugen: --run expects a run number, got \"%s\"\n", optarg);
+			if (!cli_run_number("skugen", "--run expects", optarg))
 				return EXIT_USAGE;
-			}
 			a->adopt = atol(optarg);
 			break;
-		case 'c':
-			cli.config_path = optarg;
-			break;
-		case 'q':
-			cli.quiet = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return EXIT_ALL_DONE;
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			if (cli_option(c, usage_text, &code))
+				return code;
 		}
 	}
 	return -1;

@@ -53,18 +53,9 @@ int cmd_serve(int argc, char **argv)
 		case 'l':
 			listen = optarg;
 			break;
-		case 'c':
-			cli.config_path = optarg;
-			break;
-		case 'q':
-			cli.quiet = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return EXIT_ALL_DONE;
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			if (cli_option(c, usage_text, &code))
+				return code;
 		}
 	}
 	if (optind < argc) {

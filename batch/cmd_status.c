@@ -370,32 +370,17 @@ int cmd_status(int argc, char **argv)
 			}
 			break;
 		}
-		case 'c':
-			cli.config_path = optarg;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return EXIT_ALL_DONE;
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			if (cli_option(c, usage_text, &code))
+				return code;
 		}
 	}
 	if ((log_json) && !watch) {
 		fprintf(stderr, "skugen status: --log-json goes with --watch (for one document use --json)\n");
 		return EXIT_USAGE;
 	}
-	if (optind < argc) {
-		if (!cli_is_run_id(argv[optind])) {
-			fprintf(stderr, "skugen status: RUN must be a run number, got \"%s\"\n", argv[optind]);
-			return EXIT_USAGE;
-		}
-		run_id = atol(argv[optind++]);
-	}
-	if (optind < argc) {
-		fprintf(stderr, "skugen status: unexpected argument \"%s\"\n", argv[optind]);
+	if (cli_run_operand("status", argc, argv, &run_id) < 0)
 		return EXIT_USAGE;
-	}
 	err_clear(&e);
 	if (cli_settings(&s, false, &e) < 0)
 		return cli_fail(&e);

@@ -120,27 +120,17 @@ int cmd_worker(int argc, char **argv)
 			break;
 		case 'r':
 			/* Internal: one run's worker, started by `skugen run --workers N`. */
-			if (!cli_is_run_id(optarg)) {
-				fprintf(stderr, "skugen worker: --run expects a run number, got \"%s\"\n", optarg);
+			if (!cli_run_number("skugen worker", "--run expects", optarg)) {
 				buf_free(&kinds);
 				return EXIT_USAGE;
 			}
 			eo.run_id = atol(optarg);
 			break;
-		case 'c':
-			cli.config_path = optarg;
-			break;
-		case 'q':
-			cli.quiet = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			buf_free(&kinds);
-			return EXIT_ALL_DONE;
 		default:
-			fputs(usage_text, stderr);
-			buf_free(&kinds);
-			return EXIT_USAGE;
+			if (cli_option(c, usage_text, &code)) {
+				buf_free(&kinds);
+				return code;
+			}
 		}
 	}
 	if (optind < argc) {

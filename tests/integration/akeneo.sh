@@ -14,13 +14,9 @@ done >products.jsonl
 # A product without its identifier value: a clear per-record error.
 printf '{"uuid": "%s", "enabled": true, "family": "lamps", "categories": [], "updated": "2026-01-06T10:00:00+00:00", "values": {"name": [{"locale": "en_US", "scope": null, "data": "Nameless"}]}}\n' "$(uuid 6)" >>products.jsonl
 
-"${SKUGEN_FAKES:?}/fake_akeneo" --port 0 --products products.jsonl --token-ttl 3600 \
+start_fake fake_akeneo --products products.jsonl --token-ttl 3600 \
 	--attribute sku=pim_catalog_identifier --attribute name=pim_catalog_text:localizable \
-	--attribute description=pim_catalog_textarea:localizable:scopable >fake.out 2>fake.err &
-fake_pid=$!
-trap 'kill "$fake_pid" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
-for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-base=$(sed -n 's/^listening on //p' fake.out)
+	--attribute description=pim_catalog_textarea:localizable:scopable
 export AKENEO_CLIENT_ID=client AKENEO_SECRET=secret AKENEO_USERNAME=admin AKENEO_PASSWORD=admin
 
 mkdir -p templates/description

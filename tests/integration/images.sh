@@ -12,13 +12,8 @@ new_db images
 cd "$SCRATCH"
 
 photos_tool="$(dirname "$SKUGEN")/tools/example_photos"
-fake="${SKUGEN_FAKES:?}/fake_llm"
 mkdir -p web
-"$fake" --port 0 --static "$SCRATCH/web" >fake.out 2>fake.err &
-fake_pid=$!
-trap 'kill "$fake_pid" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
-for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-base=$(sed -n 's/^listening on //p' fake.out)
+start_fake fake_llm --static "$SCRATCH/web"
 
 # Studio photos (and scenes) from the demo's generator.
 cat >studio.jsonl <<'JSONL'
@@ -191,13 +186,8 @@ t_is "while a record whose photo is bad still fails" \
 # inline as a data: URI) and a FLUX scene the real product is placed on.  The
 # fake answers with a real image; results go through the same preset, marking
 # and store; bad photos fail before anything is paid.
-kill "$fake_pid" 2>/dev/null
-wait "$fake_pid" 2>/dev/null
-"$fake" --port 0 --static "$SCRATCH/web" --fal-image "$SCRATCH/scenes/oak-table.jpg" --fal-job-ms 30 \
-	--fal-key fal-canary-51c2 --log fal.log >fake.out 2>fake.err &
-fake_pid=$!
-for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-base=$(sed -n 's/^listening on //p' fake.out)
+start_fake fake_llm --static "$SCRATCH/web" --fal-image "$SCRATCH/scenes/oak-table.jpg" --fal-job-ms 30 \
+	--fal-key fal-canary-51c2 --log fal.log
 sed -i "s|http://127.0.0.1:[0-9]*/static|$base/static|" catalog.jsonl
 export FAL_KEY=fal-canary-51c2
 cat >hosted.json <<JSON

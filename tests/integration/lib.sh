@@ -10,7 +10,12 @@ ROOT=${SKUGEN_ROOT:?run through tests/run}
 T_N=0
 T_FAILED=0
 SCRATCH=$(mktemp -d /tmp/skugen-it.XXXXXX)
-trap 'rm -rf "$SCRATCH"' EXIT
+
+t_cleanup() { # the EXIT trap: stops the fake start_fake started, removes SCRATCH
+	[ -n "${fake_pid:-}" ] && kill "$fake_pid" 2>/dev/null
+	rm -rf "$SCRATCH"
+}
+trap t_cleanup EXIT
 
 t_ok() { # t_ok NAME COMMAND...: passes when the command succeeds
 	local name=$1; shift
@@ -70,4 +75,33 @@ run_skugen() {
 	RC=$?
 	OUT=$(cat "$SCRATCH/out")
 	ERR=$(cat "$SCRATCH/err")
+}
+
+# wait_listening FILE: wait (10 s at most) until FILE has a "listening" line
+# (a fake server's, or skugen serve's).
+wait_listening() {
+	for _ in $(seq 1 200); do grep -q listening "$1" 2>/dev/null && break; sleep 0.05; done
+}
+
+# start_fake PROGRAM ARGS...: the fake server PROGRAM ($SKUGEN_FAKES/PROGRAM,
+# e.g. fake_llm) on a free port in the background, stdout in ./fake.out and
+# stderr in ./fake.err; waits for its "listening on URL" line.
+# Sets fake_pid and base (the URL).  A fake started before is stopped first;
+# t_cleanup stops this one at exit.
+start_fake() {
+	local prog=${SKUGEN_FAKES:?}/$1
+	shift
+	if [ -n "${fake_pid:-}" ]; then
+		kill "$fake_pid" 2>/dev/null
+		wait "$fake_pid" 2>/dev/null
+	fi
+	"$prog" --port 0 "$@" >fake.out 2>fake.err &
+	fake_pid=$!
+	wait_listening fake.out
+	base=$(sed -n 's/^listening on //p' fake.out)
+}
+
+# fake_config JSON: POST JSON to the fake's /_fake/config (faults, latency).
+fake_config() {
+	curl -s -X POST -H 'Content-Type: application/json' -d "$1" "$base/_fake/config" >/dev/null
 }

@@ -5,13 +5,7 @@
 new_db llm
 cd "$SCRATCH"
 
-fake="${SKUGEN_FAKES:?}/fake_llm"
-"$fake" --port 0 --latency-ms 5 --log fake.log >fake.out 2>fake.err &
-fake_pid=$!
-trap 'kill "$fake_pid" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
-for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-base=$(sed -n 's/^listening on //p' fake.out)
-fake_config() { curl -s -X POST -H 'Content-Type: application/json' -d "$1" "$base/_fake/config" >/dev/null; }
+start_fake fake_llm --latency-ms 5 --log fake.log
 stat() { curl -s "$base/_fake/stats" | jq -r "$1"; }
 
 export OPENAI_API_KEY=sk-canary-openai-7f3a91

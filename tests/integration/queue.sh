@@ -8,19 +8,13 @@
 new_db queue
 cd "$SCRATCH"
 
-fake="${SKUGEN_FAKES:?}/fake_llm"
-"$fake" --port 0 --latency-ms 20 --log fake.log >fake.out 2>fake.err &
-fake_pid=$!
+start_fake fake_llm --latency-ms 20 --log fake.log
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	kill "$fake_pid" 2>/dev/null
-	rm -rf "$SCRATCH"
+	t_cleanup
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-base=$(sed -n 's/^listening on //p' fake.out)
-fake_config() { curl -s -X POST -H 'Content-Type: application/json' -d "$1" "$base/_fake/config" >/dev/null; }
 stat() { curl -s "$base/_fake/stats" | jq -r "$1"; }
 export OPENAI_API_KEY=sk-test-queue
 

@@ -8,17 +8,12 @@
 new_db regen_priority
 cd "$SCRATCH"
 
-fake="${SKUGEN_FAKES:?}/fake_llm"
-"$fake" --port 0 --latency-ms 200 >fake.out 2>fake.err &
-fake_pid=$!
+start_fake fake_llm --latency-ms 200
 cleanup() {
 	kill -KILL ${worker_pid:-} ${run_pid:-} 2>/dev/null
-	kill "$fake_pid" 2>/dev/null
-	rm -rf "$SCRATCH"
+	t_cleanup
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-base=$(sed -n 's/^listening on //p' fake.out)
 export OPENAI_API_KEY=sk-test-regen-priority
 
 mkdir -p templates/user

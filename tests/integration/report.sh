@@ -6,12 +6,7 @@
 new_db report
 cd "$SCRATCH"
 
-fake="${SKUGEN_FAKES:?}/fake_llm"
-"$fake" --port 0 --latency-ms 50 >fake.out 2>fake.err &
-fake_pid=$!
-trap 'kill "$fake_pid" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
-for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-base=$(sed -n 's/^listening on //p' fake.out)
+start_fake fake_llm --latency-ms 50
 export OPENAI_API_KEY=sk-canary-report-5d1e
 
 mkdir -p templates/user/description templates/title

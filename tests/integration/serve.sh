@@ -61,10 +61,7 @@ t_match "a missing JWKS file: exit 2, naming the key" "$? $(cat nostart.err)" '^
 jq '.serve.fal_jwks = "http://127.0.0.1:1/jwks.json"' skugen.json >down.cfg
 SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" --config down.cfg serve >down.out 2>down.err &
 down=$!
-for _ in $(seq 1 100); do
-	grep -q listening down.out 2>/dev/null && break
-	sleep 0.1
-done
+wait_listening down.out
 t_match "fal's JWKS URL down: it starts, with a warning" "$(cat down.err)" 'warning: serve.fal_jwks: .*cannot fetch'
 CODE=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-Fal-Webhook-Request-Id: r' -H 'X-Fal-Webhook-User-Id: u' \
 	-H "X-Fal-Webhook-Timestamp: $(date +%s)" -H "X-Fal-Webhook-Signature: $(printf '%0128d' 0)" \
@@ -76,10 +73,7 @@ wait "$down"
 SKUGEN_API_TOKEN=$TOKEN "$SKUGEN" serve >serve.out 2>serve.err &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$SCRATCH"' EXIT
-for _ in $(seq 1 100); do
-	grep -q listening serve.out 2>/dev/null && break
-	sleep 0.1
-done
+wait_listening serve.out
 port=$(grep -o '[0-9]*$' serve.out)
 t_match "it listens on the port it picked" "$(cat serve.out)" '^skugen serve: listening on http://127\.0\.0\.1:[0-9]+$'
 URL=http://127.0.0.1:$port

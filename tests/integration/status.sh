@@ -5,13 +5,9 @@
 new_db status
 cd "$SCRATCH"
 
-fake="${SKUGEN_FAKES:?}/fake_llm"
-"$fake" --port 0 --latency-ms 50 >fake.out 2>fake.err &
-fake_pid=$!
+start_fake fake_llm --latency-ms 50
 pids=("$fake_pid")
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
-for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-base=$(sed -n 's/^listening on //p' fake.out)
 export OPENAI_API_KEY=sk-canary-status-81c2
 
 mkdir -p templates/user/description

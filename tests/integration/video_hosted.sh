@@ -10,7 +10,6 @@ new_db video_hosted
 cd "$SCRATCH"
 
 photos_tool="$(dirname "$SKUGEN")/tools/example_photos"
-fake="${SKUGEN_FAKES:?}/fake_llm"
 if [ ! -x "$photos_tool" ] || ! command -v ffmpeg >/dev/null || ! command -v exiftool >/dev/null; then
 	echo "ok 1 - hosted video # SKIP needs $photos_tool, ffmpeg and exiftool"
 	echo "1..1"
@@ -27,15 +26,10 @@ perl -MCompress::Zlib -e '
 	print $f "\x89PNG\r\n\x1a\n", chunk("IHDR", pack("NNCCCCC", 1, 1, 8, 2, 0, 0, 0)),
 	      chunk("IDAT", compress("\0\xff\x80\x10")), chunk("IEND", "");'
 
-start_fake() { # start_fake ARGS...: the fake fal, base URL in $base
-	[ -n "${fake_pid:-}" ] && { kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null; }
-	"$fake" --port 0 --fal-job-ms 30 --fal-key fal-canary-77 --log fal.log "$@" >fake.out 2>fake.err &
-	fake_pid=$!
-	for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-	base=$(sed -n 's/^listening on //p' fake.out)
+start_fal() { # start_fal ARGS...: the fake fal (start_fake), base URL in $base
+	start_fake fake_llm --fal-job-ms 30 --fal-key fal-canary-77 --log fal.log "$@"
 }
-trap 'kill "$fake_pid" 2>/dev/null; rm -rf "$SCRATCH"' EXIT
-start_fake --fal-video "$SCRATCH/answer.mp4"
+start_fal --fal-video "$SCRATCH/answer.mp4"
 export FAL_KEY=fal-canary-77
 
 cat >catalog.jsonl <<'JSONL'
@@ -95,7 +89,7 @@ SKUGEN_DEVICE=cpu run_skugen --config hosted.json run
 t_is "a second run pays for nothing" "$(curl -s "$base/_fake/stats" | jq -r .fal_jobs)" 1
 
 # A model answering with bytes that are not a video: the task fails, nothing is stored.
-start_fake
+start_fal
 write_config
 new_db video_hosted_bad
 SKUGEN_DEVICE=cpu run_skugen --config hosted.json run

@@ -9,18 +9,13 @@
 new_db workers_kill
 cd "$SCRATCH"
 
-fake="${SKUGEN_FAKES:?}/fake_llm"
-"$fake" --port 0 --latency-ms 40 --jitter-ms 20 --log fake.log >fake.out 2>fake.err &
-fake_pid=$!
+start_fake fake_llm --latency-ms 40 --jitter-ms 20 --log fake.log
 declare -a wpid=()
 cleanup() {
 	for p in "${wpid[@]}" ${run_pid:-}; do kill -KILL "$p" 2>/dev/null; done
-	kill "$fake_pid" 2>/dev/null
-	rm -rf "$SCRATCH"
+	t_cleanup
 }
 trap cleanup EXIT
-for _ in $(seq 1 100); do grep -q listening fake.out && break; sleep 0.05; done
-base=$(sed -n 's/^listening on //p' fake.out)
 export OPENAI_API_KEY=sk-test-workers-kill
 
 mkdir -p templates/user

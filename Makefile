@@ -124,8 +124,8 @@ $(BUILD)/bench-obj/%.o: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-# A benchmark is every .c in bench/NAME/, linked with the library.
-bench_objs = $(patsubst bench/%.c,$(BUILD)/bench-obj/%.o,$(wildcard bench/$(1)/*.c))
+# A benchmark is every .c in bench/NAME/ and bench/common/, linked with the library.
+bench_objs = $(patsubst bench/%.c,$(BUILD)/bench-obj/%.o,$(wildcard bench/$(1)/*.c bench/common/*.c))
 .SECONDEXPANSION:
 $(BUILD)/bench/%: $$(call bench_objs,$$*) $(LIB)
 	@mkdir -p $(@D)

@@ -31,20 +31,13 @@
 #include "batch/queue.h"
 #include "batch/store.h"
 #include "common/buf.h"
+#include "bench/common/bench_util.h"
 
 #define QUEUE_TASKS 50000
 #define RPM 10000.0
 #define LATENCY_MS 200
 
 static char build_dir[PATH_MAX];
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int exec_sql(struct store *st, const char *sql)
 {
@@ -132,7 +125,7 @@ static double claims_per_s(struct store *st, int n)
 	    exec_sql(st, "vacuum analyze skugen.tasks") < 0)
 		return -1;
 	fflush(stdout);
-	t0 = now_s();
+	t0 = bench_now();
 	for (int i = 0; i < n; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0)
@@ -146,7 +139,7 @@ static double claims_per_s(struct store *st, int n)
 	}
 	if (failed || one_value(st, "select count(*) from skugen.tasks where run_id = 1 and state = 'done'") != QUEUE_TASKS)
 		return -1;
-	return QUEUE_TASKS / (now_s() - t0);
+	return QUEUE_TASKS / (bench_now() - t0);
 }
 
 /* Start fake_llm; *url gets its base URL. */
@@ -183,19 +176,6 @@ static pid_t start_fake(char url[64])
 	return url[0] ? pid : -1;
 }
 
-static int write_file(const char *dir, const char *name, const char *text)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	return fclose(f);
-}
-
 /* The nightly run: returns its wall time in seconds, or -1. */
 static double nightly(struct store *st, const char *dir, long skus, const char *url)
 {
@@ -223,8 +203,8 @@ static double nightly(struct store *st, const char *dir, long skus, const char *
 		 "  \"outputs\": [{\"name\": \"description\", \"template\": \"description\", \"generator\": \"writer\"}],\n"
 		 "  \"queue\": {\"lease_s\": 30, \"poll_s\": 0.5}\n"
 		 "}\n", url, RPM / 2);
-	if (write_file(dir, "catalog.jsonl", buf_str(&catalog)) < 0 || write_file(dir, "skugen.json", cfg) < 0 ||
-	    write_file(path, "default.mustache", "Describe {{name}} ({{sku}}) in {{colour}}.\n") < 0) {
+	if (bench_write_file(dir, "catalog.jsonl", buf_str(&catalog)) < 0 || bench_write_file(dir, "skugen.json", cfg) < 0 ||
+	    bench_write_file(path, "default.mustache", "Describe {{name}} ({{sku}}) in {{colour}}.\n") < 0) {
 		buf_free(&catalog);
 		return -1;
 	}
@@ -234,14 +214,14 @@ static double nightly(struct store *st, const char *dir, long skus, const char *
 	setenv("SKUGEN_DSN", st->dsn, 1);
 	setenv("SKUGEN_BENCH_KEY", "sk-bench", 1);
 	fflush(stdout);
-	t0 = now_s();
+	t0 = bench_now();
 	pid = fork();
 	if (pid == 0) {
 		execl(skugen, "skugen", "-q", "--config", path, "run", "--workers", "2", (char *)NULL);
 		_exit(127);
 	}
 	waitpid(pid, &status, 0);
-	wall = now_s() - t0;
+	wall = bench_now() - t0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "bench/batch: the nightly run exited with %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		return -1;

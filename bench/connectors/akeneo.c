@@ -12,7 +12,6 @@
 #include "bench/connectors/bench.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -28,20 +27,13 @@
 #include <jansson.h>
 
 #include "connectors/akeneo.h"
+#include "bench/common/bench_util.h"
 
 #define PRODUCTS 20000
 #define PAGE_SIZE 100
 #define LATENCY_MS 20
 #define IN_FLIGHT 4
 #define GOAL 0.9
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int write_catalog(const char *path, int n)
 {
@@ -150,12 +142,6 @@ static int start_fake(const char *catalog, pid_t *pid, char *url, size_t cap)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
-
 int bench_akeneo(void)
 {
 	char dir[] = "/tmp/skugen-bench-akeneo-XXXXXX", catalog[64], url[256], text[512];
@@ -190,7 +176,7 @@ int bench_akeneo(void)
 	if (!cfg || record_batch_init(&b, 1000) < 0)
 		goto out;
 
-	t0 = now_s();
+	t0 = bench_now();
 	if (conn_akeneo_ops.open(&c, cfg, &(struct conn_open_opts){ .base_dir = dir }, &e) < 0) {
 		fprintf(stderr, "bench_akeneo: %s\n", e.msg);
 		goto out;
@@ -206,7 +192,7 @@ int bench_akeneo(void)
 		for (size_t i = 0; i < b.len; i++)
 			bad += b.items[i].error != NULL;
 	}
-	took = now_s() - t0;
+	took = bench_now() - t0;
 	conn_akeneo_get_stats(c, &cs);
 	if (n != PRODUCTS || bad) {
 		fprintf(stderr, "bench_akeneo: read %zu products (%zu bad), expected %d\n", n, bad,
@@ -232,6 +218,6 @@ out:
 		kill(pid, SIGTERM);
 		waitpid(pid, &status, 0);
 	}
-	nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	bench_rm_rf(dir);
 	return rc;
 }

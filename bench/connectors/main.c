@@ -31,7 +31,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -52,6 +51,7 @@
 #include "bench/connectors/bench.h"
 #include "common/hash.h"
 #include "connectors/postgres.h"
+#include "bench/common/bench_util.h"
 
 #define ROWS 1000000
 #define ROUNDS 3
@@ -80,24 +80,9 @@ static void verdict(const char *fmt, ...)
 	va_end(ap);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double median(double *v, int n)
 {
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
 	return v[n / 2];
 }
 
@@ -122,7 +107,7 @@ static double child_cpu_s;   /* user + system CPU of the last child */
 static int run_child(char *const argv[], double *secs, long *maxrss_kb)
 {
 	struct rusage ru;
-	double t0 = now_s();
+	double t0 = bench_now();
 	int status;
 	pid_t pid = fork();
 
@@ -138,7 +123,7 @@ static int run_child(char *const argv[], double *secs, long *maxrss_kb)
 	}
 	if (wait4(pid, &status, 0, &ru) < 0)
 		return -1;
-	*secs = now_s() - t0;
+	*secs = bench_now() - t0;
 	child_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		      (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	if (maxrss_kb)
@@ -466,11 +451,11 @@ static int bench_write(PGconn *pg, const char *dsn)
 	if (exec_sql(pg, "CREATE TEMP TABLE bench_stage (grp int4 NOT NULL, idx int4 NOT NULL, "
 		     "sku text NOT NULL, value text NOT NULL, prior_sha256 text)") < 0)
 		goto out;
-	t0 = now_s();
+	t0 = bench_now();
 	if (exec_sql(pg, "BEGIN") < 0 || copy_values(pg, "bench_stage", &v, true) < 0 ||
 	    exec_sql(pg, "COMMIT") < 0)
 		goto out;
-	t_copy = now_s() - t0;
+	t_copy = bench_now() - t0;
 	printf("  write peer: raw COPY of %d values into a staging table: %.2f s\n", WRITE_VALUES,
 	       t_copy);
 	fflush(stdout);
@@ -485,7 +470,7 @@ static int bench_write(PGconn *pg, const char *dsn)
 		fprintf(stderr, "bench: %s\n", e.msg);
 		goto out;
 	}
-	t0 = now_s();
+	t0 = bench_now();
 	for (size_t at = 0; at < WRITE_VALUES; at += WRITE_BATCH) {
 		size_t n = WRITE_VALUES - at < WRITE_BATCH ? WRITE_VALUES - at : WRITE_BATCH;
 
@@ -504,7 +489,7 @@ static int bench_write(PGconn *pg, const char *dsn)
 			written += items[i].status == CONN_WRITE_WRITTEN;
 		conn_write_items_reset(items, n);
 	}
-	t_write = now_s() - t0;
+	t_write = bench_now() - t0;
 	if (written != WRITE_VALUES) {
 		fprintf(stderr, "bench: %zu of %d values written\n", written, WRITE_VALUES);
 		goto out;
@@ -514,13 +499,13 @@ static int bench_write(PGconn *pg, const char *dsn)
 	fflush(stdout);
 
 	/* for scale: the same by hand, in one transaction */
-	t0 = now_s();
+	t0 = bench_now();
 	if (exec_sql(pg, "BEGIN; CREATE TEMP TABLE hand (sku text, value text) ON COMMIT DROP") < 0 ||
 	    copy_values(pg, "hand", &v, false) < 0 ||
 	    exec_sql(pg, "UPDATE wb_hand t SET description = h.value FROM hand h "
 		     "WHERE t.sku = h.sku; COMMIT") < 0)
 		goto out;
-	t_hand = now_s() - t0;
+	t_hand = bench_now() - t0;
 	printf("  write by hand (COPY + one UPDATE ... FROM, no policy): %.2f s; skugen takes %.2fx "
 	       "that\n", t_hand, t_write / t_hand);
 
@@ -541,35 +526,6 @@ out:
 }
 
 /* ---- the database ------------------------------------------------------ */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
-
-/* `skugen db start|stop` under home; for start, *dsn is its output (new). */
-static int skugen_db(const char *skugen, const char *home, const char *action, char **dsn)
-{
-	char cmd[PATH_MAX * 2 + 64], line[1024] = "";
-	FILE *f;
-	int status;
-
-	snprintf(cmd, sizeof cmd, "SKUGEN_HOME='%s' '%s' db %s", home, skugen, action);
-	if (!(f = popen(cmd, "r")))
-		return -1;
-	if (!fgets(line, sizeof line, f))
-		line[0] = '\0';
-	status = pclose(f);
-	if (status != 0) {
-		fprintf(stderr, "bench: %s failed\n", cmd);
-		return -1;
-	}
-	line[strcspn(line, "\n")] = '\0';
-	if (dsn && !(*dsn = strdup(line)))
-		return -1;
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -600,7 +556,7 @@ int main(int argc, char **argv)
 			snprintf(skugen, sizeof skugen, "%s", getenv("SKUGEN_BIN"));
 		/* as root, the server runs as another user, who must reach it */
 		if (!mkdtemp(home) || chmod(home, 0755) < 0 ||
-		    skugen_db(skugen, home, "start", &dsn) < 0) {
+		    bench_skugen_db(skugen, home, "start", &dsn) < 0) {
 			fprintf(stderr, "bench: cannot start a private cluster with %s\n", skugen);
 			goto done;
 		}
@@ -623,11 +579,11 @@ int main(int argc, char **argv)
 		goto done;
 	PQclear(PQexec(pg, "SET client_min_messages = warning"));
 	{
-		double t0 = now_s();
+		double t0 = bench_now();
 
 		if (exec_sql(pg, PRODUCTS_SQL) < 0 || exec_sql(pg, "VACUUM ANALYZE products") < 0)
 			goto done;
-		printf("  generated %d products in %.1f s\n", ROWS, now_s() - t0);
+		printf("  generated %d products in %.1f s\n", ROWS, bench_now() - t0);
 		fflush(stdout);
 	}
 	pg_rc = bench_pull(self, db_dsn);
@@ -641,8 +597,8 @@ done:
 	}
 	PQfinish(admin);
 	if (started) {
-		skugen_db(skugen, home, "stop", NULL);
-		nftw(home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_skugen_db(skugen, home, "stop", NULL);
+		bench_rm_rf(home);
 	}
 	free(dsn);
 	free(db_dsn);

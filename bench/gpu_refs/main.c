@@ -29,27 +29,13 @@
 #include <vips/vips.h>
 
 #include "gpu/ops.h"
+#include "bench/common/bench_util.h"
 
 #define ROUNDS 5
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double median(double *v, int n)
 {
-	qsort(v, n, sizeof *v, cmp_double);
+	qsort(v, n, sizeof *v, bench_cmp_double);
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
@@ -307,13 +293,13 @@ int main(int argc, char **argv)
 		steps[i].ref();   /* warm up both */
 		steps[i].vips();
 		for (r = 0; r < ROUNDS; r++) {
-			double t0 = now();
+			double t0 = bench_now();
 
 			steps[i].ref();
-			tr[r] = now() - t0;
-			t0 = now();
+			tr[r] = bench_now() - t0;
+			t0 = bench_now();
 			steps[i].vips();
-			tv[r] = now() - t0;
+			tv[r] = bench_now() - t0;
 		}
 		mr = median(tr, ROUNDS);
 		mv = median(tv, ROUNDS);

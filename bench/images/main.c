@@ -37,19 +37,12 @@
 #include "media/image_int.h"
 
 #include "refs.h"
+#include "bench/common/bench_util.h"
 
 #define SRC 3000
 #define OUT 2048
 #define ROUNDS 5
 #define CODEC_ROUNDS 6   /* decode and encode pairs per round */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what, const struct err *e) __attribute__((noreturn));
 
@@ -476,16 +469,9 @@ static VipsImage *hand_channel(VipsImage *cut)
 
 /* ---- timing ---------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double median(double *v, int n)
 {
-	qsort(v, n, sizeof *v, cmp_double);
+	qsort(v, n, sizeof *v, bench_cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -552,26 +538,26 @@ int main(void)
 		/* Which goes first alternates, so neither always meets a cold
 		 * cache or the other's garbage. */
 		for (int k = 0; k < 2; k++) {
-			double t0 = now();
+			double t0 = bench_now();
 
 			if ((k == 0) == (r % 2 == 0)) {
 				if (media_cutout(shot, &co, "bench", &cut, &e))
 					die("skugen cut-out", &e);
-				st_mine[0] += now() - t0;
+				st_mine[0] += bench_now() - t0;
 				if (media_lifestyle(cut, scene, &lo, "bench", &life, &e))
 					die("skugen lifestyle", &e);
-				st_mine[1] += now() - t0;
+				st_mine[1] += bench_now() - t0;
 				if (media_channel(cut, sq, MEDIA_DEVICE_CPU, "bench", &chan, &e))
 					die("skugen channel", &e);
-				t_px_mine[r] = now() - t0;
+				t_px_mine[r] = bench_now() - t0;
 				st_mine[2] += t_px_mine[r];
 			} else {
 				hcut = hand_matte(shot->vi);
-				st_hand[0] += now() - t0;
+				st_hand[0] += bench_now() - t0;
 				hlife = hand_lifestyle(hcut, scene->vi);
-				st_hand[1] += now() - t0;
+				st_hand[1] += bench_now() - t0;
 				hchan = hand_channel(hcut);
-				t_px_hand[r] = now() - t0;
+				t_px_hand[r] = bench_now() - t0;
 				st_hand[2] += t_px_hand[r];
 			}
 		}
@@ -589,33 +575,33 @@ int main(void)
 			double t0;
 
 			for (int side = 0; side < 2; side++) {
-				t0 = now();
+				t0 = bench_now();
 				if ((side == 0) == (i % 2 == 0)) {
 					if (media_image_load_buffer(jpeg, jpeg_len, NULL, "bench", &dec, &e))
 						die("decode", &e);
-					t_dec_mine[i] = now() - t0;
+					t_dec_mine[i] = bench_now() - t0;
 					media_image_free(dec);
 				} else {
 					hdec = vips_image_new_from_buffer(jpeg, jpeg_len, "", "access",
 									  VIPS_ACCESS_SEQUENTIAL, NULL);
 					if (!hdec || !(m = vips_image_copy_memory(hdec)))
 						die("hand decode", NULL);
-					t_dec_hand[i] = now() - t0;
+					t_dec_hand[i] = bench_now() - t0;
 					g_object_unref(m);
 					g_object_unref(hdec);
 				}
 			}
 			for (int side = 0; side < 2; side++) {
-				t0 = now();
+				t0 = bench_now();
 				if ((side == 0) == (i % 2 == 0)) {
 					if (media_save(life, MEDIA_FORMAT_JPEG, 90, NULL, 0, &out, &e))
 						die("encode", &e);
-					t_enc_mine[i] = now() - t0;
+					t_enc_mine[i] = bench_now() - t0;
 				} else {
 					if (vips_jpegsave_buffer(hlife, &hbuf, &hlen, "Q", 90,
 								 "optimize_coding", TRUE, NULL))
 						die("hand encode", NULL);
-					t_enc_hand[i] = now() - t0;
+					t_enc_hand[i] = bench_now() - t0;
 					g_free(hbuf);
 				}
 			}

@@ -28,16 +28,9 @@
 #include "media/image_int.h"
 
 #include "refs.h"
+#include "bench/common/bench_util.h"
 
 #define RUNS 3
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void fail(const char *what, const struct err *e) __attribute__((noreturn));
 
@@ -189,54 +182,54 @@ int refs_measure(VipsImage *shot, char lines[][256], int max)
 		double t0;
 
 		/* resample */
-		t0 = now();
+		t0 = bench_now();
 		vips_resample(rgba);
-		tv[0][r] = now() - t0;
-		t0 = now();
+		tv[0][r] = bench_now() - t0;
+		t0 = bench_now();
 		if (gpu_ops_ref.resample(&g_rgba, &out4, GPU_RESAMPLE_LANCZOS3, &e))
 			fail("ref resample", &e);
-		tr[0][r] = now() - t0;
+		tr[0][r] = bench_now() - t0;
 		/* matte */
-		t0 = now();
+		t0 = bench_now();
 		if (media_matte_cpu(shot, &co, "refs", &m, NULL, &e))
 			fail("vips matte", &e);
 		g_object_unref(mem(m));
-		tv[1][r] = now() - t0;
-		t0 = now();
+		tv[1][r] = bench_now() - t0;
+		t0 = bench_now();
 		if (gpu_ops_ref.matte(&g_shot, &out1, &mp, NULL, &e))
 			fail("ref matte", &e);
-		tr[1][r] = now() - t0;
+		tr[1][r] = bench_now() - t0;
 		/* blur */
-		t0 = now();
+		t0 = bench_now();
 		vips_blur(alpha);
-		tv[2][r] = now() - t0;
+		tv[2][r] = bench_now() - t0;
 		if (gpu_image_alloc(&a1, 2048, 2048, 1, &e))
 			fail("buffers", &e);
-		t0 = now();
+		t0 = bench_now();
 		if (gpu_ops_ref.blur(&g_a, &a1, 12.0f, &e))
 			fail("ref blur", &e);
-		tr[2][r] = now() - t0;
+		tr[2][r] = bench_now() - t0;
 		gpu_image_release(&a1);
 		/* colour */
-		t0 = now();
+		t0 = bench_now();
 		vips_colour(prod, scene);
-		tv[3][r] = now() - t0;
-		t0 = now();
+		tv[3][r] = bench_now() - t0;
+		t0 = bench_now();
 		if (gpu_ops_ref.colour_stats(&g_scene, NULL, &ss, &e) ||
 		    gpu_ops_ref.colour_stats(&g_prod, NULL, &sp, &e) ||
 		    gpu_ops_ref.colour_transfer(&g_prod, &out4, &sp, &ss, &tp, &e))
 			fail("ref colour", &e);
-		tr[3][r] = now() - t0;
+		tr[3][r] = bench_now() - t0;
 		/* composite: the reference works in place, on a fresh copy */
-		t0 = now();
+		t0 = bench_now();
 		vips_composite_step(prod, scene);
-		tv[4][r] = now() - t0;
+		tv[4][r] = bench_now() - t0;
 		for (int y = 0; y < 2048; y++)
 			memcpy(gpu_image_px(&scratch3, 0, y), gpu_image_px(&g_scene, 0, y), 2048 * 3);
-		t0 = now();
+		t0 = bench_now();
 		if (gpu_ops_ref.composite(&scratch3, &g_prod, 0, 0, 1.0f, &e))
 			fail("ref composite", &e);
-		tr[4][r] = now() - t0;
+		tr[4][r] = bench_now() - t0;
 	}
 	vips_concurrency_set(threads);
 

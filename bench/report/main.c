@@ -18,7 +18,6 @@
  * removed at the end.  The last lines are the verdicts, "name: value
  * (goal: ...) met|missed".
  */
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,34 +30,12 @@
 #include "batch/report.h"
 #include "batch/run_stats.h"
 #include "batch/store.h"
-
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
+#include "bench/common/bench_util.h"
 
 static double median(double *v, int n)
 {
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
 	return v[n / 2];
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 /* The run, straight into the tables ($1: the number of tasks). */
@@ -139,20 +116,20 @@ int main(void)
 		}
 		PQclear(r);
 	}
-	t0 = now_s();
+	t0 = bench_now();
 	for (size_t i = 0; i < sizeof fill_sql / sizeof *fill_sql; i++) {
 		const char *params[1] = { count };
 
 		if (store_exec(st, fill_sql[i], i == 1 ? 1 : 0, i == 1 ? params : NULL, &e) < 0)
 			goto fail;
 	}
-	printf("filled the store in %.1f s\n", now_s() - t0);
+	printf("filled the store in %.1f s\n", bench_now() - t0);
 
 	for (int i = 0; i < 5; i++) {
-		t0 = now_s();
+		t0 = bench_now();
 		if (run_snapshot_load(st, 1, true, &snap, &e) < 0)
 			goto fail;
-		v[i] = now_s() - t0;
+		v[i] = bench_now() - t0;
 	}
 	snapshot_s = median(v, 5);
 	printf("snapshot: %ld tasks counted by state, cost %.2f: median %.3f s\n", snap.total, snap.cost, snapshot_s);
@@ -163,29 +140,29 @@ int main(void)
 		goto fail;
 	}
 	{
-		double start = now_s(), in_store = 0;
+		double start = bench_now(), in_store = 0;
 		int reads = 0;
 
-		while (now_s() - start < 10) {
-			double a = now_s();
+		while (bench_now() - start < 10) {
+			double a = bench_now();
 
 			if (progress_poll(p, st, false, &e) < 0)
 				goto fail;
-			in_store += now_s() - a;
-			reads += now_s() - a > 0.001;   /* a read, not a skipped call */
+			in_store += bench_now() - a;
+			reads += bench_now() - a > 0.001;   /* a read, not a skipped call */
 			usleep(50 * 1000);
 		}
-		load = in_store / (now_s() - start);
+		load = in_store / (bench_now() - start);
 		printf("progress: about %d reads in 10 s, %.1f%% of the time in the store\n", reads, 100 * load);
 	}
 
 	for (int i = 0; i < 3; i++) {
 		json_t *doc = NULL;
 
-		t0 = now_s();
+		t0 = bench_now();
 		if (report_build(st, 1, &doc, &e) < 0)
 			goto fail;
-		v[i] = now_s() - t0;
+		v[i] = bench_now() - t0;
 		if (i == 2) {
 			FILE *a = open_memstream(&json, &json_len), *b = open_memstream(&page, &page_len);
 
@@ -215,7 +192,7 @@ out:
 	store_close(st);
 	if (embedded) {
 		pg_embedded_stop(home, NULL);
-		nftw(home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rm_rf(home);
 	}
 	free(json);
 	free(page);

@@ -27,7 +27,6 @@
  *     name: value (goal: ...) met|missed
  */
 #include <errno.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -42,6 +41,8 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+
+#include "bench/common/bench_util.h"
 
 #define SKUS 25000
 #define GENERATIONS (SKUS * 4)
@@ -63,14 +64,6 @@ static void verdict(const char *fmt, ...)
 	va_end(ap);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int exec_sql(PGconn *pg, const char *sql)
 {
 	PGresult *r = PQexec(pg, sql);
@@ -82,18 +75,12 @@ static int exec_sql(PGconn *pg, const char *sql)
 	return ok ? 0 : -1;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb, (void)flag, (void)ftw;
-	return remove(path);
-}
-
 /* Run argv with stdout to out_path (or /dev/null); *secs and *rss_kb (peak)
  * measured on the child.  Returns its exit status, -1 when it did not run. */
 static int run_child(char *const argv[], const char *out_path, double *secs, long *rss_kb)
 {
 	struct rusage ru;
-	double t0 = now_s();
+	double t0 = bench_now();
 	int status;
 	pid_t pid;
 
@@ -111,30 +98,9 @@ static int run_child(char *const argv[], const char *out_path, double *secs, lon
 	}
 	if (wait4(pid, &status, 0, &ru) < 0)
 		return -1;
-	*secs = now_s() - t0;
+	*secs = bench_now() - t0;
 	*rss_kb = ru.ru_maxrss;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* `skugen db start|stop` under home; for start, *dsn is its output (new). */
-static int skugen_db(const char *skugen, const char *home, const char *action, char **dsn)
-{
-	char cmd[PATH_MAX * 2 + 64], line[1024] = "";
-	FILE *f;
-
-	snprintf(cmd, sizeof cmd, "SKUGEN_HOME='%s' '%s' db %s", home, skugen, action);
-	if (!(f = popen(cmd, "r")))
-		return -1;
-	if (!fgets(line, sizeof line, f))
-		line[0] = '\0';
-	if (pclose(f) != 0) {
-		fprintf(stderr, "bench: %s failed\n", cmd);
-		return -1;
-	}
-	line[strcspn(line, "\n")] = '\0';
-	if (dsn && !(*dsn = strdup(line)))
-		return -1;
-	return 0;
 }
 
 /* 100,000 generations with provenance; descriptions whose current value
@@ -265,7 +231,7 @@ int main(void)
 	if (given && *given) {
 		dsn = strdup(given);
 	} else {
-		if (!mkdtemp(home) || chmod(home, 0755) < 0 || skugen_db(skugen, home, "start", &dsn) < 0) {
+		if (!mkdtemp(home) || chmod(home, 0755) < 0 || bench_skugen_db(skugen, home, "start", &dsn) < 0) {
 			fprintf(stderr, "bench: cannot start a private cluster with %s\n", skugen);
 			goto done;
 		}
@@ -295,11 +261,11 @@ int main(void)
 		goto done;
 	PQclear(PQexec(pg, "SET client_min_messages = warning"));
 	{
-		double t0 = now_s();
+		double t0 = bench_now();
 
 		if (exec_sql(pg, populate_sql) < 0)
 			goto done;
-		printf("  made %d generations in %.1f s\n", GENERATIONS, now_s() - t0);
+		printf("  made %d generations in %.1f s\n", GENERATIONS, bench_now() - t0);
 		fflush(stdout);
 	}
 
@@ -358,7 +324,7 @@ int main(void)
 
 		/* The floor any import pays: every row's status updated and a review
 		 * row inserted, in one transaction (rolled back). */
-		t0 = now_s();
+		t0 = bench_now();
 		if (exec_sql(pg, "begin") < 0 || exec_sql(pg, "set local jit = off") < 0 ||
 		    exec_sql(pg, "update skugen.generations set status = case when id % 10 = 2 then 'rejected' "
 				 "else 'approved' end") < 0 ||
@@ -366,7 +332,7 @@ int main(void)
 				 "select id, 'approve', 'bench' from skugen.generations") < 0 ||
 		    exec_sql(pg, "rollback") < 0)
 			goto done;
-		floor_s = now_s() - t0;
+		floor_s = bench_now() - t0;
 		printf("  floor (one UPDATE of every status + one INSERT of every review, rolled back): %.2f s\n",
 		       floor_s);
 		crc = run_child(argv, NULL, &secs, &rss);
@@ -387,10 +353,10 @@ done:
 	PQfinish(admin);
 	unsetenv("SKUGEN_DSN");   /* else `db stop` takes the store for an external one */
 	if (started) {
-		skugen_db(skugen, home, "stop", NULL);
-		nftw(home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_skugen_db(skugen, home, "stop", NULL);
+		bench_rm_rf(home);
 	}
-	nftw(work, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	bench_rm_rf(work);
 	free(dsn);
 	free(db_dsn);
 	for (int i = 0; i < nverdicts; i++)

@@ -15,7 +15,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -36,6 +35,7 @@
 #include "batch/serve.h"
 #include "common/buf.h"
 #include "common/hash.h"
+#include "bench/common/bench_util.h"
 
 #define TOKEN "bench-serve-token-0123456789"
 #define SKUS 40
@@ -50,44 +50,10 @@
 static unsigned port;
 static volatile int attacking;
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double percentile(double *v, int n, double p)
 {
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
+	qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
 	return v[(int)(p * (n - 1) + 0.5)];
-}
-
-static int write_file(const char *dir, const char *name, const char *text)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	return fclose(f);
-}
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb, (void)flag, (void)f;
-	return remove(p);
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -269,13 +235,13 @@ static int setup(const char *dir, EVP_PKEY **key)
 	snprintf(sub, sizeof sub, "%s/templates/copy", dir);
 	if (mkdir(sub, 0755) < 0)
 		return -1;
-	rc = write_file(dir, "jwks.json", buf_str(&b));
+	rc = bench_write_file(dir, "jwks.json", buf_str(&b));
 	buf_reset(&b);
 	for (int i = 0; i < SKUS; i++)
 		buf_printf(&b, "{\"sku\": \"B-%d\", \"name\": \"Item %d\", \"colour\": \"c%d\"}\n", i, i, i % 5);
-	if (rc < 0 || write_file(dir, "catalog.jsonl", buf_str(&b)) < 0 ||
-	    write_file(dir, "templates/copy/default.mustache", "{{name}} in {{colour}}\n") < 0 ||
-	    write_file(dir, "skugen.json",
+	if (rc < 0 || bench_write_file(dir, "catalog.jsonl", buf_str(&b)) < 0 ||
+	    bench_write_file(dir, "templates/copy/default.mustache", "{{name}} in {{colour}}\n") < 0 ||
+	    bench_write_file(dir, "skugen.json",
 		       "{\"source\": {\"type\": \"file\", \"path\": \"catalog.jsonl\"}, \"locales\": [\"en_US\"],"
 		       " \"generators\": {\"rules\": {\"type\": \"template\"}},"
 		       " \"outputs\": [{\"name\": \"copy\", \"generator\": \"rules\"}],"
@@ -362,9 +328,9 @@ int main(int argc, char **argv)
 	/* 1. healthz */
 	for (int i = 0; i < HEALTH_N; i++)
 		rq[i] = (struct request){ .path = "/healthz" };
-	t0 = now_s();
+	t0 = bench_now();
 	send_all(rq, HEALTH_N, IN_FLIGHT);
-	health_rate = HEALTH_N / (now_s() - t0);
+	health_rate = HEALTH_N / (bench_now() - t0);
 	for (int i = 0; i < HEALTH_N; i++) {
 		bad += rq[i].status != 200;
 		lat[i] = rq[i].seconds;
@@ -400,7 +366,7 @@ int main(int argc, char **argv)
 		struct buf answer = BUF_INIT;
 		json_t *doc;
 		long job;
-		double start = now_s();
+		double start = bench_now();
 
 		snprintf(body, sizeof body, "{\"skus\": [\"B-%d\"], \"force\": true}", i % SKUS);
 		if (one("/v1/regenerate", body, auth, &answer, &accept[i]) != 202) {
@@ -432,13 +398,13 @@ int main(int argc, char **argv)
 				break;
 			}
 			json_decref(doc);
-			if (now_s() - start > 30) {
+			if (bench_now() - start > 30) {
 				err_set(&e, ERR_INTERNAL, "job %ld still running after 30 s", job);
 				goto fail;
 			}
 			usleep(10 * 1000);
 		}
-		done[i] = now_s() - start;
+		done[i] = bench_now() - start;
 	}
 	accept_p50 = percentile(accept, REGEN_N, 0.5);
 	done_p50 = percentile(done, REGEN_N, 0.5);
@@ -466,9 +432,9 @@ int main(int argc, char **argv)
 			snprintf(h, sizeof h, "X-Fal-Webhook-Signature: %s", sig);
 			curl_slist_append(rq[i].headers, h);
 		}
-		t0 = now_s();
+		t0 = bench_now();
 		send_all(rq, WEBHOOK_N, IN_FLIGHT);
-		hook_rate = WEBHOOK_N / (now_s() - t0);
+		hook_rate = WEBHOOK_N / (bench_now() - t0);
 		bad = 0;
 		for (int i = 0; i < WEBHOOK_N; i++) {
 			bad += rq[i].status != 200;
@@ -503,7 +469,7 @@ out:
 	free(rq);
 	if (embedded) {
 		pg_embedded_stop(store_home, NULL);
-		nftw(home, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rm_rf(home);
 	}
 	return rc;
 }

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "templates/tmpl.h"
+#include "bench/common/bench_util.h"
 
 #define RECORDS 1000000
 #define CHUNK 100000
@@ -225,14 +226,6 @@ static json_t *make_record(unsigned i)
 	return r;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int main(void)
 {
 	struct tmpl_lib *lib = tmpl_lib_new();
@@ -273,7 +266,7 @@ int main(void)
 		}
 		counting = 1;
 		alloc_calls = alloc_bytes = 0;
-		t0 = now();
+		t0 = bench_now();
 		for (unsigned i = 0; i < CHUNK; i++) {
 			buf_reset(&out);
 			if (tmpl_render(t, recs[i], &o, &out, &e) < 0) {
@@ -283,7 +276,7 @@ int main(void)
 			}
 			out_bytes += out.len;
 		}
-		elapsed += now() - t0;
+		elapsed += bench_now() - t0;
 		counting = 0;
 		calls += alloc_calls;
 		bytes += alloc_bytes;

@@ -27,17 +27,11 @@
 
 #include "gpu/device.h"
 #include "media/video.h"
+#include "bench/common/bench_util.h"
 
 #define RUNS 5
 #define GOAL_WALL 1.5
 #define GOAL_GPU_FPS 2000.0
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static VipsImage *make_still(int w, int h, int seed)
 {
@@ -92,18 +86,18 @@ static int one_clip(VipsImage **stills, const char *preset, const char *path, st
 	eo.x264_preset = preset;
 	struct media_video *v = NULL;
 	struct media_video_stats st;
-	double t0 = now_s(), c0 = cpu_s();
+	double t0 = bench_now(), c0 = cpu_s();
 	if (media_video_new(&v, stills, NULL, 3, &o, &e) < 0) {
 		fprintf(stderr, "bench/video: %s\n", e.msg);
 		return -1;
 	}
-	double t1 = now_s();
+	double t1 = bench_now();
 	if (media_video_write(v, path, &eo, &st, &e) < 0) {
 		fprintf(stderr, "bench/video: %s\n", e.msg);
 		media_video_free(v);
 		return -1;
 	}
-	r->wall = now_s() - t0;
+	r->wall = bench_now() - t0;
 	r->cpu = cpu_s() - c0;
 	r->prep = t1 - t0;
 	r->synth = st.synth_s;
@@ -183,7 +177,7 @@ int main(void)
 		fprintf(stderr, "bench/video: %s\n", e.msg);
 		return 1;
 	}
-	double t0 = now_s();
+	double t0 = bench_now();
 	int frames = 0;
 	for (int rep = 0; rep < 3; rep++)
 		for (int i = 0; i < media_video_frame_count(v); i++, frames++)
@@ -191,7 +185,7 @@ int main(void)
 				fprintf(stderr, "bench/video: %s\n", e.msg);
 				return 1;
 			}
-	double cpu_fps = frames / (now_s() - t0);
+	double cpu_fps = frames / (bench_now() - t0);
 	media_frame_release(&f);
 	media_video_free(v);
 
@@ -214,7 +208,7 @@ int main(void)
 		}
 		for (int i = 0; i < 30; i++)
 			media_video_render(v, i, &f, &e);
-		t0 = now_s();
+		t0 = bench_now();
 		frames = 0;
 		for (int rep = 0; rep < 10; rep++)
 			for (int i = 0; i < media_video_frame_count(v); i++, frames++)
@@ -222,7 +216,7 @@ int main(void)
 					fprintf(stderr, "bench/video: %s\n", e.msg);
 					return 1;
 				}
-		double gpu_fps = frames / (now_s() - t0);
+		double gpu_fps = frames / (bench_now() - t0);
 		media_frame_release(&f);
 		media_video_free(v);
 		printf("measure: gpu frames/s 1080x1080 through media_video_render (downloaded): %.0f "

@@ -86,9 +86,11 @@ wait_state() {
 # ---- OK: the webhook finishes the waiting task -------------------------------------
 
 printf '{"sku": "G-1", "name": "Mug", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog.jsonl
-# The run only plans and waits; a separate `skugen worker` does the work.
+# The run only plans and waits; a separate `skugen worker` does the work
+# (started once the task is planned: an idle worker would exit at once).
 "$SKUGEN" run --workers 0 >run1.out 2>run1.err &
 run=$!
+t_ok "the run plans the image task" wait_state G-1 queued
 SKUGEN_DEVICE=cpu "$SKUGEN" worker --outputs image --exit-when-idle >worker.out 2>worker.err &
 worker=$!
 t_ok "the image task goes waiting after its submit" wait_state G-1 waiting

@@ -457,7 +457,7 @@ static int execute(const struct run_args *a)
 		if (rc < 0)
 			goto fail;
 		if (stop_requested) {
-			err_set(&e, ERR_INTERNAL, "stopped by a signal: the tasks not finished stay queued for the next run");
+			err_set(&e, ERR_INTERNAL, "stopped by a signal: the tasks not started are cancelled, and the next run plans them again");
 			goto fail;
 		}
 	}

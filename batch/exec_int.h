@@ -56,6 +56,10 @@ int exec_job_start(struct exec *x, PGresult *r, int i);
  * last_error): its queued tasks are cancelled in the store at once. */
 int exec_stop_run(struct exec *x, long run_id, const char *why);
 
+/* For prov_pool_cancel_if: whether the job behind a call (the ctx every
+ * call of exec_job.c carries) belongs to a run this worker stopped. */
+bool exec_job_run_stopped(void *call_ctx, void *unused);
+
 /* Wall-clock milliseconds. */
 double exec_now_ms(void);
 

@@ -258,6 +258,12 @@ static const char *stopped(struct job *j)
 	return json_string_value(json_object_get(j->x->stopped_runs, key));
 }
 
+bool exec_job_run_stopped(void *call_ctx, void *unused)
+{
+	(void)unused;
+	return stopped(call_ctx) != NULL;
+}
+
 static void inflight_add(struct job *j, int d)
 {
 	char key[32];

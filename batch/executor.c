@@ -462,9 +462,9 @@ static int heartbeat(struct exec *x, struct err *e)
 	}
 	json_decref(held);
 	if (stop_calls && x->prov) {
-		/* The pool cancels every call: those of live runs go back to the
-		 * queue (exec_job.c), the others end cancelled. */
-		prov_pool_cancel_all(x->prov);
+		/* Only the cancelled runs' calls: another run's call stopped
+		 * here would go back to the queue and be asked (and paid) again. */
+		prov_pool_cancel_if(x->prov, exec_job_run_stopped, NULL);
 	}
 	return 0;
 }

@@ -168,21 +168,31 @@ int queue_reserve(struct store *st, long run_id, long long task_id, int attempt,
 		"with held as (select coalesce(sum(o.reserved), 0) as sum from skugen.tasks o\n"
 		"  where o.run_id = $1 and o.state in ('running', 'waiting') and o.reserved is not null\n"
 		"    and o.id <> $2),\n"
+		"mine as (select coalesce(t.reserved, 0) as sum from skugen.tasks t\n"
+		"  where t.id = $2 and t.attempts = $3 and t.worker = $4 and t.state = 'running'),\n"
 		"u as (\n"
-		"  update skugen.tasks t set reserved = $5::numeric\n"
-		"  from skugen.runs r, held\n"
+		"  -- a fallback's call adds to the reservation of the call before it,\n"
+		"  -- whose cost is not in spent until the commit\n"
+		"  update skugen.tasks t set reserved = mine.sum + $5::numeric\n"
+		"  from skugen.runs r, held, mine\n"
 		"  where r.id = $1 and t.id = $2 and t.attempts = $3 and t.worker = $4 and t.state = 'running'\n"
-		"    and (r.budget is null or r.spent + $5::numeric + held.sum <= r.budget)\n"
+		"    and (r.budget is null or r.spent + mine.sum + $5::numeric + held.sum <= r.budget)\n"
 		"  returning 1)\n"
 		"select (select count(*) from u), (select sum from held) > 0,\n"
-		"  (select r.spent + $5::numeric <= r.budget from skugen.runs r where r.id = $1)",
+		"  (select r.spent + coalesce((select sum from mine), 0) + $5::numeric <= r.budget\n"
+		"   from skugen.runs r where r.id = $1),\n"
+		"  exists (select 1 from mine)",
 		5, params, e);
 	if (!r)
 		goto fail;
 	*ok = atoi(PQgetvalue(r, 0, 0)) == 1;
 	/* Refused while other calls hold reservations that may yet come in
-	 * under their estimate: not known yet whether this one fits. */
-	*wait = !*ok && PQgetvalue(r, 0, 1)[0] == 't' && PQgetvalue(r, 0, 2)[0] == 't';
+	 * under their estimate: not known yet whether this one fits.  A task
+	 * this worker no longer holds (reclaimed meanwhile) is not a budget
+	 * stop either: *wait sends it to a release that its new owner's claim
+	 * makes a no-op. */
+	*wait = !*ok && ((PQgetvalue(r, 0, 1)[0] == 't' && PQgetvalue(r, 0, 2)[0] == 't') ||
+			 PQgetvalue(r, 0, 3)[0] != 't');
 	PQclear(r);
 	return store_commit(st, e);
 fail:

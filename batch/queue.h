@@ -74,7 +74,10 @@ int queue_reclaim(struct store *st, long *n, struct err *e);
  * when spent + the run's reservations + cost stays within its budget.
  * *ok false: it would not; then *wait true when it still may, once the
  * calls holding the other reservations have come in (spent + cost fits), and
- * false when the budget is spent.  Runs its own transaction. */
+ * false when the budget is spent; *wait is true too when the task is no
+ * longer this claim's (the caller then lets it go).  A reservation adds to
+ * the task's earlier one (a fallback after a call whose cost is not yet in
+ * the run's spent).  Runs its own transaction. */
 int queue_reserve(struct store *st, long run_id, long long task_id, int attempt,
 		  const char *worker, double cost, bool *ok, bool *wait, struct err *e);
 

@@ -186,10 +186,14 @@ int run_finish(struct store *st, long run_id, const char *status, const char *me
 	PQclear(r);
 	if (n == 0)
 		return err_set(e, ERR_STORE, "run %ld was marked interrupted by another process while it ran (no heartbeat): its unfinished tasks were cancelled; run again", run_id);
+	/* Only what has not started: a running task's answer may already be
+	 * paid for, and its worker (here or elsewhere) still stores it; a lease
+	 * that runs out on a task of a run no longer running cancels it then
+	 * (queue.c's reclaim). */
 	if (strcmp(status, "failed") == 0 &&
 	    store_exec(st, "update skugen.tasks set state = 'cancelled', lease_until = null,"
 			   " last_error = 'the run failed', finished_at = now()"
-			   " where run_id = $1 and state in ('queued', 'running')", 1, params, e) < 0)
+			   " where run_id = $1 and state = 'queued'", 1, params, e) < 0)
 		return -1;
 	return 0;
 }

@@ -58,7 +58,8 @@ int run_load_counts(struct store *st, long run_id, struct run_counts *c, struct 
 int run_heartbeat(struct store *st, long run_id, struct err *e);
 
 /* End it with status "done", "failed" or "cancelled" and a short message.
- * A failed run's unfinished tasks are cancelled.  ERR_STORE when the run is
+ * A failed run's queued tasks are cancelled (running ones are left to their
+ * workers, whose answers are stored).  ERR_STORE when the run is
  * no longer running (another process reaped it as dead). */
 int run_finish(struct store *st, long run_id, const char *status, const char *message,
 	       struct err *e);

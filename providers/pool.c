@@ -892,17 +892,22 @@ bool prov_pool_available(const struct prov_pool *p, const char *provider)
 	return pv && prov_circuit_available(&pv->circuit, http_now_ms());
 }
 
-void prov_pool_cancel_all(struct prov_pool *p)
+void prov_pool_cancel_if(struct prov_pool *p, bool (*which)(void *ctx, void *arg), void *arg)
 {
+	struct prov_req *r, *next;
 	double deadline;
 
 	if (!p)
 		return;
 	p->stopping = true;
-	while (p->all) {
-		struct prov_req *r = p->all;
+	/* A done() may submit (refused while stopping) but frees no other
+	 * request, so the next one saved before finishing this one stays valid. */
+	for (r = p->all; r; r = next) {
 		char msg[300];
 
+		next = r->all_next;
+		if (which && !which(r->ctx, arg))
+			continue;
 		if (r->state == PROV_REQ_QUEUED)
 			dequeue(r);
 		prov_timer_clear(r);
@@ -937,6 +942,11 @@ void prov_pool_cancel_all(struct prov_pool *p)
 			break;
 	}
 	p->stopping = false;
+}
+
+void prov_pool_cancel_all(struct prov_pool *p)
+{
+	prov_pool_cancel_if(p, NULL, NULL);
 }
 
 void prov_pool_free(struct prov_pool *p)

@@ -199,6 +199,10 @@ int prov_price(const struct prov_pool *p, const char *provider, const char *mode
  * up to 5 s for those requests to go out. */
 void prov_pool_cancel_all(struct prov_pool *p);
 
+/* The same for the pending calls whose ctx which(ctx, arg) picks; the others
+ * go on untouched.  which NULL: every call. */
+void prov_pool_cancel_if(struct prov_pool *p, bool (*which)(void *ctx, void *arg), void *arg);
+
 /* Cancel what is pending (as prov_pool_cancel_all) and free.  Accepts NULL. */
 void prov_pool_free(struct prov_pool *p);
 

@@ -310,7 +310,7 @@ int image_opts_plan(struct image_opts *io, const char *sku, const json_t *fields
 			buf_free(&path);
 			goto hashed;
 		}
-		if (file_read_all(buf_str(&path), &bytes, &fe) < 0) {
+		if (file_read_regular(buf_str(&path), MEDIA_MAX_BYTES_DEFAULT, &bytes, &fe) < 0) {
 			rc = set_error(error, sku, io->photo_field, "cannot read the product photo: %s", fe.msg) < 0
 				     ? err_set(e, ERR_NOMEM, "out of memory") : 0;
 			buf_free(&path);

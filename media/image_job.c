@@ -66,10 +66,11 @@ int image_job_photo(struct image_job *ij, bool cut_out, struct err *e)
 			buf_puts(&path, ij->value);
 		else
 			buf_printf(&path, "%s/%s", json_string_value(json_object_get(ij->o, "base_dir")), ij->value);
-		rc = file_read_all(buf_str(&path), &ij->photo_bytes, e);
+		rc = file_read_regular(buf_str(&path), MEDIA_MAX_BYTES_DEFAULT, &ij->photo_bytes, e);
 		buf_free(&path);
 		if (rc < 0) {
-			e->code = ERR_INPUT;
+			if (e->code != ERR_NOMEM)
+				e->code = ERR_INPUT;
 			return err_prefix(e, "%s: cannot read the product photo", ctx);
 		}
 		if (ij->photo_bytes.len == 0)

@@ -11,15 +11,16 @@
 
 #include "media/image_int.h"
 
-/* Collect the names of the metadata items to drop. */
-struct names {
-	char *v[64];
-	int n;
-};
+/* JPEG carries XMP in one APP1 segment: 65,533 bytes less its 29-byte
+ * namespace header.  libvips drops a larger packet with only a warning, and
+ * a file without its marking must not be written. */
+#define JPEG_XMP_MAX 65504
 
+/* Collect the names of the metadata items to drop (a camera's EXIF has
+ * dozens: every one of them, GPS and serial numbers included). */
 static void *collect(VipsImage *im, const char *name, GValue *value, void *a)
 {
-	struct names *ns = a;
+	GPtrArray *names = a;
 	static const char *const drop[] = {
 		VIPS_META_EXIF_NAME, VIPS_META_XMP_NAME, VIPS_META_IPTC_NAME,
 		VIPS_META_ICC_NAME, VIPS_META_PHOTOSHOP_NAME, VIPS_META_ORIENTATION,
@@ -29,8 +30,8 @@ static void *collect(VipsImage *im, const char *name, GValue *value, void *a)
 	(void)im;
 	(void)value;
 	for (int i = 0; drop[i]; i++) {
-		if (strncmp(name, drop[i], strlen(drop[i])) == 0 && ns->n < 64) {
-			ns->v[ns->n++] = g_strdup(name);
+		if (strncmp(name, drop[i], strlen(drop[i])) == 0) {
+			g_ptr_array_add(names, g_strdup(name));
 			break;
 		}
 	}
@@ -42,11 +43,16 @@ int media_save(const struct media_image *img, enum media_format fmt, int quality
 {
 	static const uint8_t white[3] = { 255, 255, 255 };
 	VipsImage *flat = NULL, *c = NULL;
-	struct names ns = { .n = 0 };
+	GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
 	void *data = NULL;
 	size_t len = 0;
 	int rc = -1, vr;
 
+	if (fmt == MEDIA_FORMAT_JPEG && xmp_len > JPEG_XMP_MAX) {
+		err_set(e, ERR_INPUT, "save: the XMP packet is %zu bytes, more than a JPEG holds (%d)",
+			xmp_len, JPEG_XMP_MAX);
+		goto done;
+	}
 	if (quality <= 0)
 		quality = 90;
 	if (quality > 100)
@@ -61,9 +67,9 @@ int media_save(const struct media_image *img, enum media_format fmt, int quality
 		media_vips_err(e, ERR_INTERNAL, NULL, "save");
 		goto done;
 	}
-	vips_image_map(c, collect, &ns);
-	for (int i = 0; i < ns.n; i++)
-		vips_image_remove(c, ns.v[i]);
+	vips_image_map(c, collect, names);
+	for (guint i = 0; i < names->len; i++)
+		vips_image_remove(c, g_ptr_array_index(names, i));
 	if (xmp && xmp_len)
 		vips_image_set_blob_copy(c, VIPS_META_XMP_NAME, xmp, xmp_len);
 
@@ -92,8 +98,7 @@ int media_save(const struct media_image *img, enum media_format fmt, int quality
 	}
 	rc = 0;
 done:
-	for (int i = 0; i < ns.n; i++)
-		g_free(ns.v[i]);
+	g_ptr_array_free(names, TRUE);
 	g_free(data);
 	if (c)
 		g_object_unref(c);

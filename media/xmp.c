@@ -55,10 +55,25 @@ static int put_id(struct buf *b, const char *name, long long v)
 	return put_attr(b, name, text);
 }
 
+/* Alt text is a sentence or two; a template that renders a whole product
+ * description must not grow the packet past what a JPEG can carry. */
+#define XMP_ALT_MAX 2000
+
+/* n cut to at most max bytes, on a UTF-8 character boundary. */
+static size_t utf8_cut(const char *p, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	while (max > 0 && ((unsigned char)p[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
 int xmp_packet(const struct xmp_info *info, struct buf *out, struct err *e)
 {
 	static const char *const fields[] = { "sku", "model", "generator" };
 	const char *values[] = { info->sku, info->model, info->generator };
+	size_t alt_len = info->alt_text ? utf8_cut(info->alt_text, info->alt_len, XMP_ALT_MAX) : 0;
 
 	if (info->alt_text && !utf8_valid(info->alt_text, info->alt_len, NULL))
 		return err_set(e, ERR_INPUT, "xmp: the alt text is not valid UTF-8");
@@ -87,7 +102,7 @@ int xmp_packet(const struct xmp_info *info, struct buf *out, struct err *e)
 	    put_attr(out, "skugen:SourceSha256", info->source_sha256) < 0 ||
 	    put_attr(out, "skugen:Preset", info->preset) < 0 ||
 	    buf_puts(out, info->alt_text ? ">\n   <Iptc4xmpCore:AltTextAccessibility><rdf:Alt><rdf:li xml:lang=\"x-default\">" : "/>\n") < 0 ||
-	    (info->alt_text && (put_escaped_n(out, info->alt_text, info->alt_len) < 0 ||
+	    (info->alt_text && (put_escaped_n(out, info->alt_text, alt_len) < 0 ||
 				buf_puts(out, "</rdf:li></rdf:Alt></Iptc4xmpCore:AltTextAccessibility>\n  </rdf:Description>\n") < 0)) ||
 	    buf_puts(out, " </rdf:RDF>\n</x:xmpmeta>\n<?xpacket end=\"w\"?>") < 0)
 		return err_set(e, ERR_NOMEM, "out of memory");

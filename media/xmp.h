@@ -8,7 +8,8 @@
  *                                  (art. 50) asks: machine-readable marking;
  *   xmp:CreatorTool                "skugen <version>";
  *   Iptc4xmpCore:AltTextAccessibility  the image's alt text (the output's
- *                                  rendered template), when there is one;
+ *                                  rendered template, cut to 2,000 bytes on a
+ *                                  character boundary), when there is one;
  *   skugen:GenerationId, skugen:Generator, skugen:GeneratorVersion,
  *   skugen:Model, skugen:TemplateSha256, skugen:Sku, skugen:RunId,
  *   skugen:SourceSha256, skugen:Preset   in the skugen namespace (XMP_NS_SKUGEN),

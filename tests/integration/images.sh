@@ -5,8 +5,8 @@
 # the IPTC DigitalSourceType and the skugen fields), a second run making
 # nothing new, a replaced photo made again; and bad photos (a truncated JPEG,
 # a text file, a 30000x30000 PNG, a zero-byte download, an HTTP 404, an
-# animated GIF, no photo at all) each failing only their SKU, with the SKU,
-# the field and the problem named.
+# animated GIF, no photo at all, a device such as /dev/zero) each failing
+# only their SKU, with the SKU, the field and the problem named.
 . "$(dirname "$0")/lib.sh"
 new_db images
 cd "$SCRATCH"
@@ -49,6 +49,7 @@ cat >catalog.jsonl <<JSONL
 {"sku": "B-404", "name": "Gone", "brand": "X", "image": "$base/static/gone.png"}
 {"sku": "B-GIF", "name": "Anim", "brand": "X", "image": "photos/anim.gif"}
 {"sku": "B-NONE", "name": "Nothing", "brand": "X"}
+{"sku": "B-DEV", "name": "Device", "brand": "X", "image": "/dev/zero"}
 JSONL
 mkdir -p templates/alt templates/scene
 printf '%s' '{{brand}} {{name}} on white' >templates/alt/default.mustache
@@ -115,7 +116,8 @@ t_is "provenance says who made it, on which device" \
 
 # Each bad photo fails its own SKU, saying which field and what is wrong.
 failure() { sql "select string_agg(distinct last_error, ' / ') from skugen.tasks where sku = '$1' and output = 'main_image'"; }
-for case in "B-TRUNC:" "B-TEXT:" "B-HUGE:pixels|30000" "B-EMPTY:empty" "B-404:404" "B-NONE:missing"; do
+for case in "B-TRUNC:" "B-TEXT:" "B-HUGE:pixels|30000" "B-EMPTY:empty" "B-404:404" "B-NONE:missing" \
+	    "B-DEV:/dev/zero is not a regular file"; do
 	sku=${case%%:*} want=${case#*:}
 	msg=$(failure "$sku")
 	t_match "$sku fails with the SKU and the field named" "$msg" "sku \"$sku\".*field \"image\""

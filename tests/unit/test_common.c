@@ -6,11 +6,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/file_read.h"
 #include "common/hash.h"
 #include "common/json_locate.h"
 #include "common/utf8.h"
@@ -133,6 +137,46 @@ static void test_config_errors_say_where(void **state)
 	assert_non_null(strstr(e.msg, "expected an object"));
 }
 
+/* Paths from catalog data: regular files only, and bounded. */
+static void test_file_read_regular(void **state)
+{
+	char dir[] = "/tmp/skugen-fr-XXXXXX", path[96];
+	struct buf b = BUF_INIT;
+	struct err e;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/photo.bin", dir);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	fputs("0123456789", f);
+	fclose(f);
+	assert_int_equal(file_read_regular(path, 10, &b, &e), 0);
+	assert_int_equal(b.len, 10);
+	assert_string_equal(buf_str(&b), "0123456789");
+	buf_reset(&b);
+	assert_int_equal(file_read_regular(path, 9, &b, &e), -1);
+	assert_int_equal(e.code, ERR_INPUT);
+	assert_non_null(strstr(e.msg, "is 10 bytes, more than the limit of 9"));
+	/* A device would never end; a FIFO with no writer would block. */
+	assert_int_equal(file_read_regular("/dev/zero", 1 << 20, &b, &e), -1);
+	assert_non_null(strstr(e.msg, "/dev/zero is not a regular file"));
+	snprintf(path, sizeof path, "%s/fifo", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(file_read_regular(path, 1 << 20, &b, &e), -1);
+	assert_non_null(strstr(e.msg, "is not a regular file"));
+	assert_int_equal(file_read_regular(dir, 1 << 20, &b, &e), -1);
+	assert_int_equal(file_read_regular("/nonexistent/x.png", 1 << 20, &b, &e), -1);
+	assert_int_equal(e.code, ERR_IO);
+	assert_int_equal(b.len, 0);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/photo.bin", dir);
+	unlink(path);
+	rmdir(dir);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +185,7 @@ int main(void)
 		cmocka_unit_test(test_sha256_known_answers),
 		cmocka_unit_test(test_json_locate),
 		cmocka_unit_test(test_config_errors_say_where),
+		cmocka_unit_test(test_file_read_regular),
 	};
 
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);

@@ -19,6 +19,8 @@
 #include <vips/vips.h>
 
 #include "common/buf.h"
+#include "common/utf8.h"
+#include "media/image.h"
 #include "media/xmp.h"
 
 static const char *const tmpl_sha = "0f3c1b7e9d2a4c6b8e0f1a3c5e7b9d2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e4b";
@@ -155,6 +157,111 @@ static void test_absent_fields(void **state)
 	buf_free(&xmp);
 }
 
+/* A camera's photo carries dozens of EXIF items (more than any fixed list
+ * would hold): the saved file keeps none of them, GPS and serial numbers
+ * above all, only skugen's XMP. */
+static void test_camera_metadata_is_dropped(void **state)
+{
+	struct xmp_info info = { .digital_source_type = XMP_DST_ENHANCED, .sku = "CAM-1",
+				 .generator = "image", .generator_version = "1", .model = "local-cpu",
+				 .template_sha256 = tmpl_sha, .generation_id = 7 };
+	struct buf xmp = BUF_INIT, cmd = BUF_INIT, saved = BUF_INIT, out = BUF_INIT;
+	struct media_image *img = NULL;
+	char src[64], dst[64], chunk[4096];
+	struct err e;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(xmp_packet(&info, &xmp, &e), 0);
+	snprintf(src, sizeof src, "/tmp/skugen-cam-%d.jpg", (int)getpid());
+	snprintf(dst, sizeof dst, "/tmp/skugen-cam-%d-out.jpg", (int)getpid());
+	{
+		struct buf empty = BUF_INIT;
+		char *p = save_with_xmp(&empty, ".jpg");
+
+		assert_int_equal(rename(p, src), 0);
+		free(p);
+	}
+	buf_printf(&cmd, "exiftool -q -overwrite_original -Make=Cam -Model=X100 -SerialNumber=SN-4711"
+		   " -LensSerialNumber=LSN-99 -LensMake=Lensco -GPSLatitude=48.1 -GPSLatitudeRef=N"
+		   " -GPSLongitude=11.5 -GPSLongitudeRef=E -GPSAltitude=520 -Artist=Someone");
+	for (int i = 0; i < 70; i++)
+		buf_printf(&cmd, " -UserComment=c%d -ImageUniqueID=%032d -XPKeywords=k%d", i, i, i);
+	buf_printf(&cmd, " -Software=s -Copyright=c -ImageDescription=d -ExposureTime=1/60 -FNumber=2.8"
+		   " -ISO=200 -FocalLength=35 -DateTimeOriginal='2026:01:01 10:00:00' -OwnerName=o"
+		   " -BodySerialNumber=BSN-1 -CameraOwnerName=o -LensModel=L -Saturation=Normal"
+		   " -Contrast=Normal -Sharpness=Normal -WhiteBalance=Auto -SceneCaptureType=Standard"
+		   " -Flash=0 -MeteringMode=5 -ExposureProgram=2 -ExposureMode=0 -BrightnessValue=5"
+		   " -SubjectDistanceRange=0 -DigitalZoomRatio=1"
+		   " -FocalLengthIn35mmFormat=35 -MaxApertureValue=2 -ExposureCompensation=0"
+		   " -GPSSpeed=0 -GPSImgDirection=90 -GPSDateStamp=2026:01:01 -GPSTimeStamp=10:00:00"
+		   " -GPSMapDatum=WGS-84 -GPSDestLatitude=48.2 -GPSDestLongitude=11.6 '%s'", src);
+	assert_int_equal(system(buf_str(&cmd)), 0);
+	/* libvips sees them as separate items: more than 64 of them. */
+	assert_int_equal(media_image_load_file(src, NULL, "sku \"CAM-1\"", &img, &e), 0);
+	assert_int_equal(media_save(img, MEDIA_FORMAT_JPEG, 85, xmp.data, xmp.len, &saved, &e), 0);
+	f = fopen(dst, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(saved.data, 1, saved.len, f), saved.len);
+	fclose(f);
+	buf_reset(&cmd);
+	buf_printf(&cmd, "exiftool -s -s -s -EXIF:all '%s'", dst);
+	f = popen(buf_str(&cmd), "r");
+	assert_non_null(f);
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		buf_append(&out, chunk, n);
+	pclose(f);
+	if (strstr(buf_str(&out), "48") || strstr(buf_str(&out), "SN-") || strstr(buf_str(&out), "Lensco"))
+		fail_msg("camera metadata survived: %s", buf_str(&out));
+	{
+		json_t *doc = exiftool_xmp(dst);
+
+		assert_string_equal(field(doc, "XMP-skugen:Sku"), "CAM-1");
+		json_decref(doc);
+	}
+	/* A packet larger than a JPEG's XMP segment is refused, not dropped. */
+	{
+		struct buf big = BUF_INIT;
+
+		buf_append(&big, xmp.data, xmp.len);
+		while (big.len < 70000)
+			buf_puts(&big, "<!-- padding padding padding padding padding padding -->");
+		buf_reset(&saved);
+		assert_int_equal(media_save(img, MEDIA_FORMAT_JPEG, 85, big.data, big.len, &saved, &e), -1);
+		assert_non_null(strstr(e.msg, "more than a JPEG holds"));
+		buf_free(&big);
+	}
+	media_image_free(img);
+	unlink(src);
+	unlink(dst);
+	buf_free(&xmp);
+	buf_free(&cmd);
+	buf_free(&saved);
+	buf_free(&out);
+}
+
+/* Alt text is cut on a character boundary, so the packet stays small. */
+static void test_alt_text_is_bounded(void **state)
+{
+	struct xmp_info info = { .digital_source_type = XMP_DST_COMPOSITE, .sku = "A-1",
+				 .generator = "image", .generator_version = "1", .model = "m",
+				 .template_sha256 = tmpl_sha };
+	struct buf alt = BUF_INIT, xmp = BUF_INIT;
+	struct err e;
+
+	(void)state;
+	for (int i = 0; i < 3000; i++)
+		buf_puts(&alt, "\xc3\xa4");   /* "ä": 2 bytes */
+	info.alt_text = alt.data;
+	info.alt_len = alt.len;
+	assert_int_equal(xmp_packet(&info, &xmp, &e), 0);
+	assert_true(xmp.len < 4000);
+	assert_true(utf8_valid(xmp.data, xmp.len, NULL));
+	buf_free(&alt);
+	buf_free(&xmp);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +270,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_webp),
 		cmocka_unit_test(test_requires_iptc_term),
 		cmocka_unit_test(test_absent_fields),
+		cmocka_unit_test(test_camera_metadata_is_dropped),
+		cmocka_unit_test(test_alt_text_is_bounded),
 	};
 	int rc;
 

@@ -258,7 +258,10 @@ static void health(struct serve *s, struct serve_reply *r)
 		ok = store_exec(st, "select 1", 0, NULL, &e) == 0;
 	serve_store_put(s, st, ok);
 	if (!ok) {
-		serve_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "the store is unreachable: %s", e.msg);
+		/* /healthz needs no token: the store's own words (host, user,
+		 * why it refused) go to the log, not to whoever asks. */
+		fprintf(stderr, "skugen serve: healthz: the store is unreachable: %s\n", e.msg);
+		serve_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "the store is unreachable");
 		return;
 	}
 	r->status = MHD_HTTP_OK;

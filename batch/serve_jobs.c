@@ -157,6 +157,7 @@ static int spawn_regen(struct serve *s, long job_id, const struct regen_request 
 	const char **argv = calloc(json_array_size(q->skus) + 16, sizeof *argv);
 	char **env = child_env();
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t sa;
 	size_t n = 0, i;
 	json_t *v;
 	int rc = -1;
@@ -193,7 +194,25 @@ static int spawn_regen(struct serve *s, long job_id, const struct regen_request 
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-	errno = posix_spawn(pid, s->o.exe, &fa, NULL, (char *const *)argv, env);
+	/* The server's threads run with SIGTERM and SIGINT blocked and SIGPIPE
+	 * ignored; a child would inherit both and could not be stopped (its
+	 * stop handler would never run): it starts with an empty mask and
+	 * default dispositions. */
+	{
+		sigset_t none, defaults;
+
+		sigemptyset(&none);
+		sigemptyset(&defaults);
+		sigaddset(&defaults, SIGPIPE);
+		sigaddset(&defaults, SIGTERM);
+		sigaddset(&defaults, SIGINT);
+		posix_spawnattr_init(&sa);
+		posix_spawnattr_setsigmask(&sa, &none);
+		posix_spawnattr_setsigdefault(&sa, &defaults);
+		posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	}
+	errno = posix_spawn(pid, s->o.exe, &fa, &sa, (char *const *)argv, env);
+	posix_spawnattr_destroy(&sa);
 	posix_spawn_file_actions_destroy(&fa);
 	if (errno) {
 		err_set(e, ERR_IO, "cannot start %s regen: %s", s->o.exe, strerror(errno));

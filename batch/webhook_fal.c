@@ -304,7 +304,11 @@ static enum webhook_fal_result verify_keys(struct webhook_fal_keys *k, const uns
 		res = WEBHOOK_FAL_NO_KEYS;
 		goto out;
 	}
-	if (!k->n || now - k->loaded_at >= k->refresh_s) {
+	/* A refresh that failed is not tried again before the retry interval
+	 * either: with keys loaded, every delivery would otherwise wait for a
+	 * dead URL's timeout, one at a time under the lock. */
+	if (!k->n || (now - k->loaded_at >= k->refresh_s &&
+		      (k->tried_at == k->loaded_at || now - k->tried_at >= JWKS_RETRY_AFTER_FAIL_S))) {
 		/* A failed load keeps the old keys; with none, refuse. */
 		if (load_locked(k, &le) < 0 && !k->n) {
 			err_set(e, ERR_IO, "%s", le.msg);

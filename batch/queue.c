@@ -12,7 +12,10 @@ static const char *const claim_sql =
 	"  select t.id from skugen.tasks t join skugen.runs r on r.id = t.run_id\n"
 	"  where t.state = 'queued' and (t.not_before is null or t.not_before <= now())\n"
 	"    and ($1::bigint = 0 or t.run_id = $1) and ($4::text[] is null or t.kind = any ($4))\n"
-	"    and r.status = 'running' and (r.deadline is null or r.deadline > now())\n"
+	"    and r.status = 'running'\n"
+	"    -- past the deadline no call starts, but a remote job already paid for\n"
+	"    -- (its webhook came, or its wait ran out) is still finished and stored\n"
+	"    and (r.deadline is null or r.deadline > now() or t.remote_request_id is not null)\n"
 	"  order by t.priority desc, t.id\n"
 	"  limit $2 for update of t skip locked)\n"
 	"update skugen.tasks t set state = 'running', attempts = t.attempts + 1,\n"
@@ -208,9 +211,13 @@ int queue_cancel_unstarted(struct store *st, long run_id, const char *reason, lo
 	PGresult *r;
 
 	snprintf(id, sizeof id, "%ld", run_id);
+	/* A queued task with a remote request is a paid job whose answer came
+	 * (or is to be fetched): not unstarted, so a budget or a deadline does
+	 * not drop it.  `skugen cancel` cancels those too, with its own SQL. */
 	r = store_query(st, "update skugen.tasks set state = 'cancelled', finished_at = now(),"
 			    " last_error = $2, not_before = null"
-			    " where run_id = $1 and state = 'queued'", 2, params, e);
+			    " where run_id = $1 and state = 'queued' and remote_request_id is null",
+			2, params, e);
 	if (!r)
 		return -1;
 	if (n)

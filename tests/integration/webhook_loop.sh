@@ -191,4 +191,22 @@ t_is "bria, which submitted, finished it (not flux, the chain's first)" \
 	        join skugen.generations g on g.task_id = t.id join skugen.provenance p on p.generation_id = g.id
 	        where t.sku = 'G-4'")" "done image fal-ai/bria/product-shot $rid4"
 t_is "one submit for it (4 in all)" "$(stat_ .fal_jobs)" 4
+
+# ---- a deadline passes while the task waits: the paid job is still stored ---------------
+
+printf '{"sku": "G-5", "name": "Vase", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog5.jsonl
+jq '.source.path = "catalog5.jsonl"' skugen.json >deadline.json
+SKUGEN_DEVICE=cpu "$SKUGEN" --config deadline.json run --deadline 2 >run5.out 2>run5.err &
+run=$!
+t_ok "the task goes waiting before the deadline" wait_state G-5 waiting
+rid5=$(sql "select remote_request_id from skugen.tasks where sku = 'G-5'")
+sleep 2.5
+t_is "the deadline has passed" "$(sql "select (deadline < now()) from skugen.runs r join skugen.tasks t on t.run_id = r.id where t.sku = 'G-5'")" t
+deliver "$rid5" "{\"request_id\": \"$rid5\", \"status\": \"OK\", \"payload\": {\"images\": [{\"url\": \"$base/static/shot.jpg\", \"content_type\": \"image/jpeg\"}]}}"
+t_is "its webhook is taken: 200" "$CODE" 200
+wait "$run"
+t_is "the job paid for before the deadline is finished and stored" \
+	"$(sql "select t.state || ' ' || count(g.id) from skugen.tasks_all t left join skugen.generations g on g.task_id = t.id
+	        where t.sku = 'G-5' group by t.state")" "done 1"
+
 t_done

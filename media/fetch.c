@@ -78,6 +78,28 @@ static bool type_ok(const char *ct)
 	       strncasecmp(ct, "binary/octet-stream", 19) == 0;
 }
 
+/* The URL as messages show it: no user name or password, no query or
+ * fragment.  A catalog's photo URL may carry credentials or a presigned
+ * token (X-Amz-Signature=...), and messages end up in task errors, reports
+ * and logs. */
+static void url_for_messages(const char *url, char *out, size_t cap)
+{
+	CURLU *h = curl_url();
+	char *clean = NULL;
+
+	if (h && curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_set(h, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(h, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(h, CURLUPART_QUERY, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_URL, &clean, 0) == CURLUE_OK)
+		snprintf(out, cap, "%s", clean);
+	else
+		snprintf(out, cap, "a URL that does not parse");
+	curl_free(clean);
+	curl_url_cleanup(h);
+}
+
 int media_fetch(const char *url, const struct media_load_opts *opts, const char *ctx,
 		struct buf *out, struct err *e)
 {
@@ -97,10 +119,15 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 		timeout = opts->timeout_ms;
 	if (opts && opts->connect_timeout_ms)
 		connect_timeout = opts->connect_timeout_ms;
-	if (ctx && *ctx)
-		snprintf(where, sizeof where, "%s: %s", ctx, url);
-	else
-		snprintf(where, sizeof where, "%s", url);
+	{
+		char shown[ERR_MSG_MAX / 4];
+
+		url_for_messages(url, shown, sizeof shown);
+		if (ctx && *ctx)
+			snprintf(where, sizeof where, "%s: %s", ctx, shown);
+		else
+			snprintf(where, sizeof where, "%s", shown);
+	}
 
 	if (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8))
 		return media_err(e, ERR_INPUT, where, "only http and https URLs are fetched");
@@ -130,7 +157,7 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
 	if (s.nomem) {
-		err_set(e, ERR_NOMEM, "out of memory downloading %s", url);
+		media_err(e, ERR_NOMEM, where, "out of memory downloading");
 		goto done;
 	}
 	if (s.too_big || rc == CURLE_FILESIZE_EXCEEDED) {

@@ -50,6 +50,9 @@ struct gen_video {
 	enum media_device device;      /* resolved: cpu or gpu */
 	char *scenes_dir;              /* the folder listed in scenes, or NULL */
 	struct media_scenes *scenes;
+	long long scenes_run;          /* the run the listing was made for: a
+					  long-lived worker lists again per run,
+					  as the planner does when it fingerprints */
 };
 
 static void video_close(struct gen *g)
@@ -128,7 +131,7 @@ static int lifestyle_stills(struct gen_video *gv, struct image_job *ij, int n, V
 
 	if (!dir)
 		return err_set(e, ERR_CONFIG, "lifestyle stills need \"scenes\"");
-	if (!gv->scenes || strcmp(gv->scenes_dir, dir) != 0) {
+	if (!gv->scenes || strcmp(gv->scenes_dir, dir) != 0 || gv->scenes_run != ij->req->run_id) {
 		media_scenes_free(gv->scenes);
 		gv->scenes = NULL;
 		free(gv->scenes_dir);
@@ -136,8 +139,13 @@ static int lifestyle_stills(struct gen_video *gv, struct image_job *ij, int n, V
 			return err_set(e, ERR_NOMEM, "out of memory");
 		if (media_scenes_open(dir, &gv->scenes, e) < 0)
 			return -1;
+		gv->scenes_run = ij->req->run_id;
 	}
-	size_t first = (size_t)(media_scenes_pick(gv->scenes, ij->req->sku) - gv->scenes->items);
+	const struct media_scene *pick = media_scenes_pick(gv->scenes, ij->req->sku);
+
+	if (!pick)
+		return err_set(e, ERR_INPUT, "no scene in %s to place the product in", dir);
+	size_t first = (size_t)(pick - gv->scenes->items);
 	for (int k = 0; k < n && (size_t)k < gv->scenes->n; k++) {
 		const struct media_scene *sc = &gv->scenes->items[(first + k) % gv->scenes->n];
 		struct media_image *scene = NULL, *made = NULL;

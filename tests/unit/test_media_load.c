@@ -524,6 +524,14 @@ static void test_fetch(void **state)
 	fetch_fails(&s, "/big", &small, "over the limit of 100000 bytes");
 	fetch_fails(&s, "/to-file", NULL, "not http or https");
 
+	/* Credentials and a presigned query stay out of the message. */
+	snprintf(url, sizeof url, "http://shop:hunter2@127.0.0.1:%d/missing.jpg?X-Amz-Signature=c0ffee#x", s.port);
+	assert_int_equal(media_image_load(url, NULL, "sku \"U-3\"", &img, &e), -1);
+	assert_non_null(strstr(e.msg, "http status 404"));
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/missing.jpg", s.port);
+	if (!strstr(e.msg, url) || strstr(e.msg, "hunter2") || strstr(e.msg, "shop") || strstr(e.msg, "c0ffee"))
+		fail_msg("message \"%s\" should name %s and nothing secret", e.msg, url);
+
 	/* A redirect within http is followed. */
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/moved", s.port);
 	assert_int_equal(media_image_load(url, NULL, "t", &img, &e), 0);

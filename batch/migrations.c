@@ -314,5 +314,10 @@ const struct migration store_migrations[] = {
 	{ 8, "checks: finding another product's generation with the same text",
 	"create index generations_same_text on skugen.generations (output, locale, content_sha256)\n"
 	"  where status <> 'superseded';\n" },
+	{ 9, "cost ledger: one row per call, however often its commit is sent",
+	"-- a key the worker draws when the call's answer arrives: a commit sent again\n"
+	"-- after the connection dropped (the first may have landed) adds nothing\n"
+	"alter table skugen.cost_ledger add column call_key uuid;\n"
+	"create unique index cost_ledger_call_key on skugen.cost_ledger (call_key);\n" },
 	{ 0, NULL, NULL },
 };

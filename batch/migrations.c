@@ -319,5 +319,10 @@ const struct migration store_migrations[] = {
 	"-- after the connection dropped (the first may have landed) adds nothing\n"
 	"alter table skugen.cost_ledger add column call_key uuid;\n"
 	"create unique index cost_ledger_call_key on skugen.cost_ledger (call_key);\n" },
+	{ 10, "a task waiting for a remote job keeps why its generator chain fell back",
+	"-- the generator that failed before the one that submitted, and why: the task\n"
+	"-- finished after the wait (webhook or poll) puts them in its provenance\n"
+	"alter table skugen.tasks add column fallback_from text, add column fallback_reason text;\n"
+	"alter table skugen.tasks_archive add column fallback_from text, add column fallback_reason text;\n" },
 	{ 0, NULL, NULL },
 };

@@ -124,8 +124,10 @@ $(BUILD)/bench-obj/%.o: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-# A benchmark is every .c in bench/NAME/ and bench/common/, linked with the library.
-bench_objs = $(patsubst bench/%.c,$(BUILD)/bench-obj/%.o,$(wildcard bench/$(1)/*.c bench/common/*.c))
+# A benchmark is every .c in bench/NAME/ and bench/common/, linked with the
+# library and the fake-server launcher the unit tests use (libc only).
+bench_objs = $(patsubst bench/%.c,$(BUILD)/bench-obj/%.o,$(wildcard bench/$(1)/*.c bench/common/*.c)) \
+	$(BUILD)/tests/support/fake_proc.o
 .SECONDEXPANSION:
 $(BUILD)/bench/%: $$(call bench_objs,$$*) $(LIB)
 	@mkdir -p $(@D)

@@ -13,13 +13,13 @@
  *     the database's size.
  *
  * The store is an embedded cluster in a temporary directory.  skugen and
- * fake_llm are found beside this program (BUILD/skugen, BUILD/fakes/).
+ * fake_llm are found beside this program (BUILD/skugen, BUILD/fakes/; for the
+ * fake, $SKUGEN_FAKES first).
  * The last lines are the verdicts, "name: value (goal: ...) met|missed".
  */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +32,7 @@
 #include "batch/store.h"
 #include "common/buf.h"
 #include "bench/common/bench_util.h"
+#include "tests/support/fake_proc.h"
 
 #define QUEUE_TASKS 50000
 #define RPM 10000.0
@@ -142,40 +143,6 @@ static double claims_per_s(struct store *st, int n)
 	return QUEUE_TASKS / (bench_now() - t0);
 }
 
-/* Start fake_llm; *url gets its base URL. */
-static pid_t start_fake(char url[64])
-{
-	char path[PATH_MAX + 32], rpm[32], line[256];
-	int fd[2];
-	pid_t pid;
-	FILE *out;
-
-	snprintf(path, sizeof path, "%s/fakes/fake_llm", build_dir);
-	snprintf(rpm, sizeof rpm, "%.0f", RPM);
-	if (pipe(fd) < 0)
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		char lat[16];
-
-		snprintf(lat, sizeof lat, "%d", LATENCY_MS);
-		dup2(fd[1], 1);
-		close(fd[0]);
-		execl(path, "fake_llm", "--port", "0", "--rpm", rpm, "--latency-ms", lat, "--jitter-ms", "20",
-		      "--answer-words", "60", (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	out = fdopen(fd[0], "r");
-	url[0] = '\0';
-	while (out && fgets(line, sizeof line, out))
-		if (sscanf(line, "listening on %63s", url) == 1)
-			break;
-	if (out)
-		fclose(out);
-	return url[0] ? pid : -1;
-}
-
 /* The nightly run: returns its wall time in seconds, or -1. */
 static double nightly(struct store *st, const char *dir, long skus, const char *url)
 {
@@ -232,7 +199,7 @@ static double nightly(struct store *st, const char *dir, long skus, const char *
 int main(int argc, char **argv)
 {
 	char home[] = "/tmp/skugen-bench-batch.XXXXXX", work[] = "/tmp/skugen-bench-nightly.XXXXXX";
-	char exe[PATH_MAX], url[64];
+	char exe[PATH_MAX], rpm[32], lat[16];
 	const char *full = getenv("SKUGEN_BENCH_FULL");
 	long skus = full && *full && strcmp(full, "0") ? 100000 : 10000;
 	struct store_target t = { 0 };
@@ -240,7 +207,7 @@ int main(int argc, char **argv)
 	struct err e;
 	double cps[3], wall, bound, size_mb, dead, live, db_mb;
 	const int workers[3] = { 1, 4, 16 };
-	pid_t fake;
+	struct fake_proc fake = { 0 };
 	ssize_t n;
 	int rc = 1;
 
@@ -281,17 +248,18 @@ int main(int argc, char **argv)
 	    exec_sql(st, "vacuum full skugen.tasks") < 0)
 		goto out;
 
-	fake = start_fake(url);
-	if (fake < 0) {
+	snprintf(rpm, sizeof rpm, "%.0f", RPM);
+	snprintf(lat, sizeof lat, "%d", LATENCY_MS);
+	if (fake_proc_start(&fake, "fake_llm", (const char *const[]){ "--port", "0", "--rpm", rpm, "--latency-ms",
+			    lat, "--jitter-ms", "20", "--answer-words", "60", NULL }) < 0) {
 		fprintf(stderr, "bench/batch: fake_llm did not start\n");
 		goto out;
 	}
 	bound = (double)skus / (RPM / 60);
 	printf("nightly: %ld SKUs x 1 description at %.0f requests/min (bound %.0f s)%s\n", skus, RPM, bound,
 	       skus < 100000 ? "; SKUGEN_BENCH_FULL=1 for 100,000" : "");
-	wall = nightly(st, work, skus, url);
-	kill(fake, SIGTERM);
-	waitpid(fake, NULL, 0);
+	wall = nightly(st, work, skus, fake.url);
+	fake_proc_stop(&fake);
 	if (wall < 0)
 		goto out;
 	sleep(1); /* let the statistics reach pg_stat_user_tables */

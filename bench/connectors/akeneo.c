@@ -8,19 +8,16 @@
  *
  * The fake is $SKUGEN_FAKES/fake_akeneo, else ../fakes/fake_akeneo beside
  * this program's folder (build/bench/connectors -> build/fakes), else
- * build/fakes/fake_akeneo. */
+ * build/fakes/fake_akeneo (tests/support/fake_proc.c). */
 #include "bench/connectors/bench.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +25,7 @@
 
 #include "connectors/akeneo.h"
 #include "bench/common/bench_util.h"
+#include "tests/support/fake_proc.h"
 
 #define PRODUCTS 20000
 #define PAGE_SIZE 100
@@ -70,90 +68,18 @@ static int write_catalog(const char *path, int n)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
-static void fake_path(char *out, size_t cap)
-{
-	const char *env = getenv("SKUGEN_FAKES");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env) {
-		snprintf(out, cap, "%s/fake_akeneo", env);
-		return;
-	}
-	n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n > 0) {
-		char *slash;
-
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			snprintf(out, cap, "%s/../fakes/fake_akeneo", self);
-			if (access(out, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(out, cap, "build/fakes/fake_akeneo");
-}
-
-/* Start the fake; its base URL into url.  0, or -1 with a message. */
-static int start_fake(const char *catalog, pid_t *pid, char *url, size_t cap)
-{
-	char bin[PATH_MAX + 32], line[256], latency[16];
-	int fds[2];
-	size_t got = 0;
-
-	fake_path(bin, sizeof bin);
-	if (access(bin, X_OK) != 0) {
-		fprintf(stderr, "bench_akeneo: no fake at %s (make %s)\n", bin, bin);
-		return -1;
-	}
-	snprintf(latency, sizeof latency, "%d", LATENCY_MS);
-	if (pipe(fds) < 0)
-		return -1;
-	*pid = fork();
-	if (*pid < 0)
-		return -1;
-	if (*pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execl(bin, bin, "--products", catalog, "--latency-ms", latency, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (got < sizeof line - 1) {
-		ssize_t n = read(fds[0], line + got, sizeof line - 1 - got);
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		line[got] = '\0';
-		if (strchr(line, '\n'))
-			break;
-	}
-	close(fds[0]);
-	line[got] = '\0';
-	if (sscanf(line, "listening on %255s", url) != 1 || strlen(url) >= cap) {
-		fprintf(stderr, "bench_akeneo: the fake did not start\n");
-		return -1;
-	}
-	return 0;
-}
-
 int bench_akeneo(void)
 {
-	char dir[] = "/tmp/skugen-bench-akeneo-XXXXXX", catalog[64], url[256], text[512];
+	char dir[] = "/tmp/skugen-bench-akeneo-XXXXXX", catalog[64], latency[16], text[512];
 	struct conn *c = NULL;
 	struct record_batch b = { 0 };
 	struct conn_akeneo_stats cs;
 	struct err e;
 	json_t *cfg = NULL;
-	pid_t pid = -1;
+	struct fake_proc fake = { 0 };
 	size_t n = 0, bad = 0;
 	double t0, took, pps, bound4, bound1;
-	int rc = -1, status;
+	int rc = -1;
 
 	if (!mkdtemp(dir)) {
 		fprintf(stderr, "bench_akeneo: mkdtemp: %s\n", strerror(errno));
@@ -164,14 +90,16 @@ int bench_akeneo(void)
 		fprintf(stderr, "bench_akeneo: cannot write %s\n", catalog);
 		goto out;
 	}
-	if (start_fake(catalog, &pid, url, sizeof url) < 0)
+	snprintf(latency, sizeof latency, "%d", LATENCY_MS);
+	if (fake_proc_start(&fake, "fake_akeneo",
+			    (const char *const[]){ "--products", catalog, "--latency-ms", latency, NULL }) < 0)
 		goto out;
 	setenv("AKENEO_CLIENT_ID", "client", 1);
 	setenv("AKENEO_SECRET", "secret", 1);
 	setenv("AKENEO_USERNAME", "admin", 1);
 	setenv("AKENEO_PASSWORD", "admin", 1);
 	snprintf(text, sizeof text, "{\"type\":\"akeneo\",\"base_url\":\"%s\",\"locale\":\"en_US\","
-		 "\"scope\":\"ecommerce\",\"page_size\":%d}", url, PAGE_SIZE);
+		 "\"scope\":\"ecommerce\",\"page_size\":%d}", fake.url, PAGE_SIZE);
 	cfg = json_loads(text, 0, NULL);
 	if (!cfg || record_batch_init(&b, 1000) < 0)
 		goto out;
@@ -214,10 +142,7 @@ out:
 	conn_akeneo_ops.close(c);
 	record_batch_free(&b);
 	json_decref(cfg);
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, &status, 0);
-	}
+	fake_proc_stop(&fake);
 	bench_rm_rf(dir);
 	return rc;
 }

@@ -31,7 +31,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -40,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -529,11 +527,9 @@ out:
 
 int main(int argc, char **argv)
 {
-	char self[PATH_MAX], skugen[PATH_MAX + 16], home[] = "/tmp/skugen-bench-conn-XXXXXX";
-	char *dsn = NULL, *db_dsn = NULL, q[128];
-	const char *given = getenv("SKUGEN_BENCH_DSN");
-	bool started = false;
-	PGconn *admin = NULL, *pg = NULL;
+	char self[PATH_MAX];
+	struct bench_db db;
+	PGconn *pg = NULL;
 	ssize_t n;
 	int rc = 1, pg_rc = -1, ak_rc;
 
@@ -545,36 +541,10 @@ int main(int argc, char **argv)
 	self[n] = '\0';
 	printf("== postgres connector\n");
 	fflush(stdout);
-	if (given && *given) {
-		dsn = strdup(given);
-	} else {
-		char dir[PATH_MAX];
-
-		snprintf(dir, sizeof dir, "%s", self);
-		snprintf(skugen, sizeof skugen, "%s/../skugen", dirname(dir));
-		if (getenv("SKUGEN_BIN"))
-			snprintf(skugen, sizeof skugen, "%s", getenv("SKUGEN_BIN"));
-		/* as root, the server runs as another user, who must reach it */
-		if (!mkdtemp(home) || chmod(home, 0755) < 0 ||
-		    bench_skugen_db(skugen, home, "start", &dsn) < 0) {
-			fprintf(stderr, "bench: cannot start a private cluster with %s\n", skugen);
-			goto done;
-		}
-		started = true;
-	}
-	admin = PQconnectdb(dsn);
-	if (PQstatus(admin) != CONNECTION_OK) {
-		fprintf(stderr, "bench: cannot connect: %s", PQerrorMessage(admin));
+	if (bench_db_make(&db, "conn", "bench_conn") < 0)
 		goto done;
-	}
-	PQclear(PQexec(admin, "SET client_min_messages = warning"));
-	snprintf(q, sizeof q, "DROP DATABASE IF EXISTS bench_conn_%d", (int)getpid());
-	exec_sql(admin, q);
-	snprintf(q, sizeof q, "CREATE DATABASE bench_conn_%d", (int)getpid());
-	if (exec_sql(admin, q) < 0 || asprintf(&db_dsn, "%s dbname=bench_conn_%d", dsn, (int)getpid()) < 0)
-		goto done;
-	setenv(PULL_DSN_ENV, db_dsn, 1);
-	pg = PQconnectdb(db_dsn);
+	setenv(PULL_DSN_ENV, db.dsn, 1);
+	pg = PQconnectdb(db.dsn);
 	if (PQstatus(pg) != CONNECTION_OK)
 		goto done;
 	PQclear(PQexec(pg, "SET client_min_messages = warning"));
@@ -586,22 +556,12 @@ int main(int argc, char **argv)
 		printf("  generated %d products in %.1f s\n", ROWS, bench_now() - t0);
 		fflush(stdout);
 	}
-	pg_rc = bench_pull(self, db_dsn);
+	pg_rc = bench_pull(self, db.dsn);
 	if (pg_rc == 0)
-		pg_rc = bench_write(pg, db_dsn);
+		pg_rc = bench_write(pg, db.dsn);
 done:
 	PQfinish(pg);
-	if (admin && db_dsn) {
-		snprintf(q, sizeof q, "DROP DATABASE IF EXISTS bench_conn_%d WITH (FORCE)", (int)getpid());
-		exec_sql(admin, q);
-	}
-	PQfinish(admin);
-	if (started) {
-		bench_skugen_db(skugen, home, "stop", NULL);
-		bench_rm_rf(home);
-	}
-	free(dsn);
-	free(db_dsn);
+	bench_db_drop(&db);
 
 	printf("== akeneo connector\n");
 	fflush(stdout);

@@ -16,7 +16,8 @@
  *     when node_modules is missing): throughput and CPU-per-call ratios.
  * Each unthrottled run warms up first (WARMUP calls, not timed).
  *
- * Environment: SKUGEN_FAKES (default build/fakes), SKUGEN_BENCH_THROTTLED_CALLS
+ * Environment: SKUGEN_FAKES (default: the build's fakes/, as
+ * tests/support/fake_proc.c finds them), SKUGEN_BENCH_THROTTLED_CALLS
  * (default 20000; fewer for a quick look).  The last lines are the verdicts,
  * "name: value (goal: ...) met|missed", computed from the measures.
  */
@@ -25,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -40,6 +40,7 @@
 #include "common/hash.h"
 #include "providers/http.h"
 #include "providers/provider.h"
+#include "tests/support/fake_proc.h"
 
 #define THROTTLED_RPM 6000.0
 #define THROTTLED_LATENCY_MS 250.0
@@ -48,11 +49,6 @@
 #define CONCURRENCY 64
 #define WARMUP 1000
 #define NODE_DIR "bench/providers/node"
-
-struct fake {
-	pid_t pid;
-	char url[64];
-};
 
 struct run {
 	const char *name;
@@ -64,68 +60,13 @@ struct run {
 
 /* ---- the fake ------------------------------------------------------------------ */
 
-static int fake_start(struct fake *f, const char *const *args)
-{
-	const char *dir = getenv("SKUGEN_FAKES");
-	char bin[512], line[256];
-	const char *argv[32];
-	size_t argc = 0, got = 0;
-	int fds[2];
-
-	snprintf(bin, sizeof bin, "%s/fake_llm", dir && *dir ? dir : "build/fakes");
-	argv[argc++] = bin;
-	for (size_t i = 0; args[i] && argc < 31; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	if (access(bin, X_OK) != 0 || pipe(fds) < 0) {
-		fprintf(stderr, "bench/providers: no fake at %s (make %s)\n", bin, bin);
-		return -1;
-	}
-	f->pid = fork();
-	if (f->pid < 0)
-		return -1;
-	if (f->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (got < sizeof line - 1) {
-		ssize_t n = read(fds[0], line + got, sizeof line - 1 - got);
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		line[got] = '\0';
-		if (strchr(line, '\n'))
-			break;
-	}
-	close(fds[0]);
-	line[got] = '\0';
-	return sscanf(line, "listening on %63s", f->url) == 1 ? 0 : -1;
-}
-
-static void fake_stop(struct fake *f)
-{
-	int status;
-
-	if (f->pid > 0) {
-		kill(f->pid, SIGTERM);
-		waitpid(f->pid, &status, 0);
-	}
-	f->pid = 0;
-}
-
 static size_t collect(char *p, size_t size, size_t n, void *cls)
 {
 	return buf_append(cls, p, size * n) < 0 ? 0 : size * n;
 }
 
 /* GET (body NULL) or POST a fake hook; its JSON (new), NULL on failure. */
-static json_t *fake_call(const struct fake *f, const char *path, const char *body)
+static json_t *fake_call(const struct fake_proc *f, const char *path, const char *body)
 {
 	struct buf b = BUF_INIT;
 	char url[256];
@@ -146,7 +87,7 @@ static json_t *fake_call(const struct fake *f, const char *path, const char *bod
 	return j;
 }
 
-static long fake_429s(const struct fake *f)
+static long fake_429s(const struct fake_proc *f)
 {
 	json_t *s = fake_call(f, "/_fake/stats", NULL);
 	long n = (long)json_integer_value(json_object_get(json_object_get(json_object_get(s, "paths"),
@@ -185,7 +126,7 @@ static double cpu_us_self(void)
 
 /* n calls through a pool on f, max_in_flight at once, rpm (0: none).  Fills
  * wall, cpu, ok, lost. */
-static int skugen_calls(const struct fake *f, long n, long max_in_flight, double rpm, long warmup, struct run *r)
+static int skugen_calls(const struct fake_proc *f, long n, long max_in_flight, double rpm, long warmup, struct run *r)
 {
 	char cfgtext[1024], prompt[160];
 	struct prov_pool *p = NULL;
@@ -273,7 +214,7 @@ static bool have_sdk(char *why, size_t n)
 	return true;
 }
 
-static int node_calls(const struct fake *f, long n, long conc, struct run *r)
+static int node_calls(const struct fake_proc *f, long n, long conc, struct run *r)
 {
 	char cmd[512], out[1024] = "";
 	json_t *j;
@@ -369,7 +310,7 @@ int main(void)
 	struct run thr = { .name = "throttled (6000 rpm, 250 ms)" };
 	struct run fast = { .name = "unthrottled, skugen" };
 	struct run node = { .name = "unthrottled, openai Node SDK" };
-	struct fake f = { 0 };
+	struct fake_proc f = { 0 };
 	double load[3] = { 0 }, load_end[3] = { 0 }, hot = 0, cold = 0;
 	struct rlimit rl;
 	char rpm[32];
@@ -393,25 +334,25 @@ int main(void)
 
 	/* 1. throttled */
 	snprintf(rpm, sizeof rpm, "%.0f", THROTTLED_RPM);
-	if (fake_start(&f, thr_args) == 0) {
+	if (fake_proc_start(&f, "fake_llm", thr_args) == 0) {
 		thr.bound = THROTTLED_RPM / 60 < THROTTLED_IN_FLIGHT / (THROTTLED_LATENCY_MS / 1000)
 			    ? THROTTLED_RPM / 60 : THROTTLED_IN_FLIGHT / (THROTTLED_LATENCY_MS / 1000);
 		fprintf(stderr, "bench/providers: %ld throttled calls (about %.0f s)\n", throttled_calls,
 			throttled_calls / thr.bound);
 		skugen_calls(&f, throttled_calls, THROTTLED_IN_FLIGHT, THROTTLED_RPM, 0, &thr);
 		thr.n429 = fake_429s(&f);
-		fake_stop(&f);
+		fake_proc_stop(&f);
 	} else {
 		snprintf(thr.note, sizeof thr.note, "the fake did not start");
 	}
 
 	/* 2 and 3: unthrottled, the same fake for both */
-	if (fake_start(&f, fast_args) == 0) {
+	if (fake_proc_start(&f, "fake_llm", fast_args) == 0) {
 		fprintf(stderr, "bench/providers: %d unthrottled calls, %d in flight\n", CALLS, CONCURRENCY);
 		skugen_calls(&f, CALLS, CONCURRENCY, 0, WARMUP, &fast);
 		fprintf(stderr, "bench/providers: the same through the openai Node SDK\n");
 		node_calls(&f, CALLS, CONCURRENCY, &node);
-		fake_stop(&f);
+		fake_proc_stop(&f);
 	} else {
 		snprintf(fast.note, sizeof fast.note, "the fake did not start");
 	}

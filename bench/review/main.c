@@ -27,7 +27,6 @@
  *     name: value (goal: ...) met|missed
  */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -207,48 +206,25 @@ static void step(const char *name, int rc, double secs, long rss_kb, double rows
 
 int main(void)
 {
-	char self[PATH_MAX], skugen[PATH_MAX + 16], home[] = "/tmp/skugen-bench-review-XXXXXX";
 	char work[] = "/tmp/skugen-bench-review-files-XXXXXX", path[PATH_MAX], page[PATH_MAX];
-	char *dsn = NULL, *db_dsn = NULL, q[160];
-	const char *given = getenv("SKUGEN_BENCH_DSN"), *root = getenv("SKUGEN_ROOT");
-	bool started = false;
-	PGconn *admin = NULL, *pg = NULL;
+	char *skugen;
+	const char *root = getenv("SKUGEN_ROOT");
+	struct bench_db db;
+	PGconn *pg = NULL;
 	double secs;
 	long rss;
 	int rc = 1, crc;
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 
-	if (n < 0 || !mkdtemp(work))
+	if (!mkdtemp(work))
 		return 1;
-	self[n] = '\0';
-	snprintf(skugen, sizeof skugen, "%s/../skugen", dirname(self));
-	if (getenv("SKUGEN_BIN"))
-		snprintf(skugen, sizeof skugen, "%s", getenv("SKUGEN_BIN"));
 	if (!root)
 		root = ".";
 	printf("== review: %d generations of %d SKUs\n", GENERATIONS, SKUS);
 	fflush(stdout);
-	if (given && *given) {
-		dsn = strdup(given);
-	} else {
-		if (!mkdtemp(home) || chmod(home, 0755) < 0 || bench_skugen_db(skugen, home, "start", &dsn) < 0) {
-			fprintf(stderr, "bench: cannot start a private cluster with %s\n", skugen);
-			goto done;
-		}
-		started = true;
-	}
-	admin = PQconnectdb(dsn);
-	if (PQstatus(admin) != CONNECTION_OK) {
-		fprintf(stderr, "bench: cannot connect: %s", PQerrorMessage(admin));
+	if (bench_db_make(&db, "review", "bench_review") < 0)
 		goto done;
-	}
-	PQclear(PQexec(admin, "SET client_min_messages = warning"));
-	snprintf(q, sizeof q, "DROP DATABASE IF EXISTS bench_review_%d", (int)getpid());
-	exec_sql(admin, q);
-	snprintf(q, sizeof q, "CREATE DATABASE bench_review_%d", (int)getpid());
-	if (exec_sql(admin, q) < 0 || asprintf(&db_dsn, "%s dbname=bench_review_%d", dsn, (int)getpid()) < 0)
-		goto done;
-	setenv("SKUGEN_DSN", db_dsn, 1);
+	skugen = db.skugen;
+	setenv("SKUGEN_DSN", db.dsn, 1);
 	{
 		/* the schema: any command migrates the store it opens */
 		char *argv[] = { skugen, "-q", "export", "--sku", "none", NULL };
@@ -256,7 +232,7 @@ int main(void)
 		if (run_child(argv, NULL, &secs, &rss) != 0)
 			goto done;
 	}
-	pg = PQconnectdb(db_dsn);
+	pg = PQconnectdb(db.dsn);
 	if (PQstatus(pg) != CONNECTION_OK)
 		goto done;
 	PQclear(PQexec(pg, "SET client_min_messages = warning"));
@@ -346,19 +322,9 @@ int main(void)
 	rc = 0;
 done:
 	PQfinish(pg);
-	if (admin && db_dsn) {
-		snprintf(q, sizeof q, "DROP DATABASE IF EXISTS bench_review_%d WITH (FORCE)", (int)getpid());
-		exec_sql(admin, q);
-	}
-	PQfinish(admin);
 	unsetenv("SKUGEN_DSN");   /* else `db stop` takes the store for an external one */
-	if (started) {
-		bench_skugen_db(skugen, home, "stop", NULL);
-		bench_rm_rf(home);
-	}
+	bench_db_drop(&db);
 	bench_rm_rf(work);
-	free(dsn);
-	free(db_dsn);
 	for (int i = 0; i < nverdicts; i++)
 		printf("%s\n", verdicts[i]);
 	if (rc)

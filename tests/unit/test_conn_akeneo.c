@@ -14,15 +14,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,87 +28,34 @@
 #include "common/buf.h"
 #include "common/hash.h"
 #include "connectors/akeneo.h"
+#include "tests/support/fake_proc.h"
 
 static char tmpdir[] = "/tmp/skugen-test-conn-akeneo-XXXXXX";
 
 /* ---- the fake ------------------------------------------------------------ */
 
-struct fake {
-	pid_t pid;
-	char url[64];
-};
-
-static const char *fakes_dir(void)
-{
-	const char *d = getenv("SKUGEN_FAKES");
-
-	return d && *d ? d : "build/fakes";
-}
-
 /* Start fake_akeneo with the products file (in tmpdir) and extra options
  * (NULL-terminated). */
-static void fake_start(struct fake *f, const char *products, ...)
+static void fake_start(struct fake_proc *f, const char *products, ...)
 {
-	char bin[512], path[512], line[256];
+	char path[512];
 	const char *argv[64];
-	size_t argc = 0, got = 0;
-	int fds[2];
+	size_t argc = 0;
 	va_list ap;
 	const char *a;
 
-	snprintf(bin, sizeof bin, "%s/fake_akeneo", fakes_dir());
-	if (access(bin, X_OK) != 0)
-		fail_msg("no fake at %s (set SKUGEN_FAKES; build it with make %s)", bin, bin);
-	argv[argc++] = bin;
 	if (products) {
 		snprintf(path, sizeof path, "%s/%s", tmpdir, products);
 		argv[argc++] = "--products";
 		argv[argc++] = path;
 	}
 	va_start(ap, products);
-	while ((a = va_arg(ap, const char *)) && argc < 62)
+	while ((a = va_arg(ap, const char *)) && argc < 63)
 		argv[argc++] = a;
 	va_end(ap);
 	argv[argc] = NULL;
-	assert_int_equal(pipe(fds), 0);
-	f->pid = fork();
-	assert_true(f->pid >= 0);
-	if (f->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	for (;;) {
-		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, 10000) <= 0)
-			fail_msg("fake_akeneo did not say where it listens");
-		n = read(fds[0], line + got, sizeof line - 1 - got);
-		if (n <= 0)
-			fail_msg("fake_akeneo exited before listening");
-		got += (size_t)n;
-		line[got] = '\0';
-		if (strchr(line, '\n'))
-			break;
-	}
-	close(fds[0]);
-	assert_int_equal(sscanf(line, "listening on %63s", f->url), 1);
-}
-
-static void fake_stop(struct fake *f)
-{
-	int status;
-
-	if (f->pid > 0) {
-		kill(f->pid, SIGTERM);
-		waitpid(f->pid, &status, 0);
-	}
-	f->pid = 0;
+	if (fake_proc_start(f, "fake_akeneo", argv) < 0)
+		fail_msg("fake_akeneo did not start");
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *cls)
@@ -120,7 +64,7 @@ static size_t collect(char *p, size_t size, size_t n, void *cls)
 }
 
 /* A request to the fake's test hooks; the answer's JSON (new). */
-static json_t *fake_call(const struct fake *f, const char *method, const char *path)
+static json_t *fake_call(const struct fake_proc *f, const char *method, const char *path)
 {
 	struct buf b = BUF_INIT;
 	char url[512];
@@ -142,7 +86,7 @@ static json_t *fake_call(const struct fake *f, const char *method, const char *p
 	return j;
 }
 
-static json_t *fake_stats(const struct fake *f)
+static json_t *fake_stats(const struct fake_proc *f)
 {
 	return fake_call(f, "GET", "/_fake/stats");
 }
@@ -216,7 +160,7 @@ static void write_products(const char *name, int n)
 
 /* ---- the connector ------------------------------------------------------------ */
 
-static char *cfg_text(const struct fake *f, const char *extra)
+static char *cfg_text(const struct fake_proc *f, const char *extra)
 {
 	char *s;
 
@@ -226,7 +170,7 @@ static char *cfg_text(const struct fake *f, const char *extra)
 	return s;
 }
 
-static int open_conn(const struct fake *f, const char *extra, const char *since,
+static int open_conn(const struct fake_proc *f, const char *extra, const char *since,
 		     struct conn **c, struct err *e)
 {
 	char *text = cfg_text(f, extra);
@@ -321,7 +265,7 @@ static size_t product_gets(const json_t *stats, const json_t **out, size_t cap)
 
 /* ---- tests: configuration --------------------------------------------------------- */
 
-static void expect_open_error(const struct fake *f, const char *extra, enum err_code code,
+static void expect_open_error(const struct fake_proc *f, const char *extra, enum err_code code,
 			      const char *needle)
 {
 	struct conn *c = NULL;
@@ -337,7 +281,7 @@ static void expect_open_error(const struct fake *f, const char *extra, enum err_
 
 static void test_config_errors(void **state)
 {
-	struct fake f = { .url = "http://127.0.0.1:1" };
+	struct fake_proc f = { .url = "http://127.0.0.1:1" };
 	struct conn *c = NULL;
 	struct err e;
 	json_t *cfg;
@@ -371,7 +315,7 @@ static void test_config_errors(void **state)
 
 static void test_bad_credentials(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 
 	(void)state;
 	write_products("creds.jsonl", 1);
@@ -388,7 +332,7 @@ static void test_bad_credentials(void **state)
 		assert_non_null(strstr(e.msg, "422"));
 		assert_non_null(strstr(e.msg, "client_id"));
 	}
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_check_target(void **state)
@@ -430,7 +374,7 @@ static void test_check_target(void **state)
 
 static void test_pagination_next_links_only(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct got g;
 	struct err e;
@@ -492,12 +436,12 @@ static void test_pagination_next_links_only(void **state)
 	assert_int_equal(stat_int(s, "cursors_issued"), 2);
 	json_decref(s);
 	got_free(&g);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_since_filter(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct got g;
 	struct err e;
@@ -545,12 +489,12 @@ static void test_since_filter(void **state)
 	assert_int_equal(open_conn(&f, NULL, "yesterday", &c, &e), -1);
 	assert_int_equal(e.code, ERR_USAGE);
 	assert_non_null(strstr(e.msg, "since: expected a date"));
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_locale_scope_mapping(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct got g;
 	struct err e;
@@ -625,12 +569,12 @@ static void test_locale_scope_mapping(void **state)
 	assert_true(json_is_false(json_object_get(r->fields, "waterproof")));
 	conn_akeneo_ops.close(c);
 	got_free(&g);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_bad_records(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct got g;
 	struct err e;
@@ -707,14 +651,14 @@ static void test_bad_records(void **state)
 	assert_null(find_sku(&g, "SKU-00001")->error);
 	conn_akeneo_ops.close(c);
 	got_free(&g);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 /* ---- tests: tokens and faults --------------------------------------------------------- */
 
 static void test_refresh_before_expiry(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct got g;
 	struct err e;
@@ -751,12 +695,12 @@ static void test_refresh_before_expiry(void **state)
 	}
 	json_decref(s);
 	got_free(&g);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_401_mid_run(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct record_batch b;
 	struct err e;
@@ -789,12 +733,12 @@ static void test_401_mid_run(void **state)
 	json_decref(s);
 	record_batch_free(&b);
 	conn_akeneo_ops.close(c);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_429_retry_after(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct got g;
 	struct err e;
@@ -819,12 +763,12 @@ static void test_429_retry_after(void **state)
 	json_decref(s);
 	conn_akeneo_ops.close(c);
 	got_free(&g);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_dropped_connection_resumes(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct got g;
 	struct err e;
@@ -849,12 +793,12 @@ static void test_dropped_connection_resumes(void **state)
 	json_decref(s);
 	conn_akeneo_ops.close(c);
 	got_free(&g);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_source_lost(void **state)
 {
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct got g;
 	struct err e;
@@ -887,7 +831,7 @@ static void test_source_lost(void **state)
 	}
 	conn_akeneo_ops.close(c);
 	got_free(&g);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 
 	/* a next link to another host is not followed */
 	fake_start(&f, "p5.jsonl", "--link-base", "http://127.0.0.2:9", NULL);
@@ -898,7 +842,7 @@ static void test_source_lost(void **state)
 	assert_int_equal(g.n, 2);
 	conn_akeneo_ops.close(c);
 	got_free(&g);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 /* ---- tests: writing --------------------------------------------------------------------- */
@@ -937,7 +881,7 @@ static void witems_free(struct witems *w)
 	w->n = 0;
 }
 
-static const char *value_in(const struct fake *f, int i, const char *attr, const char *locale,
+static const char *value_in(const struct fake_proc *f, int i, const char *attr, const char *locale,
 			    const char *scope, json_t **keep)
 {
 	char path[128], uuid[40];
@@ -976,7 +920,7 @@ static void expect_status(const struct conn_write_item *it, enum conn_write_stat
 static void test_write_mixed_lines(void **state)
 {
 	static struct witems w;
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct err e;
 	json_t *keep, *s;
@@ -1016,13 +960,13 @@ static void test_write_mixed_lines(void **state)
 	json_decref(s);
 	witems_free(&w);
 	conn_akeneo_ops.close(c);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_write_policies(void **state)
 {
 	static struct witems w;
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct err e;
 	char sha_desc3[HASH_HEX_LEN], sha_other[HASH_HEX_LEN];
@@ -1085,7 +1029,7 @@ static void test_write_policies(void **state)
 	}
 	witems_free(&w);
 	conn_akeneo_ops.close(c);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void write_file(const char *name, const char *text, char sha[HASH_HEX_LEN], char *path,
@@ -1106,7 +1050,7 @@ static void write_file(const char *name, const char *text, char sha[HASH_HEX_LEN
 static void test_media_upload(void **state)
 {
 	static struct witems w;
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct err e;
 	char p1[512], p2[512], sha1[HASH_HEX_LEN], sha2[HASH_HEX_LEN];
@@ -1179,7 +1123,7 @@ static void test_media_upload(void **state)
 	json_decref(s);
 	witems_free(&w);
 	conn_akeneo_ops.close(c);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_in_flight_bound(void **state)
@@ -1187,7 +1131,7 @@ static void test_in_flight_bound(void **state)
 	static struct witems w;
 	static char skus[1000][16], values[1000][32], paths[12][512];
 	char sha[HASH_HEX_LEN];
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct err e;
 	struct conn_akeneo_stats cs;
@@ -1225,13 +1169,13 @@ static void test_in_flight_bound(void **state)
 	json_decref(s);
 	witems_free(&w);
 	conn_akeneo_ops.close(c);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 static void test_write_429_and_lost(void **state)
 {
 	static struct witems w;
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct err e;
 	json_t *s;
@@ -1248,7 +1192,7 @@ static void test_write_429_and_lost(void **state)
 	json_decref(s);
 	witems_free(&w);
 	conn_akeneo_ops.close(c);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 
 	/* the PIM goes away: the lookup fails, nothing is attempted */
 	fake_start(&f, "w5.jsonl", FAKE_ATTRS, "--drop-every", "1", NULL);
@@ -1260,7 +1204,7 @@ static void test_write_429_and_lost(void **state)
 	assert_int_equal(w.v[0].status, CONN_WRITE_PENDING);
 	witems_free(&w);
 	conn_akeneo_ops.close(c);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 /* ---- the requests against the API description ---------------------------------------- */
@@ -1301,7 +1245,7 @@ static void test_requests_follow_the_spec(void **state)
 	char spec_path[1024], p1[512], sha[HASH_HEX_LEN];
 	json_t *spec, *s;
 	const json_t *paths, *log, *x, *patches, *req;
-	struct fake f;
+	struct fake_proc f;
 	struct conn *c;
 	struct got g;
 	struct err e;
@@ -1450,7 +1394,7 @@ static void test_requests_follow_the_spec(void **state)
 	}
 	json_decref(s);
 	json_decref(spec);
-	fake_stop(&f);
+	fake_proc_stop(&f);
 }
 
 /* ---- main --------------------------------------------------------------------------------- */

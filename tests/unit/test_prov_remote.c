@@ -1,5 +1,5 @@
 /* test_prov_remote.c: the provider pool against fake_llm (started here as a
- * child on a free port, from $SKUGEN_FAKES, default build/fakes): answers
+ * child on a free port, from $SKUGEN_FAKES, else the build's fakes/): answers
  * and usage, every fault class (retried then fine, retries exhausted, the
  * classes that are never retried and why), Retry-After in its three forms,
  * limits learnt from headers, the circuit breaker, structured output,
@@ -17,14 +17,10 @@
 
 #include <errno.h>
 #include <ftw.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -33,6 +29,7 @@
 #include "common/hash.h"
 #include "providers/provider.h"
 #include "providers/http.h"
+#include "tests/support/fake_proc.h"
 
 #define CANARY_OPENAI "sk-canary-openai-7f3a9c2e51d84b06"
 #define CANARY_ANTHROPIC "sk-ant-canary-0b7e4d19c2a6f853"
@@ -44,71 +41,14 @@ static char dldir[600];
 
 /* ---- the fake ------------------------------------------------------------ */
 
-static struct {
-	pid_t pid;
-	char url[64];
-} fake;
-
-static const char *fakes_dir(void)
-{
-	const char *d = getenv("SKUGEN_FAKES");
-
-	return d && *d ? d : "build/fakes";
-}
+static struct fake_proc fake;
 
 static int fake_start(void)
 {
-	char bin[512], line[256];
-	size_t got = 0;
-	int fds[2];
+	const char *const args[] = { "--log", logpath, "--openai-key", CANARY_OPENAI, "--anthropic-key",
+				     CANARY_ANTHROPIC, "--fal-key", CANARY_FAL, "--threads", "2", NULL };
 
-	snprintf(bin, sizeof bin, "%s/fake_llm", fakes_dir());
-	if (access(bin, X_OK) != 0) {
-		fprintf(stderr, "no fake at %s (set SKUGEN_FAKES; build it with make %s)\n", bin, bin);
-		return -1;
-	}
-	if (pipe(fds) < 0)
-		return -1;
-	fake.pid = fork();
-	if (fake.pid < 0)
-		return -1;
-	if (fake.pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execl(bin, bin, "--log", logpath, "--openai-key", CANARY_OPENAI, "--anthropic-key", CANARY_ANTHROPIC,
-		      "--fal-key", CANARY_FAL, "--threads", "2", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	for (;;) {
-		struct pollfd p = { .fd = fds[0], .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, 10000) <= 0)
-			return -1;
-		n = read(fds[0], line + got, sizeof line - 1 - got);
-		if (n <= 0)
-			return -1;
-		got += (size_t)n;
-		line[got] = '\0';
-		if (strchr(line, '\n'))
-			break;
-	}
-	close(fds[0]);
-	return sscanf(line, "listening on %63s", fake.url) == 1 ? 0 : -1;
-}
-
-static void fake_stop(void)
-{
-	int status;
-
-	if (fake.pid > 0) {
-		kill(fake.pid, SIGTERM);
-		waitpid(fake.pid, &status, 0);
-	}
-	fake.pid = 0;
+	return fake_proc_start(&fake, "fake_llm", args);
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *cls)
@@ -364,7 +304,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	fake_stop();
+	fake_proc_stop(&fake);
 	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include "batch/review_html.h"
 #include "common/buf.h"
 #include "common/file_read.h"
+#include "common/random.h"
 
 static const char usage_text[] =
 	"usage: skugen export [--format csv|html|json] [--out FILE] [FILTERS] [--provenance]\n"
@@ -370,7 +370,7 @@ static void export_id(char out[17])
 {
 	unsigned char raw[8];
 
-	if (getrandom(raw, sizeof raw, GRND_NONBLOCK) != (ssize_t)sizeof raw) {
+	if (random_bytes(raw, sizeof raw) < 0) {
 		unsigned long long t = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
 
 		memcpy(raw, &t, sizeof raw);

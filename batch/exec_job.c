@@ -36,6 +36,7 @@
 #include "batch/run.h"
 #include "common/buf.h"
 #include "common/hash.h"
+#include "common/random.h"
 #include "common/utf8.h"
 #include "templates/tmpl.h"
 
@@ -365,7 +366,15 @@ static void add_ledger(struct job *j, const char *generator, const char *provide
 
 	json_array_foreach(attempts, i, a) {
 		json_t *row = json_deep_copy(a);
+		char key[RANDOM_UUID_LEN];
 
+		/* The row's identity from here on: a commit sent twice stores it once. */
+		if (!row || random_uuid(key) < 0) {
+			json_decref(row);
+			fatal(j->x, "recording the cost ledger");
+			continue;
+		}
+		json_object_set_new(row, "call_key", json_string(key));
 		json_object_set_new(row, "run_id", json_integer((json_int_t)j->run_id));
 		json_object_set_new(row, "task_id", json_integer((json_int_t)j->task_id));
 		json_object_set_new(row, "task_attempt", json_integer(j->attempt));
@@ -428,8 +437,9 @@ static void await_remote(struct job *j, const char *generator, const char *provi
 			fatal(x, "recording a failure");
 		return;
 	}
-	if (queue_await_remote(x->st, j->task_id, j->attempt, x->worker, generator, request_id,
-			       json_is_number(t) ? json_number_value(t) : 3600, NULL, &e) < 0 && !x->has_fatal) {
+	if (queue_await_remote(x->st, j->task_id, j->attempt, x->worker, generator, request_id, j->fallback_from,
+			       j->fallback_reason, json_is_number(t) ? json_number_value(t) : 3600, NULL, &e) < 0 &&
+	    !x->has_fatal) {
 		x->fatal = e;
 		x->has_fatal = true;
 	}
@@ -820,6 +830,13 @@ int exec_job_start(struct exec *x, PGresult *r, int i)
 		j->remote_result = json_loads(PQgetvalue(r, i, Q_REMOTE_RESULT), 0, NULL);
 	if ((!PQgetisnull(r, i, Q_GENERATOR) && !(j->generator = strdup(PQgetvalue(r, i, Q_GENERATOR)))) ||
 	    (!PQgetisnull(r, i, Q_REMOTE_REQUEST_ID) && !(j->resume_id = strdup(PQgetvalue(r, i, Q_REMOTE_REQUEST_ID))))) {
+		job_free(j);
+		return -1;
+	}
+	/* A submitted job's provenance names the fallback that led to it. */
+	if (j->resume_id && !PQgetisnull(r, i, Q_FALLBACK_FROM) &&
+	    (!(j->fallback_from = strdup(PQgetvalue(r, i, Q_FALLBACK_FROM))) ||
+	     !(j->fallback_reason = strdup(PQgetisnull(r, i, Q_FALLBACK_REASON) ? "" : PQgetvalue(r, i, Q_FALLBACK_REASON))))) {
 		job_free(j);
 		return -1;
 	}

@@ -114,11 +114,14 @@ static const char *const supersede_sql =
 	"       or (g.fingerprint = r.fingerprint and r.force))";
 
 /* The finished tasks this worker still holds, locked until the commit: a
- * reclaimer skips them, and one reclaimed before is left out. */
+ * reclaimer skips them, and one reclaimed before is left out.  A task this
+ * worker's own attempt already finished (a commit sent again after the
+ * connection dropped, when the first had landed) comes back as not running. */
 static const char *const own_sql =
-	"select t.id from skugen.tasks t\n"
+	"select t.id, t.state from skugen.tasks t\n"
 	"  join jsonb_to_recordset($1::jsonb) as r(task_id bigint, attempt int) on r.task_id = t.id\n"
-	"where t.state = 'running' and t.worker = $2 and t.attempts = r.attempt\n"
+	"where t.worker = $2 and t.attempts = r.attempt\n"
+	"  and t.state in ('running', 'done', 'skipped')\n"
 	"for update of t";
 
 static const char *const commit_sql =
@@ -169,17 +172,22 @@ static const char *const commit_sql =
 	"where t.id = r.task_id\n"
 	"returning t.state";
 
+/* The calls' ledger rows, and what they cost their runs.  A row stored
+ * before (same call_key: the commit was sent again after the connection
+ * dropped, and the first had landed) is neither stored nor counted again. */
 static const char *const ledger_sql =
 	"with x as (\n"
 	"  select * from jsonb_to_recordset($1::jsonb) as x(run_id bigint, task_id bigint,\n"
 	"    task_attempt int, generator text, provider text, model text, status text, error text,\n"
 	"    request_id text, tokens_in int, tokens_out int, tokens_cached int, units float8,\n"
-	"    cost numeric)),\n"
+	"    cost numeric, call_key uuid)),\n"
 	"l as (\n"
 	"  insert into skugen.cost_ledger (run_id, task_id, attempt, generator, provider, model,\n"
-	"    status, error, request_id, tokens_in, tokens_out, tokens_cached, units, cost)\n"
+	"    status, error, request_id, tokens_in, tokens_out, tokens_cached, units, cost, call_key)\n"
 	"  select run_id, task_id, task_attempt, generator, provider, model, status, error,\n"
-	"    request_id, tokens_in, tokens_out, tokens_cached, units, coalesce(cost, 0) from x\n"
+	"    request_id, tokens_in, tokens_out, tokens_cached, units, coalesce(cost, 0), call_key\n"
+	"  from x\n"
+	"  on conflict (call_key) do nothing\n"
 	"  returning run_id, cost)\n"
 	"update skugen.runs r set spent = r.spent + s.cost\n"
 	"from (select run_id, sum(cost) as cost from l group by run_id) s\n"
@@ -206,8 +214,9 @@ static size_t waiting(const struct exec *x)
 	       json_array_size(x->released) + json_array_size(x->cancelled);
 }
 
-/* The done rows whose claim this worker still holds (locked till commit). */
-static json_t *owned_rows(struct exec *x, struct err *e)
+/* The done rows whose claim this worker still holds (locked till commit);
+ * the states of those its own earlier commit stored are added to stored. */
+static json_t *owned_rows(struct exec *x, json_t *stored, struct err *e)
 {
 	json_t *owned = json_array(), *ids = json_object(), *row;
 	char *doc = json_dumps(x->done, JSON_COMPACT);
@@ -222,14 +231,18 @@ static json_t *owned_rows(struct exec *x, struct err *e)
 	if (!r)
 		goto fail;
 	for (int k = 0; k < PQntuples(r); k++)
-		json_object_set_new(ids, PQgetvalue(r, k, 0), json_true());
+		json_object_set_new(ids, PQgetvalue(r, k, 0), json_string(PQgetvalue(r, k, 1)));
 	json_array_foreach(x->done, i, row) {
+		const char *state;
 		char id[32];
 
 		snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT,
 			 json_integer_value(json_object_get(row, "task_id")));
-		if (json_object_get(ids, id))
+		state = json_string_value(json_object_get(ids, id));
+		if (state && strcmp(state, "running") == 0)
 			json_array_append(owned, row);
+		else if (state)   /* stored by the commit whose answer was lost */
+			json_array_append_new(stored, json_string(state));
 		else
 			fprintf(stderr, "skugen: warning: task %s: its lease was taken back before the commit (a heartbeat came too late); its answer is not stored\n", id);
 	}
@@ -262,8 +275,9 @@ static int commit(struct exec *x, struct err *e)
 {
 	char backoff[32], backoff_max[32];
 	char *done_doc = NULL;
-	json_t *owned = NULL;
+	json_t *owned = NULL, *stored = NULL, *state;
 	PGresult *r = NULL, *f = NULL;
+	size_t i;
 	int rc = -1;
 
 	if (waiting(x) == 0)
@@ -273,7 +287,12 @@ static int commit(struct exec *x, struct err *e)
 	if (store_begin(x->st, e) < 0)
 		return -1;
 	if (json_array_size(x->done)) {
-		owned = owned_rows(x, e);
+		stored = json_array();
+		if (!stored) {
+			err_set(e, ERR_NOMEM, "out of memory");
+			goto rollback;
+		}
+		owned = owned_rows(x, stored, e);
 		if (!owned)
 			goto rollback;
 	}
@@ -307,14 +326,20 @@ static int commit(struct exec *x, struct err *e)
 	    ((json_array_size(x->released) || (f && PQntuples(f))) && queue_notify(x->st, e) < 0) ||
 	    store_commit(x->st, e) < 0)
 		goto rollback;
-	for (int i = 0; r && i < PQntuples(r); i++) {
-		if (strcmp(PQgetvalue(r, i, 0), "done") == 0)
+	for (int k = 0; r && k < PQntuples(r); k++) {
+		if (strcmp(PQgetvalue(r, k, 0), "done") == 0)
 			x->counts->done++;
 		else
 			x->counts->skipped++;
 	}
-	for (int i = 0; f && i < PQntuples(f); i++)
-		if (strcmp(PQgetvalue(f, i, 0), "queued") != 0)
+	json_array_foreach(stored, i, state) {
+		if (strcmp(json_string_value(state), "done") == 0)
+			x->counts->done++;
+		else
+			x->counts->skipped++;
+	}
+	for (int k = 0; f && k < PQntuples(f); k++)
+		if (strcmp(PQgetvalue(f, k, 0), "queued") != 0)
 			x->counts->failed++;
 	json_array_clear(x->done);
 	json_array_clear(x->failed);
@@ -329,6 +354,7 @@ out:
 	PQclear(r);
 	PQclear(f);
 	json_decref(owned);
+	json_decref(stored);
 	free(done_doc);
 	return rc;
 }

@@ -29,7 +29,7 @@ static const char *const claim_sql =
 	"    'name', t.template_name, 'sha256', t.template_sha256)))::text,\n"
 	"  t.input::text, t.input_fields::text, t.attempts, t.category, t.run_id,\n"
 	"  t.generation_id, t.remote_result::text, r.force, extract(epoch from r.deadline),\n"
-	"  r.budget, t.remote_request_id, t.generator";
+	"  r.budget, t.remote_request_id, t.generator, t.fallback_from, t.fallback_reason";
 
 PGresult *queue_claim(struct store *st, const struct queue_claim *c, struct err *e)
 {
@@ -118,11 +118,11 @@ int queue_reclaim(struct store *st, long *n, struct err *e)
 }
 
 int queue_await_remote(struct store *st, long long task_id, int attempt, const char *worker,
-		       const char *generator, const char *request_id, double timeout_s, bool *held,
-		       struct err *e)
+		       const char *generator, const char *request_id, const char *fallback_from,
+		       const char *fallback_reason, double timeout_s, bool *held, struct err *e)
 {
 	char task[32], att[16], t[32];
-	const char *params[6] = { task, att, worker, request_id, t, generator };
+	const char *params[8] = { task, att, worker, request_id, t, generator, fallback_from, fallback_reason };
 	PGresult *r;
 	bool queued;
 
@@ -132,10 +132,10 @@ int queue_await_remote(struct store *st, long long task_id, int attempt, const c
 	/* The early-webhook trigger may turn 'waiting' into 'queued' here. */
 	r = store_query(st,
 		"update skugen.tasks set state = 'waiting', remote_request_id = $4, remote_result = null,\n"
-		"  lease_until = null, worker = null, generator = $6,\n"
+		"  lease_until = null, worker = null, generator = $6, fallback_from = $7, fallback_reason = $8,\n"
 		"  not_before = now() + make_interval(secs => $5::float8)\n"
 		"where id = $1 and attempts = $2 and worker = $3 and state = 'running'\n"
-		"returning state", 6, params, e);
+		"returning state", 8, params, e);
 	if (!r)
 		return -1;
 	if (held)

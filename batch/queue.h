@@ -50,14 +50,16 @@ struct queue_claim {
 /* Columns of queue_claim()'s result. */
 enum { Q_ID, Q_SKU, Q_OUTPUT, Q_LOCALE, Q_CHANNEL, Q_KIND, Q_FP, Q_TEMPLATES, Q_INPUT,
        Q_FIELDS, Q_ATTEMPT, Q_CATEGORY, Q_RUN_ID, Q_GENERATION_ID, Q_REMOTE_RESULT, Q_FORCE,
-       Q_DEADLINE, Q_BUDGET, Q_REMOTE_REQUEST_ID, Q_GENERATOR };
+       Q_DEADLINE, Q_BUDGET, Q_REMOTE_REQUEST_ID, Q_GENERATOR, Q_FALLBACK_FROM, Q_FALLBACK_REASON };
 
 /* Claim up to c->limit tasks: new PGresult (PQclear it), one row per task,
  * with a generation id reserved from skugen.generations_id_seq.  Q_DEADLINE
  * is the run's deadline in epoch seconds or NULL; Q_BUDGET the run's budget
  * or NULL; Q_REMOTE_REQUEST_ID the remote job a waiting task was waiting for
  * (fal's request id), or NULL; Q_GENERATOR the generator that submitted it
- * (else the chain's first, as planned). */
+ * (else the chain's first, as planned); Q_FALLBACK_FROM and
+ * Q_FALLBACK_REASON the generator the chain fell back from before that
+ * submit, and why (NULL when it did not). */
 PGresult *queue_claim(struct store *st, const struct queue_claim *c, struct err *e);
 
 /* Renew the leases worker holds.  *held (new JSON object, may be NULL on
@@ -110,11 +112,13 @@ int queue_listen(struct store *st, struct err *e);
  * it again with remote_result, or until timeout_s passes and queue_reclaim()
  * queues it to be polled (remote_request_id kept: never submitted again).
  * A webhook that came first queues it at once (migration 7's trigger).
- * The task's generator becomes the one that submitted (which finishes it).
+ * The task's generator becomes the one that submitted (which finishes it);
+ * fallback_from and fallback_reason (NULL: none) say which generator failed
+ * before it and why, for the provenance of the finished task.
  * *held (may be NULL): false when the claim was lost meanwhile. */
 int queue_await_remote(struct store *st, long long task_id, int attempt, const char *worker,
-		       const char *generator, const char *request_id, double timeout_s, bool *held,
-		       struct err *e);
+		       const char *generator, const char *request_id, const char *fallback_from,
+		       const char *fallback_reason, double timeout_s, bool *held, struct err *e);
 
 /* Wait up to timeout_ms for a notification (or for the socket to say
  * something); true when one came.  Consumes what is pending. */

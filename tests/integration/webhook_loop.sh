@@ -191,6 +191,10 @@ t_is "bria, which submitted, finished it (not flux, the chain's first)" \
 	        join skugen.generations g on g.task_id = t.id join skugen.provenance p on p.generation_id = g.id
 	        where t.sku = 'G-4'")" "done image fal-ai/bria/product-shot $rid4"
 t_is "one submit for it (4 in all)" "$(stat_ .fal_jobs)" 4
+t_is "its provenance keeps why the chain fell back, across the wait" \
+	"$(sql "select p.fallback_from || ': ' || p.fallback_reason from skugen.provenance p
+	        join skugen.generations g on g.id = p.generation_id where g.sku = 'G-4'")" \
+	'flux: providers.fal.prices: no price for model "fal-ai/flux/schnell"'
 
 # ---- a deadline passes while the task waits: the paid job is still stored ---------------
 

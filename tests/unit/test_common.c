@@ -17,6 +17,7 @@
 #include "common/file_read.h"
 #include "common/hash.h"
 #include "common/json_locate.h"
+#include "common/random.h"
 #include "common/utf8.h"
 
 static void test_buf_grows_and_steals(void **state)
@@ -177,6 +178,30 @@ static void test_file_read_regular(void **state)
 	buf_free(&b);
 }
 
+/* Version 4 UUIDs in their text form; a thousand draws, no two alike. */
+static void test_random_uuid(void **state)
+{
+	static char seen[1000][RANDOM_UUID_LEN];
+
+	(void)state;
+	for (int i = 0; i < 1000; i++) {
+		char *u = seen[i];
+
+		assert_int_equal(random_uuid(u), 0);
+		assert_int_equal(strlen(u), 36);
+		for (int k = 0; k < 36; k++) {
+			if (k == 8 || k == 13 || k == 18 || k == 23)
+				assert_int_equal(u[k], '-');
+			else
+				assert_non_null(strchr("0123456789abcdef", u[k]));
+		}
+		assert_int_equal(u[14], '4');
+		assert_non_null(strchr("89ab", u[19]));
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(seen[j], u);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_json_locate),
 		cmocka_unit_test(test_config_errors_say_where),
 		cmocka_unit_test(test_file_read_regular),
+		cmocka_unit_test(test_random_uuid),
 	};
 
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);

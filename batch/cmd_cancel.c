@@ -6,6 +6,11 @@
  * a worker sees the run's status at its next heartbeat and stops them.  A
  * NOTIFY on "skugen_cancel" (payload: the run id) tells listening workers at
  * once.
+ *
+ * Once that is committed, the fal jobs those tasks were waiting for (their
+ * answer not yet in) are cancelled at fal (remote_cancel.h), so that they
+ * stop and are not billed; each task's last_error says what fal answered.
+ * fal being unreachable is reported, never a failed cancel.
  */
 #include <getopt.h>
 #include <pwd.h>
@@ -15,6 +20,7 @@
 #include <unistd.h>
 
 #include "batch/cli.h"
+#include "batch/remote_cancel.h"
 
 static const char usage_text[] =
 	"usage: skugen cancel [--reason TEXT] RUN\n"
@@ -22,7 +28,7 @@ static const char usage_text[] =
 	"Marks the run cancelled and cancels its tasks that have not started, with the\n"
 	"reason; tasks already running are stopped by their workers at their next\n"
 	"heartbeat.  Nothing generated so far is lost; a later run plans the cancelled\n"
-	"work again.\n"
+	"work again.  fal jobs that tasks were waiting for are cancelled at fal.\n"
 	"\n"
 	"  --reason TEXT   why (kept in the run's message and on each cancelled task)\n"
 	"\n"
@@ -40,7 +46,8 @@ static const char *const cancel_run_sql =
 static const char *const cancel_tasks_sql =
 	"update skugen.tasks set state = 'cancelled', lease_until = null, finished_at = now(),\n"
 	"  last_error = $2\n"
-	"where run_id = $1 and state in ('queued', 'waiting')";
+	"where run_id = $1 and state in ('queued', 'waiting')\n"
+	"returning id, generator, case when remote_result is null then remote_request_id end";
 
 static const char *const running_sql =
 	"select count(*), count(distinct worker) from skugen.tasks where run_id = $1 and state = 'running'";
@@ -69,7 +76,9 @@ int cmd_cancel(int argc, char **argv)
 	struct settings s;
 	struct store *st = NULL;
 	struct err e;
-	PGresult *r = NULL;
+	PGresult *r = NULL, *tasks = NULL;
+	struct remote_cancel_counts rc_counts;
+	char fal_summary[300];
 	bool in_tx = false;
 	long cancelled = 0;
 	int c, code = EXIT_ALL_DONE;
@@ -121,20 +130,21 @@ int cmd_cancel(int argc, char **argv)
 	r = NULL;
 	if (store_exec(st, cancel_run_sql, 2, (const char *[]){ run, message }, &e) < 0)
 		goto fail;
-	r = store_query(st, cancel_tasks_sql, 2, (const char *[]){ run, message }, &e);
-	if (!r)
+	tasks = store_query(st, cancel_tasks_sql, 2, (const char *[]){ run, message }, &e);
+	if (!tasks)
 		goto fail;
-	cancelled = atol(PQcmdTuples(r));
-	PQclear(r);
-	r = NULL;
+	cancelled = PQntuples(tasks);
 	if (store_exec(st, "select pg_notify('skugen_cancel', $1)", 1, (const char *[]){ run }, &e) < 0 ||
 	    store_commit(st, &e) < 0)
 		goto fail;
 	in_tx = false;
+	if (remote_cancel_jobs(st, &s, tasks, 30, &rc_counts, &e) < 0)
+		goto fail;
+	remote_cancel_summary(&rc_counts, fal_summary, sizeof fal_summary);
 	r = store_query(st, running_sql, 1, (const char *[]){ run }, &e);
 	if (!r)
 		goto fail;
-	printf("cancelled run %s: %ld tasks that had not started are cancelled", run, cancelled);
+	printf("cancelled run %s: %ld tasks that had not started are cancelled%s", run, cancelled, fal_summary);
 	if (atol(PQgetvalue(r, 0, 0)) > 0)
 		printf("; %s running tasks are left to their %s workers, who stop at their next heartbeat",
 		       PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
@@ -148,6 +158,7 @@ out:
 	if (in_tx && code == EXIT_ALL_DONE)
 		store_rollback(st);
 	PQclear(r);
+	PQclear(tasks);
 	store_close(st);
 	settings_free(&s);
 	return code;

@@ -29,6 +29,13 @@
  * (no webhook came within webhook_timeout_s) it polls the request's status
  * and result as a submitted job would.  A resumed job is never cancelled
  * at fal: it belongs to the task, not to this worker.
+ *
+ * A call with cancel_id only asks fal to cancel that earlier request (its
+ * task's run was cancelled while it waited):
+ *   PUT {base}/{owner}/{app}/requests/{id}/cancel
+ *     -> 202 {"status": "CANCELLATION_REQUESTED"}, 400 {"status":
+ *        "ALREADY_COMPLETED"}, 404 (NOT_FOUND)
+ * answered as content "cancelled", "completed" or "not_found".
  */
 #include "providers/prov_int.h"
 
@@ -52,7 +59,7 @@ struct fal_conf {
 	double webhook_timeout_s;       /* read by the executor; checked here */
 };
 
-enum fal_stage { FAL_SUBMIT, FAL_POLL, FAL_RESULT, FAL_DOWNLOAD };
+enum fal_stage { FAL_SUBMIT, FAL_POLL, FAL_RESULT, FAL_DOWNLOAD, FAL_CANCEL };
 
 struct fal_file {
 	char *url;
@@ -76,6 +83,7 @@ struct fal_state {
 	json_t *result;
 	char *resume_id;                /* finish this request, submit nothing */
 	json_t *resume;                 /* its result (a webhook's payload), or NULL */
+	char *cancel_id;                /* only cancel this request at fal */
 	struct fal_file *files;
 	size_t n_files, n_left;
 };
@@ -235,9 +243,16 @@ static void fal_req_free(struct prov_req *r)
 	job_reset(st);
 	free(st->submit_url);
 	free(st->resume_id);
+	free(st->cancel_id);
 	json_decref(st->resume);
 	free(st);
 	r->st = NULL;
+}
+
+/* A request id of fal's as this client accepts one: it goes into URLs. */
+static bool request_id_ok(const char *id)
+{
+	return *id && strlen(id) < sizeof ((struct prov_req *)0)->request_id && !strpbrk(id, "/?#% ");
 }
 
 static bool model_id_ok(const char *m)
@@ -264,8 +279,16 @@ static int fal_prepare(struct prov_req *r, const struct prov_call *c, struct err
 	if (!st)
 		return err_set(e, ERR_NOMEM, "out of memory");
 	r->st = st;
+	if (c->cancel_id) {
+		if (!request_id_ok(c->cancel_id))
+			return err_set(e, ERR_INPUT, "%s: \"%s\" is not a fal request id", r->pv->name, c->cancel_id);
+		if (!(st->cancel_id = strdup(c->cancel_id)))
+			return err_set(e, ERR_NOMEM, "out of memory");
+		r->est_tokens = 0;
+		return 0;
+	}
 	if (c->resume_id) {
-		if (!*c->resume_id || strlen(c->resume_id) >= sizeof r->request_id || strpbrk(c->resume_id, "/?#% "))
+		if (!request_id_ok(c->resume_id))
 			return err_set(e, ERR_INPUT, "%s: \"%s\" is not a fal request id", r->pv->name, c->resume_id);
 		if (!(st->resume_id = strdup(c->resume_id)))
 			return err_set(e, ERR_NOMEM, "out of memory");
@@ -311,6 +334,11 @@ static int fal_request(struct prov_req *r, const char *method, const char *url,
 	}
 	o.timeout_ms = pv->timeout_ms;
 	o.connect_timeout_ms = pv->connect_timeout_ms;
+	if (((struct fal_state *)r->st)->stage == FAL_CANCEL) {
+		/* Someone waits on the cancel (skugen cancel): not for long. */
+		o.timeout_ms = o.timeout_ms < 10000 ? o.timeout_ms : 10000;
+		o.connect_timeout_ms = o.connect_timeout_ms < 10000 ? o.connect_timeout_ms : 10000;
+	}
 	o.max_bytes = 16u << 20;
 	o.sink_fd = -1;
 	x->on_done = on_done;
@@ -523,6 +551,7 @@ static void complete(struct prov_req *r)
 /* ---- stages ------------------------------------------------------------------- */
 
 static void on_submit(struct http_xfer *x);
+static void on_cancel(struct http_xfer *x);
 static void on_status(struct http_xfer *x);
 static void on_result(struct http_xfer *x);
 static void on_file(struct http_xfer *x);
@@ -534,6 +563,13 @@ static int fal_start(struct prov_req *r, struct err *e)
 	struct fal_state *st = r->st;
 
 	job_reset(st);
+	if (st->cancel_id) {
+		snprintf(r->request_id, sizeof r->request_id, "%s", st->cancel_id);
+		if (!(st->cancel_url = request_url(r, st->cancel_id, "/cancel")))
+			return err_set(e, ERR_NOMEM, "out of memory");
+		st->stage = FAL_CANCEL;
+		return fal_request(r, "PUT", st->cancel_url, on_cancel, e);
+	}
 	if (st->resume_id) {
 		/* A job submitted earlier: its result, or polls; never a submit.
 		 * No cancel_url: stopping this worker leaves the job alone. */
@@ -621,6 +657,45 @@ static void on_submit(struct http_xfer *x)
 	st->stage = FAL_POLL;
 	st->job_ms = http_now_ms();
 	later(r, ((struct fal_conf *)r->pv->conf)->poll_ms);
+}
+
+/* fal's answer to a cancel_id call: what became of the request. */
+static void on_cancel(struct http_xfer *x)
+{
+	struct prov_req *r = x->ctx;
+	struct prov_attempt a;
+	const char *status;
+	json_t *root;
+
+	prov_attempt_init(&a);
+	r->xfer = NULL;
+	root = json_loadb(x->resp.data ? x->resp.data : "", x->resp.len, 0, NULL);
+	status = json_string_value(json_object_get(root, "status"));
+	a.status = x->status;
+	if (x->result == CURLE_OK && x->status >= 200 && x->status < 300) {
+		/* 202 CANCELLATION_REQUESTED (OK: removed from the queue) */
+		r->content = status && strcmp(status, "ALREADY_COMPLETED") == 0 ? "completed"
+			     : status && strcmp(status, "NOT_FOUND") == 0 ? "not_found" : "cancelled";
+	} else if (x->result == CURLE_OK && x->status == 400 && status && strcmp(status, "ALREADY_COMPLETED") == 0) {
+		r->content = "completed";
+	} else if (x->result == CURLE_OK && (x->status == 404 || (status && strcmp(status, "NOT_FOUND") == 0))) {
+		r->content = "not_found";
+	} else {
+		char why[300];
+		bool transient;
+
+		a.error = xfer_class(x, &transient);
+		a.retry = transient && r->attempt < 2;
+		xfer_reason(x, why, sizeof why);
+		snprintf(a.msg, sizeof a.msg, "%s: cancel of %s: %s", r->pv->name, r->request_id, why);
+	}
+	json_decref(root);
+	http_xfer_put(x);
+	if (r->content) {
+		r->content_len = strlen(r->content);
+		a.error = PROV_OK;
+	}
+	prov_attempt_end(r, &a);
 }
 
 /* A poll or fetch failed: try it again later, or give up on the job. */
@@ -931,6 +1006,7 @@ static void fal_timer(struct prov_req *r)
 		}
 		return;
 	case FAL_SUBMIT:
+	case FAL_CANCEL:
 		return;
 	}
 }
@@ -960,6 +1036,10 @@ static void fal_cancel(struct prov_req *r)
 	case FAL_RESULT:
 	case FAL_DOWNLOAD:
 		break; /* done at fal already */
+	case FAL_CANCEL:
+		http_xfer_put(r->xfer);
+		r->xfer = NULL;
+		break;
 	}
 	files_drop(st);
 }

@@ -142,6 +142,15 @@ struct prov_call {
 	                                 submitting (never pays twice): */
 	const json_t *resume_result;  /* its result (a webhook's payload): files are
 	                                 downloaded; NULL: poll its status and result */
+	const char *cancel_id;        /* fal: only ask fal to cancel this earlier
+	                                 request (model: the one it was submitted to);
+	                                 one attempt (two when the first failed
+	                                 transiently), at most 10 s each.  ok with
+	                                 content "cancelled" (fal took the
+	                                 cancellation), "completed" (ALREADY_COMPLETED:
+	                                 it ran and is billed) or "not_found" (fal
+	                                 does not know the request); else not ok, the
+	                                 message saying why.  Nothing is billed. */
 	void (*done)(void *ctx, const struct prov_outcome *o);
 	                              /* called exactly once, from prov_pool_run(),
 	                                 prov_pool_cancel_all() or prov_pool_free(); it may

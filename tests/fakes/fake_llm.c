@@ -1509,7 +1509,7 @@ static void static_file(const char *name, struct answer *a)
 {
 	static const char *const types[][2] = {
 		{ ".png", "image/png" }, { ".jpg", "image/jpeg" }, { ".gif", "image/gif" },
-		{ ".webp", "image/webp" }, { ".txt", "text/plain" },
+		{ ".webp", "image/webp" }, { ".txt", "text/plain" }, { ".mp4", "video/mp4" },
 	};
 	const char *dot = strrchr(name, '.'), *type = "application/octet-stream";
 	struct buf path = BUF_INIT;

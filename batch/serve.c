@@ -59,7 +59,7 @@ int serve_opts_from_settings(struct serve_opts *o, const struct settings *s, str
 	static const char *const keys[] = {
 		"listen", "max_body_bytes", "max_connections", "max_connections_per_client",
 		"idle_timeout_s", "request_timeout_s", "threads", "max_skus", "max_jobs",
-		"fal_jwks", "jwks_refresh_s", "log_dir", NULL,
+		"fal_jwks", "jwks_refresh_s", "fal_user_id", "log_dir", NULL,
 	};
 	const struct config *c = &s->cfg;
 	const json_t *obj = s->serve;
@@ -81,6 +81,7 @@ int serve_opts_from_settings(struct serve_opts *o, const struct settings *s, str
 	    config_int(c, obj, "serve", "max_jobs", 8, 1, 1024, &v[7], e) < 0 ||
 	    config_int(c, obj, "serve", "jwks_refresh_s", 3600, 10, 7 * 86400, &v[8], e) < 0 ||
 	    config_string(c, obj, "serve", "fal_jwks", NULL, &jwks, e) < 0 ||
+	    config_string(c, obj, "serve", "fal_user_id", NULL, &o->fal_user_id, e) < 0 ||
 	    config_string(c, obj, "serve", "log_dir", NULL, &log_dir, e) < 0)
 		return -1;
 	o->max_body_bytes = (size_t)v[0];
@@ -92,6 +93,8 @@ int serve_opts_from_settings(struct serve_opts *o, const struct settings *s, str
 	o->max_skus = (unsigned)v[6];
 	o->max_jobs = (unsigned)v[7];
 	o->jwks_refresh_s = (long)v[8];
+	if (o->fal_user_id && !*o->fal_user_id)
+		o->fal_user_id = NULL;
 	o->config_path = s->loaded ? s->cfg.path : NULL;
 	/* A file path is relative to the configuration; a URL is not. */
 	if (jwks && *jwks) {
@@ -334,11 +337,25 @@ static int admit(struct serve *s, struct MHD_Connection *c, const char *method, 
 		r->header_value = "Bearer realm=\"skugen\"";
 		return 1;
 	}
+	/* The daemon answers a Content-Length that is not a number itself,
+	 * before this is called; the message still says the number read, not
+	 * the client's text (leading zeros, or whatever a lenient parser let
+	 * through). */
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl && strtoull(cl, NULL, 10) > s->o.max_body_bytes) {
-		serve_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "the body is %s bytes, limit %zu",
-				  cl, s->o.max_body_bytes);
-		return 1;
+	if (cl) {
+		unsigned long long announced;
+
+		errno = 0;
+		announced = strtoull(cl, NULL, 10);
+		if (errno == ERANGE || announced > s->o.max_body_bytes) {
+			if (errno == ERANGE)
+				serve_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "the body is over the limit of %zu bytes",
+						  s->o.max_body_bytes);
+			else
+				serve_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, NULL, "the body is %llu bytes, limit %zu",
+						  announced, s->o.max_body_bytes);
+			return 1;
+		}
 	}
 	return 0;
 }

@@ -6,8 +6,11 @@
  *                                `skugen regen --run N ...`
  *   GET  /v1/jobs/{id}           the job: state, task counts, results, errors
  *   POST /v1/webhooks/fal        a fal webhook, verified by its Ed25519
- *                                signature (webhook_fal.h), completing the task
- *                                that waits for it
+ *                                signature (webhook_fal.h) and user id
+ *                                (fal_user_id: 403), completing the task that
+ *                                waits for it; a request id is taken once (the
+ *                                same body again: 200, nothing done; another
+ *                                body: 409)
  *
  * Everything but /healthz and the webhook needs "Authorization: Bearer
  * TOKEN" (the token is compared in constant time).  Errors are JSON:
@@ -42,6 +45,8 @@ struct serve_opts {
 	unsigned max_jobs;           /* jobs running at once, default 8; 429 beyond */
 	const char *fal_jwks;        /* JWKS file or URL; NULL: the webhook answers 404 */
 	long jwks_refresh_s;         /* default 3600 */
+	const char *fal_user_id;     /* the only X-Fal-Webhook-User-Id taken (403
+					for another); NULL or "": any */
 	const char *config_path;     /* handed to the regen children (--config) */
 	const char *exe;             /* the skugen binary for the children: /proc/self/exe */
 	const char *log_dir;         /* where each job's output goes (job-N.log);

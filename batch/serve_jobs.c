@@ -516,6 +516,33 @@ cleanup:
 
 /* ---- the fal webhook -------------------------------------------------- */
 
+/* What the store already has for a delivery's request id: *n deliveries,
+ * *same of them with this body; other_sha (HASH_HEX_LEN) is another body's
+ * sha256 when one differs. */
+static int delivered_before(struct store *st, const char *request_id, const char *body_sha, long *n,
+			    long *same, char *other_sha, struct err *e)
+{
+	PGresult *res = store_query(st,
+		"select count(*), count(*) filter (where body_sha256 = $2),"
+		"  coalesce(min(body_sha256) filter (where body_sha256 <> $2), '')"
+		" from skugen.webhook_deliveries where provider = 'fal' and request_id = $1",
+		2, (const char *[]){ request_id, body_sha }, e);
+
+	if (!res)
+		return -1;
+	*n = atol(PQgetvalue(res, 0, 0));
+	*same = atol(PQgetvalue(res, 0, 1));
+	snprintf(other_sha, HASH_HEX_LEN, "%s", PQgetvalue(res, 0, 2));
+	PQclear(res);
+	return 0;
+}
+
+/* A verified delivery: a request id is taken once.  The same body again (fal
+ * retrying because our answer was lost, with a new timestamp and signature,
+ * or a captured delivery replayed within the allowed skew) gets 200 and
+ * changes nothing, so fal stops retrying and a replay achieves nothing; a
+ * different body for a request id already taken is refused (409) and
+ * logged. */
 void serve_webhook_fal(struct serve *s, const struct webhook_fal_headers *h,
 		       const char *body, size_t len, struct serve_reply *r)
 {
@@ -524,9 +551,10 @@ void serve_webhook_fal(struct serve *s, const struct webhook_fal_headers *h,
 	json_t *payload = NULL;
 	json_error_t je;
 	struct err e;
-	char body_sha[HASH_HEX_LEN], sent[32];
+	char body_sha[HASH_HEX_LEN], other_sha[HASH_HEX_LEN], sent[32], rid[SHOW_CAP];
 	enum webhook_fal_result v;
 	bool ok = false;
+	long before = 0, same = 0;
 	int tasks = 0;
 
 	err_clear(&e);
@@ -537,6 +565,19 @@ void serve_webhook_fal(struct serve *s, const struct webhook_fal_headers *h,
 	}
 	if (v != WEBHOOK_FAL_OK) {
 		serve_reply_error(r, MHD_HTTP_UNAUTHORIZED, NULL, "%s", e.msg);
+		return;
+	}
+	show_quoted(rid, h->request_id, strlen(h->request_id));
+	/* Signed by fal, but for another fal account than this server's (the
+	 * user id is part of what is signed). */
+	if (s->o.fal_user_id && strcmp(h->user_id, s->o.fal_user_id) != 0) {
+		char uid[SHOW_CAP];
+
+		show_quoted(uid, h->user_id, strlen(h->user_id));
+		fprintf(stderr, "skugen serve: webhook: fal request \"%s\" refused: its user id \"%s\" is not "
+			"serve.fal_user_id\n", rid, uid);
+		serve_reply_error(r, MHD_HTTP_FORBIDDEN, "x-fal-webhook-user-id",
+				  "user id \"%s\": this server takes webhooks for another fal user", uid);
 		return;
 	}
 	payload = json_loadb(body, len, 0, &je);
@@ -551,12 +592,36 @@ void serve_webhook_fal(struct serve *s, const struct webhook_fal_headers *h,
 	if (!st || store_begin(st, &e) < 0)
 		goto store_failed;
 	/* Serialised with the trigger that lets a task take an answer that came
-	 * early (migration 7): one of the two always sees the other. */
+	 * early (migration 7): one of the two always sees the other.  It also
+	 * serialises deliveries of one request id, so the look below sees any
+	 * that committed first. */
 	res = store_query(st, "select pg_advisory_xact_lock(hashtext('webhook:' || $1))", 1,
 			  (const char *[]){ h->request_id }, &e);
 	if (!res)
 		goto store_failed;
 	PQclear(res);
+	res = NULL;
+	if (delivered_before(st, h->request_id, body_sha, &before, &same, other_sha, &e) < 0)
+		goto store_failed;
+	if (same) {
+		store_rollback(st);
+		ok = true;
+		fprintf(stderr, "skugen serve: webhook: fal request \"%s\" came again with the body received "
+			"before: answered 200, nothing done again\n", rid);
+		r->status = MHD_HTTP_OK;
+		r->body = json_pack("{s:b, s:b, s:i, s:s}", "received", 1, "already_received", 1, "tasks", 0,
+				    "message", "this delivery was received before: nothing was done again");
+		goto cleanup;
+	}
+	if (before) {
+		store_rollback(st);
+		ok = true;
+		fprintf(stderr, "skugen serve: webhook: fal request \"%s\" refused: a body (sha256 %.16s...) other "
+			"than the one received before (sha256 %.16s...)\n", rid, body_sha, other_sha);
+		serve_reply_error(r, MHD_HTTP_CONFLICT, "x-fal-webhook-request-id",
+				  "request id \"%s\" was received before with another body: refused", rid);
+		goto cleanup;
+	}
 	res = store_query(st,
 		"insert into skugen.webhook_deliveries (provider, request_id, signature, user_id, sent_at,"
 		"  body_sha256, payload) values ('fal', $1, lower($2), $3, to_timestamp($4), $5, $6)"
@@ -565,8 +630,12 @@ void serve_webhook_fal(struct serve *s, const struct webhook_fal_headers *h,
 	if (!res)
 		goto store_failed;
 	if (PQntuples(res) == 0) {
+		/* The same signature over another body cannot verify: kept as
+		 * the store's own guard. */
 		store_rollback(st);
 		ok = true;
+		fprintf(stderr, "skugen serve: webhook: fal request \"%s\" refused: its signature was received "
+			"before\n", rid);
 		serve_reply_error(r, MHD_HTTP_CONFLICT, "x-fal-webhook-request-id",
 				  "a replay: this delivery (request id and signature) was received before");
 		goto cleanup;

@@ -33,6 +33,7 @@ struct webhook_fal_keys {
 	size_t n;
 	time_t loaded_at;  /* 0: never */
 	time_t tried_at;   /* the last load attempt, good or not */
+	bool failed;       /* the last attempt failed */
 	char last_error[ERR_MSG_MAX];  /* why the last load failed */
 };
 
@@ -232,15 +233,17 @@ void webhook_fal_keys_free(struct webhook_fal_keys *k)
 	free(k);
 }
 
-/* Load under the lock: on failure the old keys stay in use. */
-static int load_locked(struct webhook_fal_keys *k, struct err *e)
+/* Load under the lock at time now (the caller's clock, as verify's): on
+ * failure the old keys stay in use. */
+static int load_locked(struct webhook_fal_keys *k, time_t now, struct err *e)
 {
 	struct buf b = BUF_INIT;
 	EVP_PKEY **keys = NULL;
 	size_t n = 0;
 	int rc = -1;
 
-	k->tried_at = time(NULL);
+	k->tried_at = now;
+	k->failed = true;
 	if (strncmp(k->source, "http://", 7) == 0 || strncmp(k->source, "https://", 8) == 0) {
 		if (fetch_url(k->source, &b, e) < 0)
 			goto cleanup;
@@ -253,10 +256,11 @@ static int load_locked(struct webhook_fal_keys *k, struct err *e)
 		goto cleanup;
 	}
 	k->last_error[0] = '\0';
+	k->failed = false;
 	free_keys(k->keys, k->n);
 	k->keys = keys;
 	k->n = n;
-	k->loaded_at = k->tried_at;
+	k->loaded_at = now;
 	rc = 0;
 cleanup:
 	if (rc < 0 && e)
@@ -270,7 +274,7 @@ int webhook_fal_keys_load(struct webhook_fal_keys *k, size_t *n, struct err *e)
 	int rc;
 
 	pthread_mutex_lock(&k->lock);
-	rc = load_locked(k, e);
+	rc = load_locked(k, time(NULL), e);
 	if (rc == 0 && n)
 		*n = k->n;
 	pthread_mutex_unlock(&k->lock);
@@ -299,7 +303,7 @@ static enum webhook_fal_result verify_keys(struct webhook_fal_keys *k, const uns
 	pthread_mutex_lock(&k->lock);
 	/* With no keys, a source that just failed is not asked again at once:
 	 * a dead URL must not cost every delivery a fetch timeout. */
-	if (!k->n && k->tried_at && now - k->tried_at < JWKS_RETRY_AFTER_FAIL_S) {
+	if (!k->n && k->failed && now - k->tried_at < JWKS_RETRY_AFTER_FAIL_S) {
 		err_set(e, ERR_IO, "%s", k->last_error[0] ? k->last_error : "jwks: no keys loaded");
 		res = WEBHOOK_FAL_NO_KEYS;
 		goto out;
@@ -308,9 +312,9 @@ static enum webhook_fal_result verify_keys(struct webhook_fal_keys *k, const uns
 	 * either: with keys loaded, every delivery would otherwise wait for a
 	 * dead URL's timeout, one at a time under the lock. */
 	if (!k->n || (now - k->loaded_at >= k->refresh_s &&
-		      (k->tried_at == k->loaded_at || now - k->tried_at >= JWKS_RETRY_AFTER_FAIL_S))) {
+		      (!k->failed || now - k->tried_at >= JWKS_RETRY_AFTER_FAIL_S))) {
 		/* A failed load keeps the old keys; with none, refuse. */
-		if (load_locked(k, &le) < 0 && !k->n) {
+		if (load_locked(k, now, &le) < 0 && !k->n) {
 			err_set(e, ERR_IO, "%s", le.msg);
 			res = WEBHOOK_FAL_NO_KEYS;
 			goto out;
@@ -322,7 +326,7 @@ static enum webhook_fal_result verify_keys(struct webhook_fal_keys *k, const uns
 				res = WEBHOOK_FAL_OK;
 				goto out;
 			}
-		if (round || now - k->tried_at < JWKS_RETRY_AFTER_FAIL_S || load_locked(k, &le) < 0)
+		if (round || now - k->tried_at < JWKS_RETRY_AFTER_FAIL_S || load_locked(k, now, &le) < 0)
 			break;
 	}
 	err_set(e, ERR_INPUT, "x-fal-webhook-signature: no key of the jwks verifies it");

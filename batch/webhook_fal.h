@@ -10,8 +10,11 @@
  * a URL and cached for a refresh interval; a delivery is good when any key
  * verifies it and its timestamp is within WEBHOOK_FAL_SKEW_S of now.
  *
- * Replays (the same request id and signature again) are refused by the
- * store, not here: see serve_jobs.c and the webhook_deliveries table.
+ * Deliveries are told apart by the store, not here: a request id is taken
+ * once, the same body again (fal's retry, or a replay) changes nothing, and
+ * another body for it is refused; see serve_jobs.c and the
+ * webhook_deliveries table; the user id is checked there too
+ * (serve.fal_user_id).
  */
 #ifndef SKUGEN_WEBHOOK_FAL_H
 #define SKUGEN_WEBHOOK_FAL_H

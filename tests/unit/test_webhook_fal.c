@@ -1,8 +1,11 @@
 /* test_webhook_fal.c: fal webhook signatures (batch/webhook_fal.c) with
  * Ed25519 keys made here, and the webhook handler of `skugen serve`
  * (batch/serve_jobs.c) against a real Postgres: a verified delivery is kept
- * once, a replay is refused, a waiting task takes the answer, and an answer
- * that came before its task was waiting is taken when it starts waiting.
+ * once (fal's retry of it, or a replay, gets 200 and changes nothing;
+ * another body for the request id is refused), a delivery for another fal
+ * user is refused when serve.fal_user_id is set, a waiting task takes the
+ * answer, and an answer that came before its task was waiting is taken when
+ * it starts waiting.
  *
  * The store tests need SKUGEN_TEST_DSN (tests/run exports it); they work in
  * a database of their own, t_webhook_<pid>, dropped at the end.  Last, the
@@ -421,6 +424,47 @@ static void test_keys_from_url(void **state)
 	MHD_stop_daemon(d);
 }
 
+/* Keys loaded, then the URL fails when they are due for a refresh: they stay
+ * in use, and the dead URL is asked once per retry interval, not by every
+ * delivery (each would wait for its timeout, one at a time under the lock). */
+static void test_failed_refresh_throttled(void **state)
+{
+	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve_jwks, NULL,
+						MHD_OPTION_END);
+	char url[128], x[64];
+	struct webhook_fal_keys *k;
+	struct delivery dl;
+	struct err e;
+	time_t now;
+
+	(void)state;
+	assert_non_null(d);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/.well-known/jwks.json",
+		 MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port);
+	b64url_x(key_a, x);
+	snprintf(served_jwks, sizeof served_jwks, "{\"keys\": [{\"kty\": \"OKP\", \"crv\": \"Ed25519\", \"x\": \"%s\"}]}", x);
+	served_status = 200;
+	assert_int_equal(webhook_fal_keys_new(&k, url, 1, &e), 0);  /* refresh after 1 s */
+	assert_int_equal(webhook_fal_keys_load(k, NULL, &e), 0);
+	served_status = 503;
+	served_count = 0;
+	/* Two seconds on (the clock is the caller's): the keys are due. */
+	now = time(NULL) + 2;
+	sign(&dl, key_a, "req-t", now, body_ok);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(verify(k, &dl, body_ok, now, &e), WEBHOOK_FAL_OK);
+	assert_int_equal(served_count, 1);
+	/* A minute later it is asked again, once. */
+	now += 61;
+	sign(&dl, key_a, "req-t", now, body_ok);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(verify(k, &dl, body_ok, now, &e), WEBHOOK_FAL_OK);
+	assert_int_equal(served_count, 2);
+	served_status = 200;
+	webhook_fal_keys_free(k);
+	MHD_stop_daemon(d);
+}
+
 /* ---- the handler and the store ----------------------------------------- */
 
 static char dbname[64], db_dsn[2048];
@@ -567,23 +611,70 @@ static void test_store_completes_and_refuses_replays(void **state)
 	assert_int_equal(atol(one("select task_id from skugen.webhook_deliveries where request_id = 'req-w1'")), task);
 }
 
+static const char *error_message(const struct serve_reply *r)
+{
+	return json_string_value(json_object_get(json_object_get(r->body, "error"), "message"));
+}
+
+/* fal retries a delivery that got no 2xx (our 200 may have been lost): the
+ * same request id and body, signed again.  It gets 200 and changes nothing;
+ * so does a captured delivery replayed as it was.  Another body for a
+ * request id already taken is refused. */
 static void test_replay(void **state)
 {
 	static const char body[] = "{\"request_id\": \"req-r1\", \"status\": \"OK\", \"payload\": {}}";
-	struct delivery d;
+	static const char other[] = "{\"request_id\": \"req-r1\", \"status\": \"OK\", \"payload\": {\"x\": 1}}";
+	struct delivery d, again;
 	struct serve_reply r;
+	char q[256], before[256], sha[HASH_HEX_LEN];
+	long task = new_waiting_task("R-1", "req-r1", "waiting");
+	time_t now = time(NULL);
 
 	(void)state;
-	new_waiting_task("R-1", "req-r1", "waiting");
-	sign(&d, key_a, "req-r1", time(NULL), body);
+	sign(&d, key_a, "req-r1", now - 5, body);
 	assert_int_equal(deliver(&d, body, &r), 200);
+	assert_int_equal(json_integer_value(json_object_get(r.body, "tasks")), 1);
 	json_decref(r.body);
-	/* The same delivery again: refused, and nothing changes. */
-	assert_int_equal(deliver(&d, body, &r), 409);
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r.body, "error"), "message")),
-			       "replay"));
+	/* A worker has taken the task meanwhile. */
+	snprintf(q, sizeof q, "update skugen.tasks set state = 'running' where id = %ld", task);
+	one(q);
+	snprintf(q, sizeof q, "select state || ' ' || remote_at from skugen.tasks where id = %ld", task);
+	snprintf(before, sizeof before, "%s", one(q));
+	one("listen skugen_tasks");
+	notified_within(0);
+
+	/* The same delivery again, and fal's retry of it (new timestamp, new
+	 * signature): 200, already received, nothing stored or queued. */
+	assert_int_equal(deliver(&d, body, &r), 200);
+	assert_true(json_is_true(json_object_get(r.body, "already_received")));
+	assert_int_equal(json_integer_value(json_object_get(r.body, "tasks")), 0);
+	json_decref(r.body);
+	sign(&again, key_a, "req-r1", now, body);
+	assert_string_not_equal(again.signature, d.signature);
+	assert_int_equal(deliver(&again, body, &r), 200);
+	assert_true(json_is_true(json_object_get(r.body, "already_received")));
 	json_decref(r.body);
 	assert_string_equal(one("select count(*) from skugen.webhook_deliveries where request_id = 'req-r1'"), "1");
+	assert_string_equal(one(q), before);
+	assert_false(notified_within(200));
+
+	/* Another body for the request id, signed by fal: refused, not stored. */
+	sign(&again, key_a, "req-r1", now, other);
+	assert_int_equal(deliver(&again, other, &r), 409);
+	assert_non_null(strstr(error_message(&r), "req-r1"));
+	assert_non_null(strstr(error_message(&r), "another body"));
+	json_decref(r.body);
+	/* A captured signature over another body does not verify. */
+	again = d;
+	again.h = (struct webhook_fal_headers){ again.request_id, again.user_id, again.timestamp, again.signature };
+	assert_int_equal(deliver(&again, other, &r), 401);
+	json_decref(r.body);
+	assert_string_equal(one("select count(*) from skugen.webhook_deliveries where request_id = 'req-r1'"), "1");
+	sha256_hex(body, strlen(body), sha);
+	assert_string_equal(one("select body_sha256 from skugen.webhook_deliveries where request_id = 'req-r1'"), sha);
+	assert_string_equal(one(q), before);
+	assert_false(notified_within(200));
+
 	/* Unsigned, badly signed or stale deliveries never reach the store. */
 	sign(&d, key_b, "req-r2", time(NULL), body);
 	assert_int_equal(deliver(&d, body, &r), 401);
@@ -598,6 +689,38 @@ static void test_replay(void **state)
 	/* Signed but not JSON: refused with the field. */
 	sign(&d, key_a, "req-r3", time(NULL), "not json");
 	assert_int_equal(deliver(&d, "not json", &r), 400);
+	json_decref(r.body);
+}
+
+/* serve.fal_user_id: a delivery fal signed for another user is refused
+ * (403) and stored nowhere; unset, any user id is taken. */
+static void test_user_id(void **state)
+{
+	static const char body[] = "{\"request_id\": \"req-u1\", \"status\": \"OK\", \"payload\": {}}";
+	struct delivery d;
+	struct serve_reply r;
+	char q[256];
+	long task = new_waiting_task("U-1", "req-u1", "waiting");
+
+	(void)state;
+	sign(&d, key_a, "req-u1", time(NULL), body);  /* user-42 */
+	srv.o.fal_user_id = "user-7";
+	assert_int_equal(deliver(&d, body, &r), 403);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r.body, "error"), "field")),
+			    "x-fal-webhook-user-id");
+	assert_non_null(strstr(error_message(&r), "user-42"));
+	assert_null(strstr(error_message(&r), "user-7"));  /* ours is not told */
+	json_decref(r.body);
+	assert_string_equal(one("select count(*) from skugen.webhook_deliveries where request_id = 'req-u1'"), "0");
+	snprintf(q, sizeof q, "select state from skugen.tasks where id = %ld", task);
+	assert_string_equal(one(q), "waiting");
+	srv.o.fal_user_id = "user-42";
+	assert_int_equal(deliver(&d, body, &r), 200);
+	assert_int_equal(json_integer_value(json_object_get(r.body, "tasks")), 1);
+	json_decref(r.body);
+	srv.o.fal_user_id = NULL;
+	sign(&d, key_a, "req-u2", time(NULL), body);
+	assert_int_equal(deliver(&d, body, &r), 200);
 	json_decref(r.body);
 }
 
@@ -730,10 +853,12 @@ int main(void)
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_refresh),
 		cmocka_unit_test(test_keys_from_url),
+		cmocka_unit_test(test_failed_refresh_throttled),
 	};
 	const struct CMUnitTest store_tests[] = {
 		cmocka_unit_test(test_store_completes_and_refuses_replays),
 		cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_user_id),
 		cmocka_unit_test(test_early_webhook),
 	};
 	EVP_PKEY *both[2];

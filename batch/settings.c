@@ -10,6 +10,7 @@
 
 #include "batch/checks.h"
 #include "batch/image_opts.h"
+#include "media/fetch_guard.h"
 #include "media/scenes.h"
 #include "batch/video_opts.h"
 #include "common/buf.h"
@@ -19,7 +20,7 @@
 
 static const char *const top_keys[] = {
 	"store", "source", "category_field", "name_field", "templates", "locales", "generators", "outputs",
-	"providers", "budget", "queue", "serve", "assets", "presets", NULL,
+	"providers", "budget", "queue", "serve", "assets", "presets", "media", NULL,
 };
 static const char *const store_keys[] = { "dsn", "dsn_env", "home", NULL };
 static const char *const templates_keys[] = { "dir", "strict", "escape_html", NULL };
@@ -159,6 +160,8 @@ static int load_outputs(struct settings *s, struct err *e)
 			if (image_opts_load(c, o, path, s->assets_root, s->presets, &out->image, e) < 0 ||
 			    (video && video_opts_load(c, o, path, out->image, e) < 0))
 				return -1;
+			if (s->media_fetch && json_object_set(out->image->resolved, "fetch", s->media_fetch) < 0)
+				return err_set(e, ERR_NOMEM, "out of memory");
 			if (!s->photo_memo && !(s->photo_memo = calloc(1, sizeof *s->photo_memo)))
 				return err_set(e, ERR_NOMEM, "out of memory");
 			out->image->memo = s->photo_memo;
@@ -251,6 +254,45 @@ static int load_assets(struct settings *s, struct err *e)
 	return s->assets_root ? 0 : err_set(e, ERR_NOMEM, "out of memory");
 }
 
+/* "media": {"fetch": {"allow_private": false, "allow": ["10.0.0.0/8", ...]}}:
+ * what product photos may be downloaded from beyond public addresses
+ * (media/fetch_guard.h).  The image outputs' options carry it as written
+ * (not into their fingerprints: it changes what may be fetched, not what is
+ * made from it). */
+static int load_media(struct settings *s, struct err *e)
+{
+	static const char *const keys[] = { "fetch", NULL };
+	static const char *const fetch_keys[] = { "allow_private", "allow", NULL };
+	const struct config *c = &s->cfg;
+	json_t *media = NULL, *fetch = NULL, *allow, *v;
+	bool allow_private = false;
+	size_t i;
+
+	if (config_object(c, c->root, "", "media", &media, e) < 0 ||
+	    config_check_keys(c, media, "media", keys, e) < 0 ||
+	    config_object(c, media, "media", "fetch", &fetch, e) < 0 ||
+	    config_check_keys(c, fetch, "media.fetch", fetch_keys, e) < 0 ||
+	    config_bool(c, fetch, "media.fetch", "allow_private", false, &allow_private, e) < 0)
+		return -1;
+	allow = fetch ? json_object_get(fetch, "allow") : NULL;
+	if (allow && !json_is_null(allow) && !json_is_array(allow))
+		return config_error(c, e, "media.fetch.allow", "expected an array of IP addresses or networks (CIDR)");
+	if (json_array_size(allow) > MEDIA_FETCH_ALLOW_MAX)
+		return config_error(c, e, "media.fetch.allow", "%zu entries, at most %d",
+				    json_array_size(allow), MEDIA_FETCH_ALLOW_MAX);
+	json_array_foreach(allow, i, v) {
+		struct media_cidr net;
+		char at[64];
+
+		snprintf(at, sizeof at, "media.fetch.allow[%zu]", i);
+		if (!json_is_string(v) || media_cidr_parse(json_string_value(v), &net) < 0)
+			return config_error(c, e, at, "expected an IP address or a network such as "
+					    "\"10.0.0.0/8\" or \"fd00::/8\"");
+	}
+	s->media_fetch = fetch;
+	return 0;
+}
+
 static int load_budget(struct settings *s, struct err *e)
 {
 	const struct config *c = &s->cfg;
@@ -334,6 +376,7 @@ int settings_load(struct settings *s, const char *path, bool optional, struct er
 	    load_budget(s, e) < 0 ||
 	    load_queue(s, e) < 0 ||
 	    load_assets(s, e) < 0 ||
+	    load_media(s, e) < 0 ||
 	    load_outputs(s, e) < 0)
 		goto fail;
 	s->templates_dir = config_resolve_path(c, dir);

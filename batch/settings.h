@@ -14,6 +14,8 @@
  *   "providers": { "openai": { "type": "openai", ... } },   (providers/provider.h)
  *   "serve":     { "listen": "127.0.0.1:8080", "fal_jwks": "jwks.json", ... }, (batch/serve.h)
  *   "budget":    { "max_cost": 25.0, "deadline_s": 28800 },
+ *   "media":     { "fetch": { "allow_private": false, "allow": ["10.1.0.0/16"] } },
+ *                (photo downloads: media/fetch_guard.h)
  *   "queue":     { "max_attempts": 5, "lease_s": 30, "backoff_s": 5, "backoff_max_s": 600,
  *                  "poll_s": 2, "archive_after_s": 604800 },
  *   "generators": { "rules": { "type": "template", "template": "copy/description" },
@@ -89,6 +91,8 @@ struct settings {
 	struct queue_settings queue;
 	char *assets_root;        /* new: absolute; "assets.root", default $SKUGEN_HOME/assets */
 	json_t *presets;          /* borrowed object, or NULL: custom channel presets */
+	json_t *media_fetch;      /* borrowed object, or NULL: "media.fetch", what photo
+				     downloads may connect to (media/fetch_guard.h) */
 	json_t *image_locales;    /* new or NULL: [first locale], image outputs' default */
 	struct image_photo_memo *photo_memo; /* new or NULL: shared by the image outputs */
 	struct output_settings *outputs;

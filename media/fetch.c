@@ -7,14 +7,21 @@
  * redirects (at most 5) only to http(s), a whole-transfer and a connect
  * timeout, a size limit enforced while the body arrives (not only from
  * Content-Length, which a server may omit or lie about), a Content-Type of
- * image/... or application/octet-stream, status 200.
+ * image/... or application/octet-stream, status 200.  Every connection,
+ * the first and each redirect's, goes only to an address the guard lets
+ * through (fetch_guard.h: public ones, and those the configuration allows),
+ * checked on the address libcurl is about to connect to; no proxy is used.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
+#include "media/fetch_guard.h"
 #include "media/image_int.h"
 
 struct sink {
@@ -61,6 +68,41 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* The connect-time check: every socket libcurl opens for a connection is
+ * for one resolved address; one the policy refuses gets no socket (curl
+ * then tries the host's next address, or fails with CURLE_COULDNT_CONNECT).
+ * The first refused address is kept for the message. */
+struct guard {
+	const struct media_fetch_policy *policy;
+	bool refused;
+	enum media_addr_class cls;
+	char addr[INET6_ADDRSTRLEN];
+};
+
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct guard *g = arg;
+	struct sockaddr_storage ss;
+	const void *ip = NULL;
+	enum media_addr_class cls = MEDIA_ADDR_RESERVED;
+
+	memset(&ss, 0, sizeof ss);
+	memcpy(&ss, &a->addr, a->addrlen < sizeof ss ? a->addrlen : sizeof ss);
+	if (purpose == CURLSOCKTYPE_IPCXN && a->family == AF_INET)
+		ip = &((const struct sockaddr_in *)&ss)->sin_addr;
+	else if (purpose == CURLSOCKTYPE_IPCXN && a->family == AF_INET6)
+		ip = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (ip && media_fetch_addr_allowed(g->policy, a->family, ip, &cls))
+		return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (!g->refused) {
+		g->refused = true;
+		g->cls = cls;
+		if (!ip || !inet_ntop(a->family, ip, g->addr, sizeof g->addr))
+			snprintf(g->addr, sizeof g->addr, "an address of family %d", a->family);
+	}
+	return CURL_SOCKET_BAD;
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
@@ -104,6 +146,7 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 		struct buf *out, struct err *e)
 {
 	struct sink s = { .out = out, .start = out->len, .limit = MEDIA_MAX_BYTES_DEFAULT };
+	struct guard g = { .policy = opts ? opts->fetch : NULL };
 	long timeout = MEDIA_TIMEOUT_MS_DEFAULT, connect_timeout = 10000;
 	char curl_msg[CURL_ERROR_SIZE] = "";
 	char where[ERR_MSG_MAX / 2];
@@ -152,6 +195,9 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_msg);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &g);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");   /* not even from the environment */
 
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -168,6 +214,24 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 		rc = CURLE_OK;   /* stopped on purpose: status or type says why below */
 	if (rc == CURLE_UNSUPPORTED_PROTOCOL && status >= 300 && status < 400) {
 		media_err(e, ERR_INPUT, where, "redirected to a URL that is not http or https");
+		goto done;
+	}
+	if (g.refused && rc == CURLE_COULDNT_CONNECT) {
+		const char *eff = NULL;
+		char hop[ERR_MSG_MAX / 4 + 32] = "";
+
+		/* A redirect's target is named too: the record's URL was not it. */
+		curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+		if (eff) {
+			char first[ERR_MSG_MAX / 4], last[ERR_MSG_MAX / 4];
+
+			url_for_messages(url, first, sizeof first);
+			url_for_messages(eff, last, sizeof last);
+			if (strcmp(first, last) != 0)
+				snprintf(hop, sizeof hop, "redirected to %s: ", last);
+		}
+		media_err(e, ERR_INPUT, where, "%srefusing to connect to %s (%s); set media.fetch.allow_private "
+			  "or add it to media.fetch.allow", hop, g.addr, media_addr_class_name(g.cls));
 		goto done;
 	}
 	if (rc == CURLE_TOO_MANY_REDIRECTS) {

@@ -48,6 +48,7 @@
 #include "common/err.h"
 
 struct media_image;   /* opaque: sRGB, uchar, 3 bands or 4 (alpha last) */
+struct media_fetch_policy;   /* media/fetch_guard.h */
 
 /* Start libvips (once per process; later calls do nothing).  -1 with
  * ERR_INTERNAL when libvips cannot start. */
@@ -64,6 +65,9 @@ struct media_load_opts {
 	size_t max_bytes;      /* a download's size limit; 0: default */
 	long timeout_ms;       /* a download's whole time limit; 0: default */
 	long connect_timeout_ms; /* 0: 10000 */
+	const struct media_fetch_policy *fetch; /* borrowed: the addresses a download
+						   may connect to beyond public ones;
+						   NULL: public only */
 };
 
 /* Decode path (a local file).  opts may be NULL (defaults). */
@@ -77,9 +81,11 @@ int media_image_load_buffer(const void *data, size_t len, const struct media_loa
 
 /* Download url (http or https only) into out (appended): at most
  * opts->max_bytes, a Content-Type of image/... (or application/octet-stream),
- * redirects only to http(s), HTTP status 200 only.  ERR_INPUT for a 4xx/5xx
- * status, an empty body, a wrong type or a body over the limit; ERR_IO for
- * network failures and timeouts. */
+ * redirects only to http(s), HTTP status 200 only, connections only to
+ * public addresses and those opts->fetch allows (media/fetch_guard.h; no
+ * proxy).  ERR_INPUT for a 4xx/5xx status, an empty body, a wrong type, a
+ * body over the limit or a refused address; ERR_IO for network failures and
+ * timeouts. */
 int media_fetch(const char *url, const struct media_load_opts *opts, const char *ctx,
 		struct buf *out, struct err *e);
 

@@ -9,6 +9,7 @@
 
 #include "common/file_read.h"
 #include "media/asset.h"
+#include "media/fetch_guard.h"
 #include "media/xmp.h"
 
 static bool is_url(const char *s)
@@ -56,7 +57,13 @@ int image_job_photo(struct image_job *ij, bool cut_out, struct err *e)
 	const char *ctx = buf_str(&ij->ctx);
 
 	if (is_url(ij->value)) {
-		if (media_fetch(ij->value, NULL, ctx, &ij->photo_bytes, e) < 0)
+		/* What it may connect to: "fetch" of the options (the
+		 * configuration's media.fetch), public addresses only without. */
+		struct media_fetch_policy policy;
+		struct media_load_opts lo = { .fetch = &policy };
+
+		if (media_fetch_policy_from_json(json_object_get(ij->o, "fetch"), &policy, e) < 0 ||
+		    media_fetch(ij->value, &lo, ctx, &ij->photo_bytes, e) < 0)
 			return -1;
 	} else {
 		struct buf path = BUF_INIT;

@@ -6,7 +6,9 @@
 # nothing new, a replaced photo made again; and bad photos (a truncated JPEG,
 # a text file, a 30000x30000 PNG, a zero-byte download, an HTTP 404, an
 # animated GIF, no photo at all, a device such as /dev/zero) each failing
-# only their SKU, with the SKU, the field and the problem named.
+# only their SKU, with the SKU, the field and the problem named.  The fake
+# serves the downloads from 127.0.0.1, which the configurations allow
+# (media.fetch.allow); without that the download is refused (SSRF guard).
 . "$(dirname "$0")/lib.sh"
 new_db images
 cd "$SCRATCH"
@@ -59,6 +61,7 @@ cat >skugen.json <<'JSON'
   "source": {"type": "file", "path": "catalog.jsonl"},
   "locales": ["en_US", "de_DE"],
   "assets": {"root": "store"},
+  "media": {"fetch": {"allow": ["127.0.0.1"]}},
   "presets": {"small_main": {"base": "amazon_main", "long_side": 500},
               "tile": {"width": 400, "height": 300, "format": "webp", "quality": 80}},
   "generators": {"studio": {"type": "image"}},
@@ -164,6 +167,28 @@ sed 's/"fill": 0.4/"fill": 4/' skugen.json >bad.json
 run_skugen --config bad.json run
 t_match "placement out of range is located too" "$ERR" "bad.json:[0-9]+:[0-9]+: outputs\[1\]\.placement\.fill: 4 is out of range"
 
+# Downloads from a private or internal address are refused unless allowed
+# (the fake is on 127.0.0.1): that SKU fails, saying how to allow it; the
+# local photos are made as before.  A bad allow-list entry is located.
+jq 'del(.media)' skugen.json >deny.json
+new_db images_ssrf
+SKUGEN_DEVICE=cpu run_skugen --config deny.json run
+t_is "without media.fetch, the run finishes reporting failures (exit 1)" "$RC" 1
+t_match "the download from 127.0.0.1 is refused, naming the SKU, field, URL and how to allow it" "$(failure G-3)" \
+	"sku \"G-3\": field \"image\": http://127\.0\.0\.1:[0-9]+/static/g3\.png: refusing to connect to 127\.0\.0\.1 \(a loopback address\); set media\.fetch\.allow_private or add it to media\.fetch\.allow"
+t_is "the local photos are made all the same" \
+	"$(sql "select string_agg(sku || ':' || output, ' ' order by sku, output) from skugen.generations")" \
+	"G-1:lifestyle G-1:main_image G-2:lifestyle G-2:main_image"
+jq '.media.fetch = {"allow_private": true}' deny.json >private.json
+new_db images_private
+SKUGEN_DEVICE=cpu run_skugen --config private.json run
+t_is "media.fetch.allow_private lets it through" \
+	"$(sql "select count(*) from skugen.generations where sku = 'G-3'")" 2
+jq '.media.fetch.allow = ["127.0.0.1", "10.0.0.0/33"]' skugen.json >bad.json
+run_skugen --config bad.json run
+t_is "a bad allow-list entry is a configuration error" "$RC" 2
+t_match "located at the entry" "$ERR" "bad.json:[0-9]+:[0-9]+: media\.fetch\.allow\[1\]: expected an IP address or a network"
+
 # --device: cpu works anywhere; gpu without a CUDA device is refused up front.
 new_db images_device
 run_skugen --device cpu --config skugen.json run
@@ -197,6 +222,7 @@ cat >hosted.json <<JSON
   "source": {"type": "file", "path": "catalog.jsonl"},
   "locales": ["en_US"],
   "assets": {"root": "store"},
+  "media": {"fetch": {"allow": ["127.0.0.1"]}},
   "presets": {"tile": {"width": 400, "height": 300, "format": "webp", "quality": 80}},
   "providers": {"fal": {"type": "fal", "base_url": "$base/fal", "api_key_env": "FAL_KEY",
                         "download_dir": "fal-files", "poll_ms": 10, "backoff_ms": 10,

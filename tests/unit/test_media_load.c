@@ -6,6 +6,9 @@
  * orientation, animated), a few are damaged or forged by hand (truncated, a
  * 30000 x 30000 PNG header), and a small HTTP/1.1 server on a local socket
  * answers the downloads with the statuses and types a real server sends.
+ * That server is on 127.0.0.1, which downloads refuse unless allowed (the
+ * SSRF guard, media/fetch_guard.h): the tests allow it, and check the
+ * refusal, by default and after a redirect, too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "media/fetch_guard.h"
 #include "media/image_int.h"
 
 /* A w x h RGB test card: red/green ramps and a blue block, so orientation
@@ -351,7 +355,19 @@ struct server {
 	pthread_t thread;
 	void *png;
 	size_t png_len;
+	int requests;      /* requests read (atomic) */
 };
+
+/* What the tests download with: 127.0.0.1 allowed (the server's). */
+static struct media_fetch_policy local_ok;
+static const struct media_load_opts local = { .fetch = &local_ok };
+
+static void allow_local(void)
+{
+	memset(&local_ok, 0, sizeof local_ok);
+	assert_int_equal(media_cidr_parse("127.0.0.1", &local_ok.allow[0]), 0);
+	local_ok.n_allow = 1;
+}
 
 static void send_all(int fd, const void *p, size_t n)
 {
@@ -407,6 +423,11 @@ static void respond(struct server *s, int c, const char *path)
 			 "Content-Length: 1000\r\nConnection: close\r\n\r\n");
 		send_all(c, head, strlen(head));
 		usleep(1500 * 1000);
+	} else if (!strcmp(path, "/to-metadata")) {
+		snprintf(head, sizeof head, "HTTP/1.1 302 Found\r\n"
+			 "Location: http://169.254.169.254/latest/meta-data/iam?token=s3cr3t\r\n"
+			 "Content-Length: 0\r\nConnection: close\r\n\r\n");
+		send_all(c, head, strlen(head));
 	} else if (!strcmp(path, "/to-file")) {
 		snprintf(head, sizeof head, "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n"
 			 "Content-Length: 0\r\nConnection: close\r\n\r\n");
@@ -445,6 +466,7 @@ static void *serve(void *arg)
 		}
 		req[got] = '\0';
 		if (sscanf(req, "GET %255s HTTP/1.1", path) == 1) {
+			__atomic_fetch_add(&s->requests, 1, __ATOMIC_SEQ_CST);
 			if (!strcmp(path, "/quit")) {
 				close(c);
 				return NULL;
@@ -460,6 +482,9 @@ static void server_start(struct server *s)
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof a;
 	VipsImage *card = test_card(24, 16);
+
+	allow_local();
+	s->requests = 0;
 
 	assert_int_equal(vips_pngsave_buffer(card, &s->png, &s->png_len, NULL), 0);
 	g_object_unref(card);
@@ -479,7 +504,7 @@ static void server_stop(struct server *s)
 	char url[64];
 
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/quit", s->port);
-	media_fetch(url, NULL, NULL, &b, NULL);   /* answers nothing: fails */
+	media_fetch(url, &local, NULL, &b, NULL);   /* answers nothing: fails */
 	buf_free(&b);
 	pthread_join(s->thread, NULL);
 	close(s->fd);
@@ -495,6 +520,8 @@ static void fetch_fails(struct server *s, const char *path, const struct media_l
 
 	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
 	err_clear(&e);
+	if (!o)
+		o = &local;
 	assert_int_equal(media_image_load(url, o, "sku \"U-1\": field \"image_url\"", &img, &e), -1);
 	assert_null(img);
 	assert_int_equal(e.code, ERR_INPUT);
@@ -505,7 +532,7 @@ static void fetch_fails(struct server *s, const char *path, const struct media_l
 static void test_fetch(void **state)
 {
 	struct server s;
-	struct media_load_opts small = { .max_bytes = 100000 };
+	struct media_load_opts small = { .max_bytes = 100000, .fetch = &local_ok };
 	struct media_image *img;
 	struct buf b = BUF_INIT;
 	char url[128];
@@ -514,7 +541,7 @@ static void test_fetch(void **state)
 	(void)state;
 	server_start(&s);
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/ok.png", s.port);
-	assert_int_equal(media_image_load(url, NULL, "t", &img, &e), 0);
+	assert_int_equal(media_image_load(url, &local, "t", &img, &e), 0);
 	assert_int_equal(media_image_width(img), 24);
 	media_image_free(img);
 
@@ -526,7 +553,7 @@ static void test_fetch(void **state)
 
 	/* Credentials and a presigned query stay out of the message. */
 	snprintf(url, sizeof url, "http://shop:hunter2@127.0.0.1:%d/missing.jpg?X-Amz-Signature=c0ffee#x", s.port);
-	assert_int_equal(media_image_load(url, NULL, "sku \"U-3\"", &img, &e), -1);
+	assert_int_equal(media_image_load(url, &local, "sku \"U-3\"", &img, &e), -1);
 	assert_non_null(strstr(e.msg, "http status 404"));
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/missing.jpg", s.port);
 	if (!strstr(e.msg, url) || strstr(e.msg, "hunter2") || strstr(e.msg, "shop") || strstr(e.msg, "c0ffee"))
@@ -534,13 +561,13 @@ static void test_fetch(void **state)
 
 	/* A redirect within http is followed. */
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/moved", s.port);
-	assert_int_equal(media_image_load(url, NULL, "t", &img, &e), 0);
+	assert_int_equal(media_image_load(url, &local, "t", &img, &e), 0);
 	assert_int_equal(media_image_height(img), 16);
 	media_image_free(img);
 
 	/* A server that stalls: the caller's time limit, ERR_IO (worth a retry). */
 	{
-		struct media_load_opts quick = { .timeout_ms = 300 };
+		struct media_load_opts quick = { .timeout_ms = 300, .fetch = &local_ok };
 
 		snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", s.port);
 		assert_int_equal(media_fetch(url, &quick, "sku \"U-2\"", &b, &e), -1);
@@ -556,6 +583,100 @@ static void test_fetch(void **state)
 	buf_free(&b);
 	assert_int_equal(media_fetch("ftp://127.0.0.1/x.png", NULL, NULL, &b, &e), -1);
 	assert_non_null(strstr(e.msg, "only http and https"));
+	server_stop(&s);
+}
+
+/* Whether msg names the refused address and class, how to allow it, and
+ * the context. */
+static void refused(const struct err *e, const char *ctx, const char *what)
+{
+	assert_int_equal(e->code, ERR_INPUT);
+	if (!strstr(e->msg, ctx) || !strstr(e->msg, what) ||
+	    !strstr(e->msg, "; set media.fetch.allow_private or add it to media.fetch.allow"))
+		fail_msg("message \"%s\" lacks \"%s\", the context or how to allow it", e->msg, what);
+}
+
+/* The SSRF guard: the addresses a download connects to, after DNS and
+ * after redirects, must be public or allowed. */
+static void test_fetch_refuses_private_addresses(void **state)
+{
+	struct server s;
+	struct media_fetch_policy any = { .allow_private = true };
+	struct media_load_opts opts = { .fetch = &any };
+	struct media_image *img;
+	struct buf b = BUF_INIT;
+	char url[160];
+	struct err e;
+	int before;
+
+	(void)state;
+	server_start(&s);
+
+	/* By default 127.0.0.1 is refused, before anything is sent. */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/ok.png", s.port);
+	before = __atomic_load_n(&s.requests, __ATOMIC_SEQ_CST);
+	assert_int_equal(media_image_load(url, NULL, "sku \"S-1\": field \"image\"", &img, &e), -1);
+	assert_null(img);
+	refused(&e, "sku \"S-1\": field \"image\"", "refusing to connect to 127.0.0.1 (a loopback address)");
+	assert_non_null(strstr(e.msg, url));
+	assert_int_equal(media_fetch(url, NULL, NULL, &b, &e), -1);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(__atomic_load_n(&s.requests, __ATOMIC_SEQ_CST), before);
+
+	/* A name that resolves to loopback, the IPv4-mapped form, and a
+	 * policy that allows another network: refused alike. */
+	snprintf(url, sizeof url, "http://localhost:%d/ok.png", s.port);
+	assert_int_equal(media_fetch(url, NULL, "t", &b, &e), -1);
+	refused(&e, "t: http://localhost:", "(a loopback address)");
+	snprintf(url, sizeof url, "http://[::ffff:127.0.0.1]:%d/ok.png", s.port);
+	assert_int_equal(media_fetch(url, NULL, "t", &b, &e), -1);
+	refused(&e, "t: http://", "refusing to connect to ::ffff:127.0.0.1 (a loopback address)");
+	{
+		struct media_fetch_policy other = { .n_allow = 1 };
+		struct media_load_opts o = { .fetch = &other };
+
+		assert_int_equal(media_cidr_parse("10.0.0.0/8", &other.allow[0]), 0);
+		snprintf(url, sizeof url, "http://127.0.0.1:%d/ok.png", s.port);
+		assert_int_equal(media_fetch(url, &o, "t", &b, &e), -1);
+		refused(&e, "t: ", "127.0.0.1 (a loopback address)");
+	}
+	assert_int_equal(__atomic_load_n(&s.requests, __ATOMIC_SEQ_CST), before);
+
+	/* Credentials and a token stay out of the refusal too. */
+	snprintf(url, sizeof url, "http://shop:hunter2@127.0.0.1:%d/ok.png?sig=c0ffee", s.port);
+	assert_int_equal(media_fetch(url, NULL, "t", &b, &e), -1);
+	refused(&e, "t: ", "127.0.0.1");
+	if (strstr(e.msg, "hunter2") || strstr(e.msg, "shop") || strstr(e.msg, "c0ffee"))
+		fail_msg("message \"%s\" leaks the URL's secrets", e.msg);
+
+	/* Allowed: by the allow-list, or by allow_private. */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/ok.png", s.port);
+	assert_int_equal(media_image_load(url, &local, "t", &img, &e), 0);
+	assert_int_equal(media_image_width(img), 24);
+	media_image_free(img);
+	assert_int_equal(media_image_load(url, &opts, "t", &img, &e), 0);
+	media_image_free(img);
+
+	/* A redirect from the allowed host to cloud metadata: refused at
+	 * connect, naming where it was sent (without the query). */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/to-metadata", s.port);
+	assert_int_equal(media_fetch(url, &local, "sku \"S-2\"", &b, &e), -1);
+	refused(&e, "sku \"S-2\"", "redirected to http://169.254.169.254/latest/meta-data/iam: "
+		"refusing to connect to 169.254.169.254 (a link-local address)");
+	assert_null(strstr(e.msg, "s3cr3t"));
+	assert_int_equal(b.len, 0);
+
+	/* A proxy from the environment is not used: the guard sees the
+	 * address the photo comes from (this one answers nothing). */
+	setenv("http_proxy", "http://127.0.0.1:1", 1);
+	setenv("all_proxy", "http://127.0.0.1:1", 1);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/ok.png", s.port);
+	assert_int_equal(media_image_load(url, &local, "t", &img, &e), 0);
+	media_image_free(img);
+	unsetenv("http_proxy");
+	unsetenv("all_proxy");
+
+	buf_free(&b);
 	server_stop(&s);
 }
 
@@ -577,6 +698,7 @@ int main(void)
 		cmocka_unit_test(test_alpha_kept_and_exif_orientation_applied),
 		cmocka_unit_test(test_file_errors_name_the_file),
 		cmocka_unit_test(test_fetch),
+		cmocka_unit_test(test_fetch_refuses_private_addresses),
 	};
 
 	return cmocka_run_group_tests_name("media_load", tests, setup, NULL);

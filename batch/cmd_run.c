@@ -27,6 +27,7 @@
 #include "batch/progress.h"
 #include "batch/publish.h"
 #include "batch/queue.h"
+#include "batch/remote_cancel.h"
 #include "batch/report.h"
 #include "batch/run.h"
 #include "batch/watermark.h"
@@ -386,7 +387,7 @@ static int execute(const struct run_args *a)
 		if (ops->open(&src, s.source, &oo, &e) < 0)
 			goto fail;
 	}
-	if (run_reap_dead(st, NULL, &e) < 0)
+	if (run_reap_dead(st, &s, NULL, &e) < 0)
 		goto fail;
 	if (a->adopt) {
 		run_id = a->adopt;
@@ -528,8 +529,22 @@ static int execute(const struct run_args *a)
 	goto out;
 fail:
 	code = cli_fail(&e);
-	if (run_open)
+	if (run_open) {
+		/* No worker takes a failed run's remote answers: the jobs its
+		 * tasks wait for are cancelled at fal, not left to be billed. */
+		struct remote_cancel_counts rcc;
+		char fal[300];
+		struct err ce;
+
+		err_clear(&ce);
+		if (remote_cancel_run(st, &s, run_id, "the run failed", 15, &rcc, &ce) == 0) {
+			remote_cancel_summary(&rcc, fal, sizeof fal);
+			if (fal[0])
+				fprintf(stderr, "skugen: %s %ld: its tasks waiting for remote jobs are cancelled%s\n",
+					a->kind, run_id, fal);
+		}
 		run_finish(st, run_id, "failed", e.msg, NULL);
+	}
 	if (run_open && st)
 		write_report(st, run_id, a, &s);
 out:

@@ -166,6 +166,27 @@ out:
 	return rc;
 }
 
+int remote_cancel_run(struct store *st, const struct settings *s, long run_id, const char *why,
+		      double timeout_s, struct remote_cancel_counts *c, struct err *e)
+{
+	struct remote_cancel_counts mine;
+	char id[32];
+	PGresult *r;
+	int rc;
+
+	snprintf(id, sizeof id, "%ld", run_id);
+	r = store_query(st, "update skugen.tasks set state = 'cancelled', lease_until = null, reserved = null,\n"
+			    "  not_before = null, finished_at = now(), last_error = $2\n"
+			    "where run_id = $1 and (state = 'waiting' or (state = 'queued' and remote_request_id is not null))\n"
+			    "returning id, generator, case when remote_result is null then remote_request_id end",
+			2, (const char *[]){ id, why }, e);
+	if (!r)
+		return -1;
+	rc = remote_cancel_jobs(st, s, r, timeout_s, c ? c : &mine, e);
+	PQclear(r);
+	return rc;
+}
+
 void remote_cancel_summary(const struct remote_cancel_counts *c, char *out, size_t n)
 {
 	struct buf b = BUF_INIT;

@@ -38,6 +38,14 @@ struct remote_cancel_counts {
 int remote_cancel_jobs(struct store *st, const struct settings *s, PGresult *rows, double timeout_s,
 		       struct remote_cancel_counts *c, struct err *e);
 
+/* A run that ends without finishing (it failed, or was stopped by a signal):
+ * no worker will take its tasks' remote answers any more, so its tasks
+ * waiting for a remote job (waiting, or queued to finish one) are cancelled
+ * with why as their last_error, and their jobs at fal as above (at most
+ * timeout_s).  *c (may be NULL) counts what fal answered. */
+int remote_cancel_run(struct store *st, const struct settings *s, long run_id, const char *why,
+		      double timeout_s, struct remote_cancel_counts *c, struct err *e);
+
 /* "; fal: 2 jobs cancelled, 1 had already completed, 1 not cancelled (see
  * the tasks' last_error)" into out (size n), or "" when none was asked. */
 void remote_cancel_summary(const struct remote_cancel_counts *c, char *out, size_t n);

@@ -1,5 +1,6 @@
 /* run.c: run rows, heartbeats and reaping dead runs (see run.h). */
 #include "batch/run.h"
+#include "batch/remote_cancel.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -30,7 +31,7 @@ static bool pid_alive(long pid)
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
-int run_reap_dead(struct store *st, long *reaped, struct err *e)
+int run_reap_dead(struct store *st, const struct settings *s, long *reaped, struct err *e)
 {
 	const char *params[1] = { host() };
 	PGresult *r;
@@ -48,6 +49,7 @@ int run_reap_dead(struct store *st, long *reaped, struct err *e)
 		bool stale = PQgetvalue(r, i, 3)[0] == 't';
 		const char *id = PQgetvalue(r, i, 0);
 		const char *p[1] = { id };
+		PGresult *tasks = NULL;
 
 		if (same_host && pid == (long)getpid())
 			continue;
@@ -59,18 +61,33 @@ int run_reap_dead(struct store *st, long *reaped, struct err *e)
 			       1, p, e) < 0 ||
 		    /* Its queued tasks, and those its own process held; tasks that
 		     * live workers elsewhere hold are theirs to finish. */
-		    store_exec(st, "update skugen.tasks t set state = 'cancelled', lease_until = null,"
-				   " last_error = 'run interrupted', finished_at = now(), reserved = null"
-				   " from skugen.runs r where r.id = t.run_id and t.run_id = $1"
-				   " and (t.state in ('queued', 'waiting') or (t.state = 'running'"
-				   "  and (t.worker = r.host || ':' || r.pid or t.lease_until < now())))",
-			       1, p, e) < 0 ||
+		    !(tasks = store_query(st, "update skugen.tasks t set state = 'cancelled', lease_until = null,"
+					  " last_error = 'run interrupted', finished_at = now(), reserved = null"
+					  " from skugen.runs r where r.id = t.run_id and t.run_id = $1"
+					  " and (t.state in ('queued', 'waiting') or (t.state = 'running'"
+					  "  and (t.worker = r.host || ':' || r.pid or t.lease_until < now())))"
+					  " returning t.id, t.generator,"
+					  "  case when t.remote_result is null then t.remote_request_id end",
+				  1, p, e)) ||
 		    store_commit(st, e) < 0) {
 			store_rollback(st);
+			PQclear(tasks);
 			PQclear(r);
 			return -1;
 		}
 		n++;
+		/* Nobody takes their answers now: their fal jobs are stopped. */
+		if (s) {
+			struct remote_cancel_counts c;
+			int rc = remote_cancel_jobs(st, s, tasks, 15, &c, e);
+
+			if (rc < 0) {
+				PQclear(tasks);
+				PQclear(r);
+				return -1;
+			}
+		}
+		PQclear(tasks);
 	}
 	PQclear(r);
 	if (reaped)

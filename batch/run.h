@@ -34,8 +34,12 @@ struct run_counts {
 	double est_cost;
 };
 
-/* Mark dead runs interrupted; *reaped (may be NULL) counts them. */
-int run_reap_dead(struct store *st, long *reaped, struct err *e);
+struct settings;
+
+/* Mark dead runs interrupted and cancel their unfinished tasks; the fal
+ * jobs those tasks waited for are cancelled at fal with s's providers
+ * (remote_cancel.h; s NULL: not).  *reaped (may be NULL) counts them. */
+int run_reap_dead(struct store *st, const struct settings *s, long *reaped, struct err *e);
 
 /* Start a run row: kind "run" or "regen".  *run_id is set. */
 int run_begin(struct store *st, const char *kind, const char *source, const char *config_path,

@@ -270,6 +270,42 @@ t_match "the task names the request and why" "$(sql "select last_error from skug
 	"; not cancelled at fal \\(request $rid\\): fal: cancel of $rid: .*"
 t_is "the key is in no output and no task" \
 	"$(sql "select string_agg(last_error, ' ') from skugen.tasks" | cat - "$SCRATCH/out" "$SCRATCH/err" | grep -c fal-canary)" 0
+
+# A run stopped by a signal fails: nobody would take its waiting task's answer.
+printf '{"sku": "G-9", "name": "Tray", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog9.jsonl
+jq '.source.path = "catalog9.jsonl"' skugen.json >stop9.json
+cancels=$(stat_ .fal_cancels)
+SKUGEN_DEVICE=cpu "$SKUGEN" --config stop9.json run >run-G-9.out 2>run-G-9.err &
+run=$!
+t_ok "G-9's task goes waiting" wait_state G-9 waiting
+rid=$(sql "select remote_request_id from skugen.tasks where sku = 'G-9'")
+kill -TERM "$run"
+wait "$run"
+t_is "a run stopped by a signal fails" \
+	"$(sql "select r.status from skugen.runs r join skugen.tasks t on t.run_id = r.id where t.sku = 'G-9'")" failed
+t_is "its waiting task's job is cancelled at fal" "$(( $(stat_ .fal_cancels) - cancels ))" 1
+t_is "and the task says so" "$(sql "select state || ': ' || last_error from skugen.tasks where sku = 'G-9'")" \
+	"cancelled: the run failed; cancelled at fal (request $rid)"
+t_match "the run says so too" "$(cat run-G-9.err)" "its tasks waiting for remote jobs are cancelled; fal: 1 job cancelled"
+
+# A run whose process died: the next run finds it, and cancels its job at fal.
+printf '{"sku": "G-10", "name": "Jar", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog10.jsonl
+jq '.source.path = "catalog10.jsonl"' skugen.json >dead10.json
+: >empty.jsonl
+jq '.source.path = "empty.jsonl"' skugen.json >empty.json
+cancels=$(stat_ .fal_cancels)
+SKUGEN_DEVICE=cpu "$SKUGEN" --config dead10.json run >run-G-10.out 2>run-G-10.err &
+run=$!
+t_ok "G-10's task goes waiting" wait_state G-10 waiting
+rid=$(sql "select remote_request_id from skugen.tasks where sku = 'G-10'")
+kill -KILL "$run"
+wait "$run" 2>/dev/null
+run_skugen --config empty.json run
+t_is "the next run finds the dead one: interrupted" \
+	"$(sql "select r.status from skugen.runs r join skugen.tasks t on t.run_id = r.id where t.sku = 'G-10'")" interrupted
+t_is "the dead run's job is cancelled at fal" "$(( $(stat_ .fal_cancels) - cancels ))" 1
+t_is "and its task says so" "$(sql "select state || ': ' || last_error from skugen.tasks where sku = 'G-10'")" \
+	"cancelled: run interrupted; cancelled at fal (request $rid)"
 fake_config '{"fal_job_ms": 30}'
 
 # ---- hosted video by webhook: the clip is probed, stored once, with provenance ------------
@@ -279,8 +315,8 @@ if command -v ffmpeg >/dev/null; then
 		-pix_fmt yuv420p web/clip.mp4 </dev/null
 	mkdir -p templates/motion
 	printf '%s' 'The {{brand}} {{name}} turning slowly' >templates/motion/default.mustache
-	printf '{"sku": "V-1", "name": "Teapot", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog9.jsonl
-	jq '.source.path = "catalog9.jsonl"
+	printf '{"sku": "V-1", "name": "Teapot", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog-v.jsonl
+	jq '.source.path = "catalog-v.jsonl"
 	    | .providers.fal.prices = {"fal-ai/kling-video/v2/master/image-to-video": {"per_video_second": 0.28}}
 	    | .generators = {"kling": {"type": "video", "provider": "fal",
 	                               "model": "fal-ai/kling-video/v2/master/image-to-video",

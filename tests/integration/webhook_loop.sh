@@ -354,4 +354,26 @@ else
 	t_ok "hosted video by webhook # SKIP needs ffmpeg" true
 fi
 
+# ---- fal lost the request (404 when it is polled): the task fails at once --------------
+
+# Not polled again and again, nor submitted again by this run (a job fal
+# does not know cannot be fetched, and one it purged may have been billed);
+# the failed task is planned again by the next run.
+printf '{"sku": "G-11", "name": "Ewer", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog11.jsonl
+jq '.providers.fal.webhook_timeout_s = 1 | .source.path = "catalog11.jsonl"' skugen.json >lost.json
+jobs0=$(stat_ .fal_jobs)
+SKUGEN_DEVICE=cpu "$SKUGEN" --config lost.json run >run11.out 2>run11.err &
+run=$!
+t_ok "G-11's task goes waiting" wait_state G-11 waiting
+rid=$(sql "select remote_request_id from skugen.tasks where sku = 'G-11'")
+polls0=$(polls)
+fake_config '{"faults": [{"kind": "404", "path": "/fal/", "next": 20}]}'
+wait "$run"
+t_is "the run reports the failure (exit 1)" "$?" 1
+t_match "the task failed: fal does not know the request" \
+	"$(sql "select state || ': ' || last_error from skugen.tasks where sku = 'G-11'")" \
+	"^failed: sku \"G-11\".*status of $rid: 404"
+t_is "polled once, submitted once" "$(( $(polls) - polls0 )) $(( $(stat_ .fal_jobs) - jobs0 ))" "1 1"
+fake_config '{"clear_faults": true}'
+
 t_done

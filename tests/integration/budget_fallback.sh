@@ -83,19 +83,13 @@ fake_config '{"latency_ms": 3000, "faults": [{"kind": "500", "next": 1}]}'
 "$SKUGEN" -q run --full --workers 0 --budget 1 >run2.out 2>run2.err &
 run_pid=$!
 pids+=("$run_pid")
-for _ in $(seq 1 200); do
-	[ "$(sql "select count(*) from skugen.tasks where sku like 'C-%' and state = 'queued'")" = 2 ] && break
-	sleep 0.05
-done
+wait_is 2 sql "select count(*) from skugen.tasks where sku like 'C-%' and state = 'queued'"
 run=$(sql "select max(id) from skugen.runs")
 sql "update skugen.tasks set not_before = now() + interval '1 hour' where run_id = $run and sku = 'C-02'" >/dev/null
 "$SKUGEN" -q worker --exit-when-idle >w1.out 2>w1.err &
 w1=$!
 pids+=("$w1")
-for _ in $(seq 1 200); do
-	[ "$(stat '.concurrency - 1')" = 1 ] && break
-	sleep 0.05
-done
+wait_is 1 stat '.concurrency - 1'
 # (the fake counts the stats request itself among those in flight)
 t_is "the first worker's call is out" "$(stat '.concurrency - 1')" 1
 kill -STOP "$w1"
@@ -104,19 +98,13 @@ sleep 1.5
 "$SKUGEN" -q worker --exit-when-idle >w2.out 2>w2.err &
 w2=$!
 pids+=("$w2")
-for _ in $(seq 1 200); do
-	[ "$(sql "select attempts from skugen.tasks where run_id = $run and sku = 'C-01'")" = 2 ] && break
-	sleep 0.05
-done
+wait_is 2 sql "select attempts from skugen.tasks where run_id = $run and sku = 'C-01'"
 t_is "the second worker reclaimed C-01" \
 	"$(sql "select attempts || ' ' || (worker not like '%:$w1') from skugen.tasks where run_id = $run and sku = 'C-01'")" "2 true"
 kill -CONT "$w1"
 # the first worker's failed call reaches the ledger once it has handled it
 # (its fallback asked for a reservation then)
-for _ in $(seq 1 200); do
-	[ "$(sql "select count(*) from skugen.cost_ledger where run_id = $run and attempt = 1 and status = '500'")" = 1 ] && break
-	sleep 0.05
-done
+wait_is 1 sql "select count(*) from skugen.cost_ledger where run_id = $run and attempt = 1 and status = '500'"
 t_is "the first worker handled its failed call" \
 	"$(sql "select count(*) from skugen.cost_ledger where run_id = $run and attempt = 1 and status = '500'")" 1
 t_is "the run's waiting task was not cancelled for a budget" \

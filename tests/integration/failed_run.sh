@@ -41,19 +41,13 @@ JSON
 "$SKUGEN" run --workers 0 >run.out 2>run.err &
 run_pid=$!
 pids+=("$run_pid")
-for _ in $(seq 1 200); do
-	[ "$(sql "select count(*) from skugen.tasks where state = 'queued'" 2>/dev/null)" = 6 ] && break
-	sleep 0.05
-done
+wait_is 6 sql "select count(*) from skugen.tasks where state = 'queued'"
 run=$(sql "select max(id) from skugen.runs")
 sql "update skugen.tasks set not_before = now() + interval '1 hour' where run_id = $run and sku in ('F-04', 'F-05', 'F-06')" >/dev/null
 "$SKUGEN" -q worker --exit-when-idle >worker.out 2>worker.err &
 worker_pid=$!
 pids+=("$worker_pid")
-for _ in $(seq 1 200); do
-	[ "$(stat '.concurrency - 1')" = 3 ] && break
-	sleep 0.05
-done
+wait_is 3 stat '.concurrency - 1'
 # (the fake counts the stats request itself among those in flight)
 t_is "the worker has three calls out" "$(stat '.concurrency - 1')" 3
 t_is "their tasks are running, the others queued" \

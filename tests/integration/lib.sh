@@ -83,6 +83,18 @@ wait_listening() {
 	for _ in $(seq 1 200); do grep -q listening "$1" 2>/dev/null && break; sleep 0.05; done
 }
 
+# wait_is EXPECTED COMMAND...: wait (10 s at most) until COMMAND (a function
+# such as sql, too) prints EXPECTED; 1 when it never did.
+wait_is() {
+	local want=$1
+	shift
+	for _ in $(seq 1 200); do
+		[ "$("$@" 2>/dev/null)" = "$want" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # start_fake PROGRAM ARGS...: the fake server PROGRAM ($SKUGEN_FAKES/PROGRAM,
 # e.g. fake_llm) on a free port in the background, stdout in ./fake.out and
 # stderr in ./fake.err; waits for its "listening on URL" line.

@@ -261,8 +261,15 @@ static const char *stopped(struct job *j)
 
 bool exec_job_run_stopped(void *call_ctx, void *unused)
 {
+	struct job *j = call_ctx;
+	const char *why = stopped(j);
+
 	(void)unused;
-	return stopped(call_ctx) != NULL;
+	/* A resumed job was paid for before a budget or deadline stopped its
+	 * run: it goes on and is stored (only a cancel drops it). */
+	if (why && j->resume_id && (strcmp(why, QUEUE_BUDGET_REASON) == 0 || strcmp(why, QUEUE_DEADLINE_REASON) == 0))
+		return false;
+	return why != NULL;
 }
 
 static void inflight_add(struct job *j, int d)

@@ -27,8 +27,10 @@
  * resume_id finishes that job without submitting again: with resume_result
  * (the webhook's payload) it downloads the payload's files; without it
  * (no webhook came within webhook_timeout_s) it polls the request's status
- * and result as a submitted job would.  A resumed job is never cancelled
- * at fal: it belongs to the task, not to this worker.
+ * and result as a submitted job would.  A resumed job is not cancelled at
+ * fal when this worker stops: it belongs to the task, not to the worker;
+ * only when its call is given up for good (prov_pool_cancel_if with a
+ * filter: its run was cancelled) while fal is still running it.
  *
  * A call with cancel_id only asks fal to cancel that earlier request (its
  * task's run was cancelled while it waited):
@@ -1031,6 +1033,8 @@ static void fal_cancel(struct prov_req *r)
 	case FAL_POLL:
 		http_xfer_put(r->xfer);
 		r->xfer = NULL;
+		if (!st->cancel_url && st->resume_id && r->pool->abandoning)
+			st->cancel_url = request_url(r, st->resume_id, "/cancel");
 		send_cancel(r->pv, st->cancel_url);
 		break;
 	case FAL_RESULT:

@@ -900,6 +900,7 @@ void prov_pool_cancel_if(struct prov_pool *p, bool (*which)(void *ctx, void *arg
 	if (!p)
 		return;
 	p->stopping = true;
+	p->abandoning = which != NULL;
 	/* A done() may submit (refused while stopping) but frees no other
 	 * request, so the next one saved before finishing this one stays valid. */
 	for (r = p->all; r; r = next) {
@@ -942,6 +943,7 @@ void prov_pool_cancel_if(struct prov_pool *p, bool (*which)(void *ctx, void *arg
 			break;
 	}
 	p->stopping = false;
+	p->abandoning = false;
 }
 
 void prov_pool_cancel_all(struct prov_pool *p)

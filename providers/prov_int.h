@@ -223,6 +223,8 @@ struct prov_pool {
 	size_t pending;
 	size_t detached;                /* transfers no call waits for (fal cancels) */
 	bool stopping;                  /* in prov_pool_cancel_all: no new calls */
+	bool abandoning;                /* in prov_pool_cancel_if with a filter: the
+	                                   calls are given up for good */
 	unsigned long long rng;
 };
 

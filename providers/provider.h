@@ -209,7 +209,10 @@ int prov_price(const struct prov_pool *p, const char *provider, const char *mode
 void prov_pool_cancel_all(struct prov_pool *p);
 
 /* The same for the pending calls whose ctx which(ctx, arg) picks; the others
- * go on untouched.  which NULL: every call. */
+ * go on untouched.  which NULL: every call.  Calls picked by a which are
+ * given up for good (their run was cancelled): a fal job that such a call
+ * was finishing (resume_id) is cancelled at fal too, where a worker merely
+ * stopping (which NULL, prov_pool_cancel_all) leaves it to its task. */
 void prov_pool_cancel_if(struct prov_pool *p, bool (*which)(void *ctx, void *arg), void *arg);
 
 /* Cancel what is pending (as prov_pool_cancel_all) and free.  Accepts NULL. */

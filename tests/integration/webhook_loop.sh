@@ -306,6 +306,24 @@ t_is "the next run finds the dead one: interrupted" \
 t_is "the dead run's job is cancelled at fal" "$(( $(stat_ .fal_cancels) - cancels ))" 1
 t_is "and its task says so" "$(sql "select state || ': ' || last_error from skugen.tasks where sku = 'G-10'")" \
 	"cancelled: run interrupted; cancelled at fal (request $rid)"
+
+# A job being polled (its webhook never came) when the run is cancelled: the
+# worker polling it gives it up and cancels it at fal.
+printf '{"sku": "G-12", "name": "Urn", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog12.jsonl
+jq '.providers.fal.webhook_timeout_s = 1 | .source.path = "catalog12.jsonl"' skugen.json >poll12.json
+cancels=$(stat_ .fal_cancels)
+SKUGEN_DEVICE=cpu "$SKUGEN" --config poll12.json run >run-G-12.out 2>run-G-12.err &
+run=$!
+t_ok "G-12's task goes waiting" wait_state G-12 waiting
+rid=$(sql "select remote_request_id from skugen.tasks where sku = 'G-12'")
+t_ok "no webhook: a worker takes it to poll" wait_state G-12 running
+polls0=$(polls)
+for _ in $(seq 1 100); do [ "$(polls)" != "$polls0" ] && break; sleep 0.05; done
+run_skugen --config poll12.json cancel "$(sql "select run_id from skugen.tasks where sku = 'G-12'")"
+t_match "cancel leaves the running task to its worker" "$OUT" "1 running tasks are left"
+wait "$run"
+t_is "the worker cancelled the job it was polling at fal" "$(( $(stat_ .fal_cancels) - cancels ))" 1
+t_is "the task ends cancelled, not done" "$(sql "select state from skugen.tasks where sku = 'G-12'")" cancelled
 fake_config '{"fal_job_ms": 30}'
 
 # ---- hosted video by webhook: the clip is probed, stored once, with provenance ------------

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/utf8.h"
 #include "connectors/pg_int.h"
 
 #define MAX_DEPTH 1000
@@ -66,54 +67,6 @@ static void skip_ws(struct dec *d)
 {
 	while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
 		d->p++;
-}
-
-static int hex4(const char *p, unsigned *out)
-{
-	unsigned v = 0;
-
-	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static int put_utf8(struct buf *b, unsigned cp)
-{
-	char u[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return buf_append(b, u, n);
 }
 
 /* A string starting at the opening quote: its text in *s, *n (pointing into
@@ -179,7 +132,7 @@ static int string_text(struct dec *d, const char **s, size_t *n)
 		case 'r': c = '\r'; break;
 		case 't': c = '\t'; break;
 		case 'u':
-			if (d->end - d->p < 4 || hex4(d->p, &cp) < 0) {
+			if (d->end - d->p < 4 || utf8_hex4(d->p, &cp) < 0) {
 				d->p -= 2;
 				malformed(d);
 				return -1;
@@ -195,14 +148,14 @@ static int string_text(struct dec *d, const char **s, size_t *n)
 			}
 			if (cp >= 0xd800 && cp <= 0xdbff) {
 				if (d->end - d->p < 6 || d->p[0] != '\\' || d->p[1] != 'u' ||
-				    hex4(d->p + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff) {
+				    utf8_hex4(d->p + 2, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff) {
 					bad(d, "lone UTF-16 surrogate \\u%04x in a string", cp);
 					return -1;
 				}
 				d->p += 6;
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 			}
-			if (put_utf8(&d->scratch, cp) < 0)
+			if (utf8_put(&d->scratch, cp) < 0)
 				return nomem(d), -1;
 			continue;
 		default:

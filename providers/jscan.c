@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 #define MAX_DEPTH 128
 
 void jscan_init(struct jscan *s, const char *p, size_t len)
@@ -39,52 +41,6 @@ char jscan_peek(struct jscan *s)
 {
 	ws(s);
 	return s->p < s->end ? *s->p : '\0';
-}
-
-static int hex4(const char *p, unsigned *v)
-{
-	*v = 0;
-	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-
-		*v <<= 4;
-		if (c >= '0' && c <= '9')
-			*v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			*v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			*v |= (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-	}
-	return 0;
-}
-
-static int put_utf8(struct buf *b, unsigned cp)
-{
-	char u[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return buf_append(b, u, n);
 }
 
 /* The string at s->p; decoded into out when out is not NULL.  *raw and
@@ -127,11 +83,11 @@ static int string(struct jscan *s, struct buf *out, const char **raw, size_t *ra
 		case 'u': {
 			unsigned cp, lo;
 
-			if (s->end - s->p < 6 || hex4(s->p + 2, &cp) < 0)
+			if (s->end - s->p < 6 || utf8_hex4(s->p + 2, &cp) < 0)
 				return fail(s);
 			s->p += 6;
 			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || hex4(s->p + 2, &lo) < 0 ||
+				if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || utf8_hex4(s->p + 2, &lo) < 0 ||
 				    lo < 0xdc00 || lo > 0xdfff)
 					return fail(s);
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
@@ -139,7 +95,7 @@ static int string(struct jscan *s, struct buf *out, const char **raw, size_t *ra
 			} else if (cp >= 0xdc00 && cp <= 0xdfff) {
 				return fail(s);
 			}
-			if (out && put_utf8(out, cp) < 0)
+			if (out && utf8_put(out, cp) < 0)
 				return fail(s);
 			break;
 		}

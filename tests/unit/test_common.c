@@ -58,6 +58,29 @@ static void test_utf8(void **state)
 	assert_int_equal(bad, 1);
 }
 
+/* The \uXXXX pieces the JSON scanners share (jscan.c, pg_json.c). */
+static void test_utf8_json_escapes(void **state)
+{
+	static const unsigned cps[] = { 0x41, 0xfc, 0x7ff, 0x800, 0x20ac, 0xffff, 0x10000, 0x1f600, 0x10ffff };
+	struct buf b = BUF_INIT;
+	unsigned v;
+
+	(void)state;
+	assert_int_equal(utf8_hex4("00e9", &v), 0);
+	assert_int_equal(v, 0xe9);
+	assert_int_equal(utf8_hex4("D83d", &v), 0);
+	assert_int_equal(v, 0xd83d);
+	assert_int_equal(utf8_hex4("12g4", &v), -1);
+	assert_int_equal(utf8_hex4("-123", &v), -1);
+	for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++)
+		assert_int_equal(utf8_put(&b, cps[i]), 0);
+	assert_int_equal(b.len, 1 + 2 + 2 + 3 + 3 + 3 + 4 + 4 + 4);
+	assert_memory_equal(b.data, "A\xc3\xbc\xdf\xbf\xe0\xa0\x80\xe2\x82\xac\xef\xbf\xbf"
+			    "\xf0\x90\x80\x80\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf", b.len);
+	assert_true(utf8_valid(b.data, b.len, NULL));
+	buf_free(&b);
+}
+
 static void test_sha256_known_answers(void **state)
 {
 	char hex[HASH_HEX_LEN], a[HASH_HEX_LEN], b[HASH_HEX_LEN];
@@ -207,6 +230,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_grows_and_steals),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_utf8_json_escapes),
 		cmocka_unit_test(test_sha256_known_answers),
 		cmocka_unit_test(test_json_locate),
 		cmocka_unit_test(test_config_errors_say_where),

@@ -36,7 +36,6 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "common/buf.h"
 #include "common/hash.h"
 #include "providers/http.h"
 #include "providers/provider.h"
@@ -60,36 +59,9 @@ struct run {
 
 /* ---- the fake ------------------------------------------------------------------ */
 
-static size_t collect(char *p, size_t size, size_t n, void *cls)
-{
-	return buf_append(cls, p, size * n) < 0 ? 0 : size * n;
-}
-
-/* GET (body NULL) or POST a fake hook; its JSON (new), NULL on failure. */
-static json_t *fake_call(const struct fake_proc *f, const char *path, const char *body)
-{
-	struct buf b = BUF_INIT;
-	char url[256];
-	CURL *c = curl_easy_init();
-	json_t *j = NULL;
-
-	snprintf(url, sizeof url, "%s%s", f->url, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	if (body)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	if (curl_easy_perform(c) == CURLE_OK)
-		j = json_loads(b.data ? b.data : "", 0, NULL);
-	curl_easy_cleanup(c);
-	buf_free(&b);
-	return j;
-}
-
 static long fake_429s(const struct fake_proc *f)
 {
-	json_t *s = fake_call(f, "/_fake/stats", NULL);
+	json_t *s = fake_proc_call(f, "GET", "/_fake/stats", NULL, NULL);
 	long n = (long)json_integer_value(json_object_get(json_object_get(json_object_get(s, "paths"),
 									   "/v1/chat/completions"), "429"));
 

@@ -12,6 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
+#include "common/buf.h"
+
 #define MAX_ARGS 64
 #define WAIT_MS 10000
 
@@ -117,6 +121,41 @@ int fake_proc_start(struct fake_proc *f, const char *name, const char *const *ar
 	}
 	close(fds[0]);
 	return 0;
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *cls)
+{
+	return buf_append(cls, p, size * n) < 0 ? 0 : size * n;
+}
+
+json_t *fake_proc_call(const struct fake_proc *f, const char *method, const char *path,
+		       const char *body, long *status)
+{
+	struct buf b = BUF_INIT;
+	char url[512];
+	CURL *c = curl_easy_init();
+	json_t *j = NULL;
+
+	if (status)
+		*status = 0;
+	if (!c)
+		return NULL;
+	snprintf(url, sizeof url, "%s%s", f->url, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "POST") == 0)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	if (curl_easy_perform(c) == CURLE_OK) {
+		if (status)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+		j = json_loads(buf_str(&b), 0, NULL);
+	}
+	curl_easy_cleanup(c);
+	buf_free(&b);
+	return j;
 }
 
 void fake_proc_stop(struct fake_proc *f)

@@ -25,7 +25,6 @@
 
 #include <curl/curl.h>
 
-#include "common/buf.h"
 #include "common/hash.h"
 #include "connectors/akeneo.h"
 #include "tests/support/fake_proc.h"
@@ -58,30 +57,11 @@ static void fake_start(struct fake_proc *f, const char *products, ...)
 		fail_msg("fake_akeneo did not start");
 }
 
-static size_t collect(char *p, size_t size, size_t n, void *cls)
-{
-	return buf_append(cls, p, size * n) < 0 ? 0 : size * n;
-}
-
 /* A request to the fake's test hooks; the answer's JSON (new). */
 static json_t *fake_call(const struct fake_proc *f, const char *method, const char *path)
 {
-	struct buf b = BUF_INIT;
-	char url[512];
-	CURL *c = curl_easy_init();
-	json_t *j;
+	json_t *j = fake_proc_call(f, method, path, NULL, NULL);
 
-	snprintf(url, sizeof url, "%s%s", f->url, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	if (strcmp(method, "POST") == 0)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_cleanup(c);
-	j = json_loads(buf_str(&b), 0, NULL);
-	buf_free(&b);
 	assert_non_null(j);
 	return j;
 }

@@ -51,34 +51,14 @@ static int fake_start(void)
 	return fake_proc_start(&fake, "fake_llm", args);
 }
 
-static size_t collect(char *p, size_t size, size_t n, void *cls)
-{
-	return buf_append(cls, p, size * n) < 0 ? 0 : size * n;
-}
-
 /* A request to the fake's hooks; its JSON answer (new). */
 static json_t *fake_call(const char *path, const char *body)
 {
-	struct buf b = BUF_INIT;
-	char url[512];
-	CURL *c = curl_easy_init();
-	json_t *j;
-	long status = 0;
+	long status;
+	json_t *j = fake_proc_call(&fake, body ? "POST" : "GET", path, body, &status);
 
-	snprintf(url, sizeof url, "%s%s", fake.url, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	if (body)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	j = json_loads(b.data ? b.data : "", 0, NULL);
 	if (status != 200 || !j)
-		fail_msg("fake %s: %ld %s", path, status, b.data ? b.data : "");
-	buf_free(&b);
+		fail_msg("fake %s: status %ld%s", path, status, j ? "" : ", no JSON");
 	return j;
 }
 

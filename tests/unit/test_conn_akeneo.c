@@ -27,6 +27,7 @@
 
 #include "common/hash.h"
 #include "connectors/akeneo.h"
+#include "tests/support/drain.h"
 #include "tests/support/fake_proc.h"
 
 static char tmpdir[] = "/tmp/skugen-test-conn-akeneo-XXXXXX";
@@ -183,33 +184,7 @@ static void got_free(struct got *g)
 /* Read everything from c in batches of cap, checking the batch contract. */
 static int drain(struct conn *c, size_t cap, struct got *g, struct err *e)
 {
-	struct record_batch b;
-	int rc;
-
-	memset(g, 0, sizeof *g);
-	assert_int_equal(record_batch_init(&b, cap), 0);
-	for (;;) {
-		rc = conn_akeneo_ops.next(c, &b, e);
-		if (rc < 0 || b.len == 0)
-			break;
-		assert_true(b.len <= cap);
-		g->v = realloc(g->v, (g->n + b.len) * sizeof *g->v);
-		assert_non_null(g->v);
-		for (size_t i = 0; i < b.len; i++) {
-			struct record *r = &b.items[i];
-
-			assert_non_null(r->origin);
-			assert_true((r->error == NULL) != (r->fields == NULL));
-			g->v[g->n++] = *r;
-			memset(r, 0, sizeof *r);
-		}
-	}
-	if (rc == 0) {
-		assert_int_equal(conn_akeneo_ops.next(c, &b, e), 0);
-		assert_int_equal(b.len, 0);
-	}
-	record_batch_free(&b);
-	return rc;
+	return drain_records(&conn_akeneo_ops, c, cap, &g->v, &g->n, e);
 }
 
 static const struct record *find_sku(const struct got *g, const char *sku)

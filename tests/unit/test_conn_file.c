@@ -16,10 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/utf8.h"
 #include "connectors/csv_reader.h"
 #include "connectors/file.h"
 #include "connectors/line_reader.h"
+#include "tests/support/drain.h"
 
 static char tmpdir[] = "/tmp/skugen-test-conn-file-XXXXXX";
 
@@ -75,41 +75,14 @@ static int open_cfg(struct conn **c, const char *cfg_text, struct err *e)
  * error xor fields, error messages valid UTF-8. */
 static int read_all(const char *cfg_text, size_t cap, struct got *g, struct err *e)
 {
-	struct record_batch b;
 	struct conn *c;
 	int rc;
 
 	memset(g, 0, sizeof *g);
 	if (open_cfg(&c, cfg_text, e) < 0)
 		return -1;
-	assert_int_equal(record_batch_init(&b, cap), 0);
-	for (;;) {
-		rc = conn_file_ops.next(c, &b, e);
-		if (rc < 0 || b.len == 0)
-			break;
-		assert_true(b.len <= cap);
-		g->v = realloc(g->v, (g->n + b.len) * sizeof *g->v);
-		assert_non_null(g->v);
-		for (size_t i = 0; i < b.len; i++) {
-			struct record *r = &b.items[i];
-
-			assert_non_null(r->origin);
-			assert_true((r->error == NULL) != (r->fields == NULL));
-			if (r->error)
-				assert_true(utf8_valid(r->error, strlen(r->error), NULL));
-			else
-				assert_true(json_is_object(r->fields) && r->sku);
-			g->v[g->n++] = *r;
-			memset(r, 0, sizeof *r);
-		}
-	}
-	/* exhausted stays exhausted */
-	if (rc == 0) {
-		assert_int_equal(conn_file_ops.next(c, &b, e), 0);
-		assert_int_equal(b.len, 0);
-	}
+	rc = drain_records(&conn_file_ops, c, cap, &g->v, &g->n, e);
 	g->peak = conn_file_buffer_peak(c);
-	record_batch_free(&b);
 	conn_file_ops.close(c);
 	return rc;
 }

@@ -23,6 +23,7 @@
 
 #include "common/hash.h"
 #include "connectors/postgres.h"
+#include "tests/support/drain.h"
 
 #define DSN_ENV "SKUGEN_TEST_PGCONN_DSN"
 
@@ -127,7 +128,6 @@ static void got_free(struct got *g)
 static int read_all(const char *cfg_text, const char *since, size_t cap, struct got *g,
 		    struct err *e)
 {
-	struct record_batch b;
 	struct conn *c;
 	const char *wm;
 	int rc;
@@ -135,32 +135,9 @@ static int read_all(const char *cfg_text, const char *since, size_t cap, struct 
 	memset(g, 0, sizeof *g);
 	if (open_cfg(&c, cfg_text, since, e) < 0)
 		return -1;
-	assert_int_equal(record_batch_init(&b, cap), 0);
-	for (;;) {
-		rc = conn_postgres_ops.next(c, &b, e);
-		if (rc < 0 || b.len == 0)
-			break;
-		assert_true(b.len <= cap);
-		g->v = realloc(g->v, (g->n + b.len) * sizeof *g->v);
-		assert_non_null(g->v);
-		for (size_t i = 0; i < b.len; i++) {
-			struct record *r = &b.items[i];
-
-			assert_non_null(r->origin);
-			assert_true((r->error == NULL) != (r->fields == NULL));
-			if (!r->error)
-				assert_true(json_is_object(r->fields) && r->sku);
-			g->v[g->n++] = *r;
-			memset(r, 0, sizeof *r);
-		}
-	}
-	if (rc == 0) {   /* exhausted stays exhausted */
-		assert_int_equal(conn_postgres_ops.next(c, &b, e), 0);
-		assert_int_equal(b.len, 0);
-	}
+	rc = drain_records(&conn_postgres_ops, c, cap, &g->v, &g->n, e);
 	wm = conn_postgres_ops.watermark(c);
 	g->wm = wm ? strdup(wm) : NULL;
-	record_batch_free(&b);
 	conn_postgres_ops.close(c);
 	return rc;
 }

@@ -187,10 +187,6 @@ poll "$(jq_ .job_id)"
 t_is "an output kind selects its outputs (copy and title)" "$(jq_ '"\(.state) \(.counts.done)"')" "done 4"
 req POST /v1/regenerate -H "$AUTH" -d '{"skus": ["NOPE-1"], "outputs": ["copy"]}'
 job4=$(jq_ .job_id)
-# serve.max_jobs is 1: while that one runs, another is turned away.
-CODE=$(curl -s -o /dev/null -D headers.txt -w '%{http_code}' -H "$AUTH" -d '{"skus": ["S-2"]}' "$URL/v1/regenerate")
-t_match "over serve.max_jobs: 429 with Retry-After" "$CODE $(grep -i '^retry-after' headers.txt | tr -d '\r')" \
-	'^429 Retry-After: [0-9]+$'
 poll "$job4"
 t_match "a SKU not in the source: said in the job" "$(jq_ '"\(.exit_code) \(.log | gsub("\n"; " "))"')" \
 	'^1 .*NOPE-1.*not found in the source'
@@ -392,6 +388,11 @@ child=$(psql -qAtX "$HEALTH_DSN" -c "select pid from skugen.api_jobs where run_i
 t_match "its child is a regen, waiting on the provider" \
 	"$(held) $(tr '\0' ' ' <"/proc/$child/cmdline" 2>/dev/null)" \
 	"^1 .* regen --run $job "
+# serve.max_jobs is 1: while that one is held by the provider, another is
+# turned away (a job that could finish first would make this a race).
+CODE=$(curl -s -o /dev/null -D headers.txt -w '%{http_code}' -H "$AUTH" -d '{"skus": ["S-2"]}' "$URL/v1/regenerate")
+t_match "over serve.max_jobs: 429 with Retry-After" "$CODE $(grep -i '^retry-after' headers.txt | tr -d '\r')" \
+	'^429 Retry-After: [0-9]+$'
 start=$(date +%s%N)
 kill -TERM "$child"
 for _ in $(seq 1 150); do

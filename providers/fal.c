@@ -717,6 +717,13 @@ static void step_failed(struct prov_req *r, struct http_xfer *x, const char *wha
 	}
 	if (st->stage == FAL_POLL)
 		send_cancel(r->pv, st->cancel_url);
+	if (status == 404) {
+		/* Lost, or kept no longer: polling again cannot help, and
+		 * submitting again could pay twice for a job that ran. */
+		fail(r, err, false, status, st->stage >= FAL_RESULT, "%s %s: fal does not know the request any more (%s)",
+		     what, r->request_id, why);
+		return;
+	}
 	fail(r, err, false, status, st->stage >= FAL_RESULT, "%s %s: %s", what, r->request_id, why);
 }
 

@@ -390,7 +390,7 @@ wait "$run"
 t_is "the run reports the failure (exit 1)" "$?" 1
 t_match "the task failed: fal does not know the request" \
 	"$(sql "select state || ': ' || last_error from skugen.tasks where sku = 'G-11'")" \
-	"^failed: sku \"G-11\".*status of $rid: 404"
+	"^failed: sku \"G-11\".*status of $rid: fal does not know the request any more \\(404: "
 t_is "polled once, submitted once" "$(( $(polls) - polls0 )) $(( $(stat_ .fal_jobs) - jobs0 ))" "1 1"
 fake_config '{"clear_faults": true}'
 

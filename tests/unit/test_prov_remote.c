@@ -852,6 +852,90 @@ static void test_fal_queue_and_downloads(void **state)
 	prov_pool_free(p);
 }
 
+/* Only a cancel of an earlier request (cancel_id): what fal says of it. */
+static void cancel_request(struct prov_pool *p, const char *id, struct result *r)
+{
+	struct prov_call c;
+	struct err e;
+
+	memset(&c, 0, sizeof c);
+	c.provider = "fal";
+	c.model = "fal-ai/flux/dev";
+	c.cancel_id = id;
+	c.done = on_done;
+	c.ctx = r;
+	result_clear(r);
+	if (prov_submit(p, &c, &e) < 0)
+		fail_msg("prov_submit: %s", e.msg);
+	run_all(p, 20000);
+	assert_int_equal(r->calls, 1);
+}
+
+static void test_fal_cancel_request(void **state)
+{
+	/* With a webhook the submit's call ends once fal has the job. */
+	struct prov_pool *p = pool_open(FAL(",\"webhook_url\":\"http://127.0.0.1:9/hook\""));
+	struct result r = { 0 };
+	char id[128];
+	struct prov_call c;
+	struct err e;
+
+	(void)state;
+	fake_config("{\"fal_job_ms\":60000}");
+	result_clear(&r);
+	submit(p, "fal", "fal-ai/flux/dev", "a jug", NULL, NULL, NULL, &r);
+	run_all(p, 20000);
+	assert_true(r.ok);
+	snprintf(id, sizeof id, "%s", r.request_id);
+
+	/* In fal's queue: cancelled, nothing billed, fal's result refused. */
+	cancel_request(p, id, &r);
+	assert_true(r.ok);
+	assert_string_equal(r.content, "cancelled");
+	assert_int_equal(r.attempts, 1);
+	assert_float_equal(r.cost, 0, 0);
+	assert_string_equal(r.request_id, id);
+	assert_int_equal(stat_int("fal_cancels"), 1);
+	assert_int_equal(stat_status("/fal/cancel", "202"), 1);
+
+	/* Done at fal (here: cancelled before): 400 ALREADY_COMPLETED. */
+	cancel_request(p, id, &r);
+	assert_true(r.ok);
+	assert_string_equal(r.content, "completed");
+	assert_int_equal(stat_int("fal_cancels"), 1);
+
+	/* A request fal does not know: 404. */
+	cancel_request(p, "00000000-0000-4000-8000-00000000ffff", &r);
+	assert_true(r.ok);
+	assert_string_equal(r.content, "not_found");
+
+	/* Refused (a wrong key): not ok, one attempt, the key in no message. */
+	setenv("FAL_KEY_WRONG", "wrongkey-fal-5d21", 1);
+	{
+		struct prov_pool *q = pool_open("{\"fal\":{\"type\":\"fal\",\"base_url\":\"@URL@/fal\","
+						"\"api_key_env\":\"FAL_KEY_WRONG\",\"download_dir\":\"@DIR@\"}}");
+
+		cancel_request(q, id, &r);
+		assert_false(r.ok);
+		assert_int_equal(r.error, PROV_AUTH);
+		assert_int_equal(r.attempts, 1);
+		assert_contains(r.msg, "fal: cancel of ");
+		assert_null(strstr(r.msg, "wrongkey-fal-5d21"));
+		prov_pool_free(q);
+	}
+	/* An id that cannot be one of fal's is refused before anything is sent. */
+	memset(&c, 0, sizeof c);
+	c.provider = "fal";
+	c.model = "fal-ai/flux/dev";
+	c.cancel_id = "../x";
+	c.done = on_done;
+	c.ctx = &r;
+	assert_int_equal(prov_submit(p, &c, &e), -1);
+	assert_int_equal(e.code, ERR_INPUT);
+	result_clear(&r);
+	prov_pool_free(p);
+}
+
 static void test_cancel_all(void **state)
 {
 	struct prov_pool *p = pool_open(FAL(""));
@@ -1003,6 +1087,7 @@ int main(void)
 		cmocka_unit_test_setup(test_structured_output, each_setup),
 		cmocka_unit_test_setup(test_anthropic, each_setup),
 		cmocka_unit_test_setup(test_fal_queue_and_downloads, each_setup),
+		cmocka_unit_test_setup(test_fal_cancel_request, each_setup),
 		cmocka_unit_test_setup(test_cancel_all, each_setup),
 		cmocka_unit_test_setup(test_thousand_calls_one_thread, each_setup),
 		cmocka_unit_test_setup(test_secrets_canary, each_setup),

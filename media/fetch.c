@@ -197,7 +197,11 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_msg);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &g);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");   /* not even from the environment */
+	/* Guarded, no proxy, not even from the environment: through one the
+	 * guard would see the proxy's address, not the photo's.  Unguarded
+	 * (allow_private), the environment's proxy as before the guard. */
+	if (!g.policy || !g.policy->allow_private)
+		curl_easy_setopt(c, CURLOPT_PROXY, "");
 
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

@@ -25,7 +25,8 @@
  *
  * Proxies: media downloads ignore http_proxy, https_proxy and all_proxy (the
  * guard must see the address the photo comes from; through a proxy it would
- * see only the proxy's, and the proxy would reach whatever the URL names).
+ * see only the proxy's, and the proxy would reach whatever the URL names),
+ * unless "allow_private" turns the guard off.
  */
 #ifndef SKUGEN_MEDIA_FETCH_GUARD_H
 #define SKUGEN_MEDIA_FETCH_GUARD_H

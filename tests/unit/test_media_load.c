@@ -680,6 +680,10 @@ static void test_fetch_refuses_private_addresses(void **state)
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/ok.png", s.port);
 	assert_int_equal(media_image_load(url, &local, "t", &img, &e), 0);
 	media_image_free(img);
+	/* With the guard off (allow_private), the environment's proxy is
+	 * used, as before the guard: this one refuses the connection. */
+	assert_int_equal(media_image_load(url, &opts, "t", &img, &e), -1);
+	assert_null(img);
 	unsetenv("http_proxy");
 	unsetenv("all_proxy");
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "media/icc_srgb.h"
 #include "media/image_int.h"
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -194,6 +195,17 @@ static bool is_animated_format(const char *nick)
 	return strncmp(nick, "gifload", 7) == 0 || strncmp(nick, "webpload", 8) == 0;
 }
 
+/* Whether vi's embedded profile is sRGB: a transform to sRGB would change
+ * nothing and cost more than the decode (icc_srgb.c). */
+static bool embedded_srgb(VipsImage *vi)
+{
+	const void *data;
+	size_t len;
+
+	return vips_image_get_blob(vi, VIPS_META_ICC_NAME, &data, &len) == 0 &&
+	       media_icc_is_srgb(data, len);
+}
+
 /* Everything after the header: check the limits, convert to sRGB uchar,
  * decode into memory, turn upright.  hdr is stolen. */
 static int finish_load(VipsImage *hdr, const char *nick, const struct media_load_opts *opts,
@@ -223,8 +235,8 @@ static int finish_load(VipsImage *hdr, const char *nick, const struct media_load
 	}
 
 	/* Colour: CMYK through its profile (libvips's built-in CMYK profile
-	 * when the file has none), RGB with an embedded profile through it,
-	 * everything else (greyscale, 16-bit, sRGB) by libvips's colourspace
+	 * when the file has none), RGB with an embedded profile through it
+	 * unless that profile is sRGB (nothing would change), everything else (greyscale, 16-bit, sRGB) by libvips's colourspace
 	 * conversion.  Alpha travels along in each. */
 	VipsInterpretation interp = vips_image_guess_interpretation(cur);
 	bool has_icc = vips_image_get_typeof(cur, VIPS_META_ICC_NAME) != 0;
@@ -235,7 +247,7 @@ static int finish_load(VipsImage *hdr, const char *nick, const struct media_load
 			goto done;
 		}
 		cur = t[0];
-	} else if (has_icc && cur->Bands >= 3) {
+	} else if (has_icc && cur->Bands >= 3 && !embedded_srgb(cur)) {
 		if (vips_icc_transform(cur, &t[0], "srgb", "embedded", TRUE, "depth", 8, NULL)) {
 			/* A broken embedded profile: read the numbers as sRGB
 			 * rather than fail the product. */

@@ -1,0 +1,249 @@
+/* test_media_icc.c: telling an sRGB profile from others (media/icc_srgb.c),
+ * and decoding that skips the transform only for sRGB.
+ *
+ * The profiles are libvips's own (srgb, p3, cmyk) and copies of the sRGB one
+ * altered by hand: a colorant moved, a tone curve bent, cut short, a size
+ * or tag count that lies.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "media/icc_srgb.h"
+#include "media/image_int.h"
+
+static int setup(void **state)
+{
+	struct err e;
+
+	(void)state;
+	return media_init(&e);
+}
+
+/* A copy of libvips's profile name (free it); *n its size. */
+static uint8_t *profile(const char *name, size_t *n)
+{
+	VipsBlob *b = NULL;
+	const void *d;
+	uint8_t *p;
+
+	assert_int_equal(vips_profile_load(name, &b, NULL), 0);
+	assert_non_null(b);
+	d = vips_blob_get(b, n);
+	p = malloc(*n);
+	assert_non_null(p);
+	memcpy(p, d, *n);
+	vips_area_unref(VIPS_AREA(b));
+	return p;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Where tag sig's data starts in profile p (the test's own lookup). */
+static uint8_t *tag(uint8_t *p, const char *sig)
+{
+	uint32_t count = be32(p + 128);
+
+	for (uint32_t i = 0; i < count; i++)
+		if (!memcmp(p + 132 + 12 * i, sig, 4))
+			return p + be32(p + 132 + 12 * i + 4);
+	fail_msg("no %s tag", sig);
+	return NULL;
+}
+
+static void test_libvips_profiles(void **state)
+{
+	const char *others[] = { "p3", "cmyk" };
+	size_t n;
+	uint8_t *p = profile("srgb", &n);
+
+	(void)state;
+	assert_true(media_icc_is_srgb(p, n));
+	free(p);
+	for (size_t i = 0; i < 2; i++) {
+		p = profile(others[i], &n);
+		assert_false(media_icc_is_srgb(p, n));
+		free(p);
+	}
+	assert_false(media_icc_is_srgb(NULL, 0));
+}
+
+static void test_altered_srgb_is_not_srgb(void **state)
+{
+	size_t n;
+	uint8_t *good = profile("srgb", &n), *p = malloc(n), *t;
+
+	(void)state;
+	assert_non_null(p);
+	/* red's X colorant moved by 0.01 */
+	memcpy(p, good, n);
+	t = tag(p, "rXYZ") + 8;
+	put_be32(t, be32(t) + 655);
+	assert_false(media_icc_is_srgb(p, n));
+	/* green's tone curve bent: a curv table's middle entry, or a para
+	 * curve's gamma, raised */
+	memcpy(p, good, n);
+	t = tag(p, "gTRC");
+	if (!memcmp(t, "curv", 4)) {
+		uint32_t count = be32(t + 8);
+		uint8_t *e = t + 12 + 2 * (count / 2);
+		int v = (e[0] << 8 | e[1]) + 200;
+
+		e[0] = (uint8_t)(v >> 8);
+		e[1] = (uint8_t)v;
+	} else {
+		put_be32(t + 12, be32(t + 12) + 3277);
+	}
+	assert_false(media_icc_is_srgb(p, n));
+	/* cut short, a size that lies, a tag count that lies */
+	memcpy(p, good, n);
+	assert_false(media_icc_is_srgb(p, n / 2));
+	assert_false(media_icc_is_srgb(p, 100));
+	put_be32(p, (uint32_t)n + 1000);
+	assert_false(media_icc_is_srgb(p, n));
+	memcpy(p, good, n);
+	put_be32(p + 128, 0x10000000);
+	assert_false(media_icc_is_srgb(p, n));
+	/* and the unaltered copy still is */
+	memcpy(p, good, n);
+	assert_true(media_icc_is_srgb(p, n));
+	free(p);
+	free(good);
+}
+
+/* A 192 x 128 card of saturated ramps, JPEG-encoded with the named
+ * profile embedded; *raw (unref it) is the plain decode, no transform. */
+static void tagged_jpeg(const char *prof, void **jpeg, size_t *len, VipsImage **raw)
+{
+	int w = 192, h = 128;
+	uint8_t *px = malloc((size_t)w * h * 3);
+	VipsImage *vi, *r;
+
+	assert_non_null(px);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			uint8_t *q = px + ((size_t)y * w + x) * 3;
+
+			q[0] = (uint8_t)(x * 255 / (w - 1));
+			q[1] = (uint8_t)(y * 255 / (h - 1));
+			q[2] = (uint8_t)((x + y) % 256);
+		}
+	vi = vips_image_new_from_memory_copy(px, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
+	free(px);
+	vi->Type = VIPS_INTERPRETATION_sRGB;
+	assert_int_equal(vips_jpegsave_buffer(vi, jpeg, len, "Q", 95, "profile", prof, NULL), 0);
+	g_object_unref(vi);
+	r = vips_image_new_from_buffer(*jpeg, *len, "", NULL);
+	assert_non_null(r);
+	*raw = vips_image_copy_memory(r);
+	g_object_unref(r);
+	assert_non_null(*raw);
+}
+
+/* largest |a - b| over all samples of two memory images of one shape */
+static int max_diff(VipsImage *a, VipsImage *b)
+{
+	const uint8_t *p = VIPS_IMAGE_ADDR(a, 0, 0), *q = VIPS_IMAGE_ADDR(b, 0, 0);
+	size_t n = VIPS_IMAGE_SIZEOF_IMAGE(a);
+	int m = 0;
+
+	assert_int_equal(n, VIPS_IMAGE_SIZEOF_IMAGE(b));
+	for (size_t i = 0; i < n; i++)
+		if (abs(p[i] - q[i]) > m)
+			m = abs(p[i] - q[i]);
+	return m;
+}
+
+/* Each tone curve rewritten in place as a parametric curve (the curv
+ * tables leave room): sRGB's own (type 3) is sRGB, a gamma of 2.2 not. */
+static void test_parametric_curves(void **state)
+{
+	static const char *const trc[3] = { "rTRC", "gTRC", "bTRC" };
+	/* s15Fixed16: g 2.4, a 1/1.055, b 0.055/1.055, c 1/12.92, d 0.04045 */
+	static const uint32_t srgb[5] = { 157286, 62119, 3417, 5072, 2651 };
+	size_t n;
+	uint8_t *p = profile("srgb", &n);
+
+	(void)state;
+	for (int ch = 0; ch < 3; ch++) {
+		uint8_t *t = tag(p, trc[ch]);
+
+		memset(t, 0, 32);
+		memcpy(t, "para", 4);
+		t[9] = 3;
+		for (int k = 0; k < 5; k++)
+			put_be32(t + 12 + 4 * k, srgb[k]);
+	}
+	assert_true(media_icc_is_srgb(p, n));
+	{
+		uint8_t *t = tag(p, "bTRC");
+
+		memset(t + 8, 0, 24);
+		put_be32(t + 12, 144179);   /* type 0, gamma 2.2 */
+	}
+	assert_false(media_icc_is_srgb(p, n));
+	free(p);
+}
+
+static void test_decode_skips_only_an_srgb_transform(void **state)
+{
+	struct media_image *img;
+	VipsImage *raw, *xf, *mem;
+	struct err e;
+	void *jpeg;
+	size_t len;
+	int d;
+
+	(void)state;
+	/* sRGB-tagged: what the transform would give, which is the pixels */
+	tagged_jpeg("srgb", &jpeg, &len, &raw);
+	assert_int_equal(vips_icc_transform(raw, &xf, "srgb", "embedded", TRUE, "depth", 8, NULL), 0);
+	mem = vips_image_copy_memory(xf);
+	assert_int_equal(media_image_load_buffer(jpeg, len, NULL, "srgb", &img, &e), 0);
+	d = max_diff(img->vi, mem);
+	print_message("# sRGB-tagged: decode vs transform, largest difference %d\n", d);
+	assert_true(d <= 1);
+	media_image_free(img);
+	g_object_unref(mem);
+	g_object_unref(xf);
+	g_object_unref(raw);
+	g_free(jpeg);
+
+	/* P3-tagged: still transformed (P3's saturated ramps move a lot) */
+	tagged_jpeg("p3", &jpeg, &len, &raw);
+	assert_int_equal(media_image_load_buffer(jpeg, len, NULL, "p3", &img, &e), 0);
+	d = max_diff(img->vi, raw);
+	print_message("# P3-tagged: decode vs untransformed pixels, largest difference %d\n", d);
+	assert_true(d > 20);
+	media_image_free(img);
+	g_object_unref(raw);
+	g_free(jpeg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_libvips_profiles),
+		cmocka_unit_test(test_altered_srgb_is_not_srgb),
+		cmocka_unit_test(test_parametric_curves),
+		cmocka_unit_test(test_decode_skips_only_an_srgb_transform),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}

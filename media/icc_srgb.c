@@ -2,15 +2,15 @@
  * need not run the pixels through a transform that changes nothing.
  *
  * A photo tagged with an sRGB profile (what cameras and most editors write)
- * would otherwise pay an sRGB-to-sRGB transform in lcms: 2.7x the cost of
- * the JPEG decode itself for a 3000 x 3000 shot, and not one sample changed
- * (libvips's own sRGB profile; bench numbers in gpu/NOTES.md).  A profile
- * counts as sRGB when it is a matrix/TRC RGB profile (no lookup tables,
- * which would take precedence in a transform) whose three colorants are the
- * sRGB primaries adapted to D50 within 0.001 and whose three tone curves
- * follow the sRGB curve within 0.0001 (linear light) at every table entry,
- * or 1025 points of a parametric curve: a third of a level at most.  Anything else, malformed
- * or not, is not sRGB, and the caller transforms as before.
+ * would otherwise pay an sRGB-to-sRGB transform in lcms: a 3000 x 3000 JPEG
+ * took 80 ms of CPU to decode with it, 29 ms without, and not one sample
+ * changed (libvips's own sRGB profile).  A profile counts as sRGB when it is
+ * a matrix/TRC RGB profile (no lookup tables, which would take precedence in
+ * a transform) whose three colorants are the sRGB primaries adapted to D50
+ * within 0.001 and whose three tone curves follow the sRGB curve within
+ * 0.0001 (linear light) at every table entry, or at 1025 points of a
+ * parametric curve: a third of a level at most.  Anything else, malformed or
+ * not, is not sRGB, and the caller transforms as before.
  */
 #include <math.h>
 #include <stdbool.h>

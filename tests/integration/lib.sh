@@ -107,6 +107,9 @@ start_fake() {
 		kill "$fake_pid" 2>/dev/null
 		wait "$fake_pid" 2>/dev/null
 	fi
+	# Not truncated by the redirect: the shell in the background may open
+	# it after wait_listening found the last fake's line there.
+	rm -f fake.out
 	"$prog" --port 0 "$@" >fake.out 2>fake.err &
 	fake_pid=$!
 	wait_listening fake.out

@@ -9,8 +9,16 @@
  * a transform) whose three colorants are the sRGB primaries adapted to D50
  * within 0.001 and whose three tone curves follow the sRGB curve within
  * 0.0001 (linear light) at every table entry, or at 1025 points of a
- * parametric curve: a third of a level at most.  Anything else, malformed or
- * not, is not sRGB, and the caller transforms as before.
+ * parametric curve: a third of a level at most.  Between two table entries
+ * lcms interpolates linearly, and a short table bends away from the curve
+ * there (a 2-entry {0, 65535} is gamma 1.0 yet exact at both ends), so the
+ * midpoint of every two neighbours, where that chord is furthest from the
+ * convex sRGB curve, must also encode to within half an 8-bit level of it:
+ * the transform's own rounding, past which it starts to move samples.  Tables
+ * sampled on sRGB pass from 30 entries (0.47 of a level off at worst; 29 are
+ * 0.51 off, and lcms then moves 768 of 196608 samples of a test card by one
+ * level, 26 entries 3840).  Anything else, malformed or not, is not sRGB, and
+ * the caller transforms as before.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -68,24 +76,43 @@ static double srgb_to_linear(double v)
 	return v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
 }
 
+static double linear_to_srgb(double v)
+{
+	return v <= 0.0031308 ? v * 12.92 : 1.055 * pow(v, 1 / 2.4) - 0.055;
+}
+
 static bool near_srgb(double x, double v)
 {
 	return fabs(v - srgb_to_linear(x)) <= 0.0001;
 }
 
-/* Whether tone curve tag t (size bytes) is sRGB's: every entry of a table,
- * a parametric curve at 1024 points. */
+/* Whether linear light v, the chord between two table entries at x, encodes
+ * to within half an 8-bit level of x. */
+static bool chord_near_srgb(double x, double v)
+{
+	return fabs(linear_to_srgb(v) - x) * 255 <= 0.5;
+}
+
+/* Whether tone curve tag t (size bytes) is sRGB's: every entry of a table
+ * and the midpoint between each two, a parametric curve at 1025 points. */
 static bool curve_is_srgb(const uint8_t *t, uint32_t size)
 {
 	if (memcmp(t, "curv", 4) == 0) {
 		uint32_t count = be32(t + 8), i;
+		const uint8_t *e = t + 12;
 
 		if (count < 2 || count > (size - 12) / 2)
 			return false;   /* identity or a bare gamma: not sRGB */
-		for (i = 0; i < count; i++)
-			if (!near_srgb((double)i / (count - 1),
-				       (t[12 + 2 * i] << 8 | t[13 + 2 * i]) / 65535.0))
+		for (i = 0; i < count; i++) {
+			unsigned v = (unsigned)(e[2 * i] << 8 | e[2 * i + 1]);
+
+			if (!near_srgb((double)i / (count - 1), v / 65535.0))
 				return false;
+			if (i + 1 < count &&
+			    !chord_near_srgb((i + 0.5) / (count - 1),
+					     (v + (unsigned)(e[2 * i + 2] << 8 | e[2 * i + 3])) / 131070.0))
+				return false;
+		}
 		return true;
 	}
 	if (memcmp(t, "para", 4) == 0) {

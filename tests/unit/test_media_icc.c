@@ -3,7 +3,8 @@
  *
  * The profiles are libvips's own (srgb, p3, cmyk) and copies of the sRGB one
  * altered by hand: a colorant moved, a tone curve bent, cut short, a size
- * or tag count that lies.
+ * or tag count that lies, tone curves made short tables that are exact at
+ * their entries but not between them (where lcms interpolates).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,8 +12,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "media/icc_srgb.h"
 #include "media/image_int.h"
@@ -67,6 +71,32 @@ static uint8_t *tag(uint8_t *p, const char *sig)
 	return NULL;
 }
 
+static double srgb_to_linear(double v)
+{
+	return v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
+}
+
+/* The three tone curves of profile p rewritten in place as count-entry curv
+ * tables sampled on the sRGB curve (libvips's tables leave room). */
+static void sampled_curves(uint8_t *p, uint32_t count)
+{
+	static const char *const trc[3] = { "rTRC", "gTRC", "bTRC" };
+
+	for (int ch = 0; ch < 3; ch++) {
+		uint8_t *t = tag(p, trc[ch]);
+
+		assert_memory_equal(t, "curv", 4);
+		assert_true(count <= be32(t + 8));
+		put_be32(t + 8, count);
+		for (uint32_t i = 0; i < count; i++) {
+			long v = lround(srgb_to_linear((double)i / (count - 1)) * 65535);
+
+			t[12 + 2 * i] = (uint8_t)(v >> 8);
+			t[13 + 2 * i] = (uint8_t)v;
+		}
+	}
+}
+
 static void test_libvips_profiles(void **state)
 {
 	const char *others[] = { "p3", "cmyk" };
@@ -111,6 +141,23 @@ static void test_altered_srgb_is_not_srgb(void **state)
 		put_be32(t + 12, be32(t + 12) + 3277);
 	}
 	assert_false(media_icc_is_srgb(p, n));
+	/* tables right at every entry, wrong between: {0, 65535} is gamma 1.0
+	 * (exact at 0 and 1); 3 entries give 0.107 for 0.051 at x = 0.25 */
+	memcpy(p, good, n);
+	sampled_curves(p, 2);
+	assert_int_equal(be32(tag(p, "gTRC") + 12), 0xffff);
+	assert_false(media_icc_is_srgb(p, n));
+	memcpy(p, good, n);
+	sampled_curves(p, 3);
+	assert_false(media_icc_is_srgb(p, n));
+	/* 29 sampled entries interpolate 0.51 of a level off (lcms moves some
+	 * samples by one), 30 entries 0.47 (it moves none) */
+	memcpy(p, good, n);
+	sampled_curves(p, 29);
+	assert_false(media_icc_is_srgb(p, n));
+	memcpy(p, good, n);
+	sampled_curves(p, 30);
+	assert_true(media_icc_is_srgb(p, n));
 	/* cut short, a size that lies, a tag count that lies */
 	memcpy(p, good, n);
 	assert_false(media_icc_is_srgb(p, n / 2));
@@ -236,6 +283,45 @@ static void test_decode_skips_only_an_srgb_transform(void **state)
 	g_free(jpeg);
 }
 
+/* A JPEG tagged with sRGB's primaries but gamma-1.0 curves (2-entry tables)
+ * is transformed: the decode is what vips_icc_transform gives, far from the
+ * untransformed pixels. */
+static void test_decode_transforms_a_linear_profile(void **state)
+{
+	char path[] = "/tmp/test_media_icc.XXXXXX";
+	struct media_image *img;
+	VipsImage *raw, *xf, *mem;
+	struct err e;
+	void *jpeg;
+	size_t n, len;
+	uint8_t *p = profile("srgb", &n);
+	int fd, d;
+
+	(void)state;
+	sampled_curves(p, 2);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	close(fd);
+	free(p);
+	tagged_jpeg(path, &jpeg, &len, &raw);
+	unlink(path);
+	assert_int_equal(vips_icc_transform(raw, &xf, "srgb", "embedded", TRUE, "depth", 8, NULL), 0);
+	mem = vips_image_copy_memory(xf);
+	assert_int_equal(media_image_load_buffer(jpeg, len, NULL, "linear", &img, &e), 0);
+	d = max_diff(img->vi, mem);
+	print_message("# linear-tagged: decode vs transform, largest difference %d\n", d);
+	assert_true(d <= 1);
+	d = max_diff(img->vi, raw);
+	print_message("# linear-tagged: decode vs untransformed pixels, largest difference %d\n", d);
+	assert_true(d > 20);
+	media_image_free(img);
+	g_object_unref(mem);
+	g_object_unref(xf);
+	g_object_unref(raw);
+	g_free(jpeg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_altered_srgb_is_not_srgb),
 		cmocka_unit_test(test_parametric_curves),
 		cmocka_unit_test(test_decode_skips_only_an_srgb_transform),
+		cmocka_unit_test(test_decode_transforms_a_linear_profile),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

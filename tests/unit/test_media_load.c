@@ -596,8 +596,6 @@ static void refused(const struct err *e, const char *ctx, const char *what)
 		fail_msg("message \"%s\" lacks \"%s\", the context or how to allow it", e->msg, what);
 }
 
-/* The SSRF guard: the addresses a download connects to, after DNS and
- * after redirects, must be public or allowed. */
 /* The environment variable name's value (free it; NULL if unset), and the
  * variable unset. */
 static char *env_take(const char *name)
@@ -620,6 +618,8 @@ static void env_put(const char *name, char *v)
 	free(v);
 }
 
+/* The SSRF guard: the addresses a download connects to, after DNS and
+ * after redirects, must be public or allowed. */
 static void test_fetch_refuses_private_addresses(void **state)
 {
 	static const char *const proxy_env[4] = { "http_proxy", "all_proxy", "no_proxy", "NO_PROXY" };

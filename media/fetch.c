@@ -71,10 +71,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 /* The connect-time check: every socket libcurl opens for a connection is
  * for one resolved address; one the policy refuses gets no socket (curl
  * then tries the host's next address, or fails with CURLE_COULDNT_CONNECT).
- * The first refused address is kept for the message. */
+ * The first refused address is kept for the message, which a failed
+ * connection gets only when the refusal is why: when no address of that
+ * hop was allowed.  localhost is 127.0.0.1 and ::1 to curl; with only
+ * 127.0.0.1 allowed and nothing listening there, the download could not
+ * connect (worth a retry), it was not refused. */
 struct guard {
 	const struct media_fetch_policy *policy;
 	bool refused;
+	bool allowed;   /* an address of this hop was allowed */
 	enum media_addr_class cls;
 	char addr[INET6_ADDRSTRLEN];
 };
@@ -92,8 +97,10 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 		ip = &((const struct sockaddr_in *)&ss)->sin_addr;
 	else if (purpose == CURLSOCKTYPE_IPCXN && a->family == AF_INET6)
 		ip = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
-	if (ip && media_fetch_addr_allowed(g->policy, a->family, ip, &cls))
+	if (ip && media_fetch_addr_allowed(g->policy, a->family, ip, &cls)) {
+		g->allowed = true;
 		return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	}
 	if (!g->refused) {
 		g->refused = true;
 		g->cls = cls;
@@ -101,6 +108,17 @@ static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_so
 			snprintf(g->addr, sizeof g->addr, "an address of family %d", a->family);
 	}
 	return CURL_SOCKET_BAD;
+}
+
+/* A connection is made (or reused) for the next request: what was refused
+ * or allowed before it explains nothing after, say a redirect's hop. */
+static int connected(void *arg, char *remote_ip, char *local_ip, int remote_port, int local_port)
+{
+	struct guard *g = arg;
+
+	g->refused = false;
+	g->allowed = false;
+	return CURL_PREREQFUNC_OK;
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -197,6 +215,8 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_msg);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &g);
+	curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, connected);
+	curl_easy_setopt(c, CURLOPT_PREREQDATA, &g);
 	/* Guarded, no proxy, not even from the environment: through one the
 	 * guard would see the proxy's address, not the photo's.  Unguarded
 	 * (allow_private), the environment's proxy as before the guard. */
@@ -220,7 +240,7 @@ int media_fetch(const char *url, const struct media_load_opts *opts, const char 
 		media_err(e, ERR_INPUT, where, "redirected to a URL that is not http or https");
 		goto done;
 	}
-	if (g.refused && rc == CURLE_COULDNT_CONNECT) {
+	if (g.refused && !g.allowed && rc == CURLE_COULDNT_CONNECT) {
 		const char *eff = NULL;
 		char hop[ERR_MSG_MAX / 4 + 32] = "";
 

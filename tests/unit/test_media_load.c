@@ -428,6 +428,10 @@ static void respond(struct server *s, int c, const char *path)
 			 "Location: http://169.254.169.254/latest/meta-data/iam?token=s3cr3t\r\n"
 			 "Content-Length: 0\r\nConnection: close\r\n\r\n");
 		send_all(c, head, strlen(head));
+	} else if (!strcmp(path, "/to-localhost")) {
+		snprintf(head, sizeof head, "HTTP/1.1 302 Found\r\nLocation: http://localhost:1/x.png\r\n"
+			 "Content-Length: 0\r\nConnection: close\r\n\r\n");
+		send_all(c, head, strlen(head));
 	} else if (!strcmp(path, "/to-file")) {
 		snprintf(head, sizeof head, "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n"
 			 "Content-Length: 0\r\nConnection: close\r\n\r\n");
@@ -687,6 +691,21 @@ static void test_fetch_refuses_private_addresses(void **state)
 	snprintf(url, sizeof url, "http://localhost:%d/ok.png", s.port);
 	assert_int_equal(media_image_load(url, &local, "t", &img, &e), 0);
 	media_image_free(img);
+
+	/* A name with an allowed and a refused address whose allowed one
+	 * does not answer: a connection failure, worth a retry, not the
+	 * refusal of the other.  curl resolves localhost itself, to 127.0.0.1
+	 * and ::1 where this host has IPv6, in that order. */
+	assert_int_equal(media_fetch("http://localhost:1/x.png", &local, "t", &b, &e), -1);
+	print_message("# localhost:1 with 127.0.0.1 allowed: %s\n", e.msg);
+	assert_int_equal(e.code, ERR_IO);
+	assert_null(strstr(e.msg, "refusing"));
+	/* the same after a redirect's hop */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/to-localhost", s.port);
+	assert_int_equal(media_fetch(url, &local, "t", &b, &e), -1);
+	print_message("# redirected there: %s\n", e.msg);
+	assert_int_equal(e.code, ERR_IO);
+	assert_null(strstr(e.msg, "refusing"));
 
 	/* A redirect from the allowed host to cloud metadata: refused at
 	 * connect, naming where it was sent (without the query). */

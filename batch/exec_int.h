@@ -57,10 +57,11 @@ int exec_job_start(struct exec *x, PGresult *r, int i);
 int exec_stop_run(struct exec *x, long run_id, const char *why);
 
 /* For prov_pool_cancel_if: whether the job behind a call (the ctx every
- * call of exec_job.c carries) belongs to a run this worker stopped (a
- * resumed fal job of a run stopped by its budget or deadline does not: it
- * was paid for and is finished). */
-bool exec_job_run_stopped(void *call_ctx, void *unused);
+ * call of exec_job.c carries) belongs to one of the runs cancelled (a JSON
+ * object keyed by run id).  Only those: a run stopped by its budget or
+ * deadline lets the calls it sent finish and be stored, its resumed fal
+ * jobs among them (paid for). */
+bool exec_job_run_cancelled(void *call_ctx, void *cancelled);
 
 /* Wall-clock milliseconds. */
 double exec_now_ms(void);

@@ -259,17 +259,13 @@ static const char *stopped(struct job *j)
 	return json_string_value(json_object_get(j->x->stopped_runs, key));
 }
 
-bool exec_job_run_stopped(void *call_ctx, void *unused)
+bool exec_job_run_cancelled(void *call_ctx, void *cancelled)
 {
 	struct job *j = call_ctx;
-	const char *why = stopped(j);
+	char key[32];
 
-	(void)unused;
-	/* A resumed job was paid for before a budget or deadline stopped its
-	 * run: it goes on and is stored (only a cancel drops it). */
-	if (why && j->resume_id && (strcmp(why, QUEUE_BUDGET_REASON) == 0 || strcmp(why, QUEUE_DEADLINE_REASON) == 0))
-		return false;
-	return why != NULL;
+	run_key(j->run_id, key);
+	return json_object_get(cancelled, key) != NULL;
 }
 
 static void inflight_add(struct job *j, int d)

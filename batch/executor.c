@@ -440,12 +440,14 @@ int exec_stop_run(struct exec *x, long run_id, const char *why)
  * that were cancelled meanwhile. */
 static int heartbeat(struct exec *x, struct err *e)
 {
-	json_t *held = NULL;
-	bool stop_calls = false;
+	json_t *held = NULL, *cancelled = json_object();
 
+	if (!cancelled)
+		return err_set(e, ERR_NOMEM, "out of memory");
 	if (queue_heartbeat(x->st, x->worker, x->s->queue.lease_s, &held, e) < 0 ||
 	    queue_reclaim(x->st, NULL, e) < 0) {
 		json_decref(held);
+		json_decref(cancelled);
 		return -1;
 	}
 	/* Which runs of the calls in flight are no longer running. */
@@ -465,6 +467,7 @@ static int heartbeat(struct exec *x, struct err *e)
 		buf_free(&list);
 		if (!ids) {
 			json_decref(held);
+			json_decref(cancelled);
 			return err_set(e, ERR_NOMEM, "out of memory");
 		}
 		/* Cancelled only: a run that failed or was found dead leaves its
@@ -474,24 +477,24 @@ static int heartbeat(struct exec *x, struct err *e)
 		free(ids);
 		if (!r) {
 			json_decref(held);
+			json_decref(cancelled);
 			return -1;
 		}
 		for (int i = 0; i < PQntuples(r); i++) {
-			char why[64];
-
-			snprintf(why, sizeof why, "run %s", PQgetvalue(r, i, 1));
-			if (!json_object_get(x->stopped_runs, PQgetvalue(r, i, 0)))
-				json_object_set_new(x->stopped_runs, PQgetvalue(r, i, 0), json_string(why));
-			stop_calls = true;
+			/* A cancel overrides a budget or deadline stop seen before:
+			 * the run's resumed fal jobs go too (cancelled at fal). */
+			json_object_set_new(x->stopped_runs, PQgetvalue(r, i, 0), json_string("run cancelled"));
+			json_object_set_new(cancelled, PQgetvalue(r, i, 0), json_true());
 		}
 		PQclear(r);
 	}
 	json_decref(held);
-	if (stop_calls && x->prov) {
+	if (json_object_size(cancelled) && x->prov) {
 		/* Only the cancelled runs' calls: another run's call stopped
 		 * here would go back to the queue and be asked (and paid) again. */
-		prov_pool_cancel_if(x->prov, exec_job_run_stopped, NULL);
+		prov_pool_cancel_if(x->prov, exec_job_run_cancelled, cancelled);
 	}
+	json_decref(cancelled);
 	return 0;
 }
 

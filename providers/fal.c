@@ -1027,6 +1027,14 @@ static void fal_cancel(struct prov_req *r)
 
 	switch (st->stage) {
 	case FAL_SUBMIT:
+		/* Not started yet (held back by the pool's limits): a resumed
+		 * job is at fal all the same, and given up for good it is
+		 * cancelled there as a polled one is. */
+		if (!r->xfer && st->resume_id && !st->resume && r->pool->abandoning) {
+			if (!st->cancel_url)
+				st->cancel_url = request_url(r, st->resume_id, "/cancel");
+			send_cancel(r->pv, st->cancel_url);
+		}
 		/* The job may exist once the submit answers: let it answer, then
 		 * cancel what it made. */
 		if (r->xfer && (d = calloc(1, sizeof *d))) {

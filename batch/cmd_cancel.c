@@ -43,11 +43,17 @@ static const char *const cancel_run_sql =
 	"update skugen.runs set status = 'cancelled', finished_at = now(), message = $2\n"
 	"where id = $1 and status = 'running'";
 
+/* Only the tasks with a fal job come back, each with the number cancelled
+ * (one row of NULLs and the number when none has a job): a nightly run's
+ * millions of queued tasks are counted, not carried here. */
 static const char *const cancel_tasks_sql =
-	"update skugen.tasks set state = 'cancelled', lease_until = null, finished_at = now(),\n"
-	"  last_error = $2\n"
-	"where run_id = $1 and state in ('queued', 'waiting')\n"
-	"returning id, generator, case when remote_result is null then remote_request_id end";
+	"with c as (\n"
+	"  update skugen.tasks set state = 'cancelled', lease_until = null, finished_at = now(),\n"
+	"    last_error = $2\n"
+	"  where run_id = $1 and state in ('queued', 'waiting')\n"
+	"  returning id, generator, case when remote_result is null then remote_request_id end as request_id),\n"
+	"n as (select count(*) as n from c)\n"
+	"select c.id, c.generator, c.request_id, n.n from n left join c on c.request_id is not null";
 
 static const char *const running_sql =
 	"select count(*), count(distinct worker) from skugen.tasks where run_id = $1 and state = 'running'";
@@ -133,7 +139,7 @@ int cmd_cancel(int argc, char **argv)
 	tasks = store_query(st, cancel_tasks_sql, 2, (const char *[]){ run, message }, &e);
 	if (!tasks)
 		goto fail;
-	cancelled = PQntuples(tasks);
+	cancelled = atol(PQgetvalue(tasks, 0, 3));
 	if (store_exec(st, "select pg_notify('skugen_cancel', $1)", 1, (const char *[]){ run }, &e) < 0 ||
 	    store_commit(st, &e) < 0)
 		goto fail;

@@ -61,13 +61,15 @@ int run_reap_dead(struct store *st, const struct settings *s, long *reaped, stru
 			       1, p, e) < 0 ||
 		    /* Its queued tasks, and those its own process held; tasks that
 		     * live workers elsewhere hold are theirs to finish. */
-		    !(tasks = store_query(st, "update skugen.tasks t set state = 'cancelled', lease_until = null,"
+		    /* Only those with a fal job come back (remote_cancel.h). */
+		    !(tasks = store_query(st, "with c as (update skugen.tasks t set state = 'cancelled', lease_until = null,"
 					  " last_error = 'run interrupted', finished_at = now(), reserved = null"
 					  " from skugen.runs r where r.id = t.run_id and t.run_id = $1"
 					  " and (t.state in ('queued', 'waiting') or (t.state = 'running'"
 					  "  and (t.worker = r.host || ':' || r.pid or t.lease_until < now())))"
 					  " returning t.id, t.generator,"
-					  "  case when t.remote_result is null then t.remote_request_id end",
+					  "  case when t.remote_result is null then t.remote_request_id end as request_id)"
+					  " select * from c where request_id is not null",
 				  1, p, e)) ||
 		    store_commit(st, e) < 0) {
 			store_rollback(st);

@@ -142,8 +142,9 @@ t_match "cancel says what it did" "$OUT" "^cancelled run $run2: [0-9]+ tasks tha
 t_is "the run is cancelled" "$(sql "select status from skugen.runs where id = $run2")" cancelled
 t_match "the run's message names who and why" "$(sql "select message from skugen.runs where id = $run2")" "^cancelled by .* with skugen cancel: wrong prompt$"
 t_is "no task of it is queued any more" "$(sql "select count(*) from skugen.tasks_all where run_id = $run2 and state = 'queued'")" 0
-t_ok "its unstarted tasks are cancelled with the reason" \
-	test "$(sql "select count(*) from skugen.tasks_all where run_id = $run2 and state = 'cancelled' and last_error like '%wrong prompt'")" -gt 0
+n_cancelled=$(sql "select count(*) from skugen.tasks_all where run_id = $run2 and state = 'cancelled' and last_error like '%wrong prompt'")
+t_ok "its unstarted tasks are cancelled with the reason" test "$n_cancelled" -gt 0
+t_match "cancel counts the tasks it cancelled" "$OUT" "^cancelled run $run2: $n_cancelled tasks that had not started"
 # The executing process stops: it finds nothing left to claim.
 for _ in $(seq 1 300); do kill -0 "$run2_pid" 2>/dev/null || break; sleep 0.1; done
 t_ok "the process running it stops (within 30 s)" sh -c "! kill -0 $run2_pid 2>/dev/null"

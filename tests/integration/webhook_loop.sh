@@ -380,12 +380,14 @@ fi
 printf '{"sku": "G-11", "name": "Ewer", "brand": "Kiln", "image": "photos/g1.png"}\n' >catalog11.jsonl
 jq '.providers.fal.webhook_timeout_s = 1 | .source.path = "catalog11.jsonl"' skugen.json >lost.json
 jobs0=$(stat_ .fal_jobs)
+polls0=$(polls)
+# Armed before the run (armed after the task was seen waiting, a quick poll
+# could come first): on the fake's status route only, not the submit.
+fake_config '{"faults": [{"kind": "404", "path": "/fal/status", "next": 20}]}'
 SKUGEN_DEVICE=cpu "$SKUGEN" --config lost.json run >run11.out 2>run11.err &
 run=$!
 t_ok "G-11's task goes waiting" wait_state G-11 waiting
 rid=$(sql "select remote_request_id from skugen.tasks where sku = 'G-11'")
-polls0=$(polls)
-fake_config '{"faults": [{"kind": "404", "path": "/fal/", "next": 20}]}'
 wait "$run"
 t_is "the run reports the failure (exit 1)" "$?" 1
 t_match "the task failed: fal does not know the request" \

@@ -111,7 +111,9 @@ static inline void blur_to_u8(const float *acc, uint8_t *q)
 		blur_v4 v = blur_load(acc + j);
 		blur_v4i lo = v > zero, hi = v < top;
 		blur_v4i keep = (blur_v4i)v & lo & hi, cap = (blur_v4i)top & ~hi;
-		blur_v4i n = __builtin_convertvector((blur_v4)(keep | cap) + 0.5f, blur_v4i);
+		/* Lane by lane (0..255.5, truncated): __builtin_convertvector
+		 * needs GCC 9, and a GPU host's system compiler may be older. */
+		blur_v4 n = (blur_v4)(keep | cap) + 0.5f;
 
 		q[j] = (uint8_t)n[0];
 		q[j + 1] = (uint8_t)n[1];

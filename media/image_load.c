@@ -247,7 +247,10 @@ static int finish_load(VipsImage *hdr, const char *nick, const struct media_load
 			goto done;
 		}
 		cur = t[0];
-	} else if (has_icc && cur->Bands >= 3 && !embedded_srgb(cur)) {
+	} else if (has_icc && cur->Bands >= 3 &&
+		   /* an 8-bit sRGB-tagged photo needs no transform; a 16-bit
+		    * one keeps lcms's rounding to 8 bits, as before */
+		   !(cur->BandFmt == VIPS_FORMAT_UCHAR && embedded_srgb(cur))) {
 		if (vips_icc_transform(cur, &t[0], "srgb", "embedded", TRUE, "depth", 8, NULL)) {
 			/* A broken embedded profile: read the numbers as sRGB
 			 * rather than fail the product. */

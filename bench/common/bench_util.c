@@ -143,8 +143,9 @@ void bench_db_drop(struct bench_db *d)
 	PQfinish(d->admin);
 	d->admin = NULL;
 	if (d->home[0]) {
-		if (d->server_dsn)
-			bench_skugen_db(d->skugen, d->home, "stop", NULL);
+		/* Stopped even when its start said nothing usable: a server it
+		 * did start must not lose its directory while running. */
+		bench_skugen_db(d->skugen, d->home, "stop", NULL);
 		bench_rm_rf(d->home);
 		d->home[0] = '\0';
 	}

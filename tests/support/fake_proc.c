@@ -148,6 +148,7 @@ json_t *fake_proc_call(const struct fake_proc *f, const char *method, const char
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);   /* a hung fake fails the test */
 	if (curl_easy_perform(c) == CURLE_OK) {
 		if (status)
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);

@@ -102,7 +102,8 @@ static int from_client(struct conn *c)
 	scan = malloc(total);
 	if (!scan)
 		return -1;
-	memcpy(scan, c->tail, c->tail_len);
+	if (c->tail_len)
+		memcpy(scan, c->tail, c->tail_len);
 	memcpy(scan + c->tail_len, buf, (size_t)n);
 	if (want && memmem(scan, total, arm_text, want))
 		c->armed = true;

@@ -25,29 +25,25 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "media/icc_srgb.h"
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static double s15f16(const uint8_t *p)
 {
-	return (int32_t)be32(p) / 65536.0;
+	return (int32_t)bytes_be32(p) / 65536.0;
 }
 
 /* The tag sig's data and size, bounds checked (n >= 132); NULL if absent
  * or bad. */
 static const uint8_t *icc_tag(const uint8_t *p, size_t n, const char *sig, uint32_t *size)
 {
-	uint32_t count = be32(p + 128), i;
+	uint32_t count = bytes_be32(p + 128), i;
 
 	if (count > (n - 132) / 12)
 		return NULL;
 	for (i = 0; i < count; i++) {
 		const uint8_t *t = p + 132 + 12 * (size_t)i;
-		uint32_t off = be32(t + 4), len = be32(t + 8);
+		uint32_t off = bytes_be32(t + 4), len = bytes_be32(t + 8);
 
 		if (memcmp(t, sig, 4) != 0)
 			continue;
@@ -63,7 +59,7 @@ static const uint8_t *icc_tag(const uint8_t *p, size_t n, const char *sig, uint3
  * data: a lookup table, even a broken one, is not left out. */
 static bool has_tag(const uint8_t *p, size_t n, const char *sig)
 {
-	uint32_t count = be32(p + 128), i;
+	uint32_t count = bytes_be32(p + 128), i;
 
 	for (i = 0; i < count && 132 + 12 * (size_t)i + 12 <= n; i++)
 		if (memcmp(p + 132 + 12 * (size_t)i, sig, 4) == 0)
@@ -98,19 +94,19 @@ static bool chord_near_srgb(double x, double v)
 static bool curve_is_srgb(const uint8_t *t, uint32_t size)
 {
 	if (memcmp(t, "curv", 4) == 0) {
-		uint32_t count = be32(t + 8), i;
+		uint32_t count = bytes_be32(t + 8), i;
 		const uint8_t *e = t + 12;
 
 		if (count < 2 || count > (size - 12) / 2)
 			return false;   /* identity or a bare gamma: not sRGB */
 		for (i = 0; i < count; i++) {
-			unsigned v = (unsigned)(e[2 * i] << 8 | e[2 * i + 1]);
+			unsigned v = bytes_be16(e + 2 * i);
 
 			if (!near_srgb((double)i / (count - 1), v / 65535.0))
 				return false;
 			if (i + 1 < count &&
 			    !chord_near_srgb((i + 0.5) / (count - 1),
-					     (v + (unsigned)(e[2 * i + 2] << 8 | e[2 * i + 3])) / 131070.0))
+					     (v + bytes_be16(e + 2 * i + 2)) / 131070.0))
 				return false;
 		}
 		return true;
@@ -118,7 +114,7 @@ static bool curve_is_srgb(const uint8_t *t, uint32_t size)
 	if (memcmp(t, "para", 4) == 0) {
 		static const uint32_t nparams[] = { 1, 3, 4, 5, 7 };
 		double p[7] = { 0 };
-		unsigned type = (unsigned)(t[8] << 8 | t[9]), k;
+		unsigned type = bytes_be16(t + 8), k;
 
 		if (type > 4 || size < 12 + 4 * nparams[type])
 			return false;
@@ -169,10 +165,10 @@ bool media_icc_is_srgb(const void *data, size_t n)
 	int ch, k;
 
 	/* the header's own size, which must fit in what there is */
-	if (!p || n < 132 || be32(p) < 132 || be32(p) > n ||
+	if (!p || n < 132 || bytes_be32(p) < 132 || bytes_be32(p) > n ||
 	    memcmp(p + 16, "RGB ", 4) != 0 || memcmp(p + 20, "XYZ ", 4) != 0)
 		return false;
-	n = be32(p);
+	n = bytes_be32(p);
 	for (k = 0; k < (int)(sizeof luts / sizeof luts[0]); k++)
 		if (has_tag(p, n, luts[k]))
 			return false;

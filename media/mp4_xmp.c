@@ -15,23 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
+
 static const uint8_t xmp_uuid[16] = {
 	0xbe, 0x7a, 0xcf, 0xcb, 0x97, 0xa9, 0x42, 0xe8,
 	0x9c, 0x71, 0x99, 0x94, 0x91, 0xe3, 0xaf, 0xac,
 };
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 struct box {
 	long long off, size, body; /* where it starts, its whole size, where its body starts */
@@ -54,7 +43,7 @@ static int read_box(FILE *fp, long long off, long long file_size, struct box *b,
 	memset(b, 0, sizeof(*b));
 	b->off = off;
 	memcpy(b->type, h + 4, 4);
-	long long size = be32(h);
+	long long size = bytes_be32(h);
 	b->body = off + 8;
 	if (size == 1) {
 		if (fread(h + 8, 1, 8, fp) != 8)
@@ -122,14 +111,14 @@ int media_mp4_set_xmp(const char *path, const char *xmp, size_t len, struct err 
 					"and cannot be closed", path, b.type);
 				goto done;
 			}
-			put_be32(h, (uint32_t)b.size);
+			bytes_put_be32(h, (uint32_t)b.size);
 			if (fseeko(fp, b.off, SEEK_SET) != 0 || fwrite(h, 1, 4, fp) != 4)
 				goto io_failed;
 		}
 	}
 	if (r < 0)
 		goto done;
-	put_be32(h, (uint32_t)(8 + 16 + len));
+	bytes_put_be32(h, (uint32_t)(8 + 16 + len));
 	memcpy(h + 4, "uuid", 4);
 	if (fseeko(fp, 0, SEEK_END) != 0 || fwrite(h, 1, 8, fp) != 8 ||
 	    fwrite(xmp_uuid, 1, 16, fp) != 16 || fwrite(xmp, 1, len, fp) != len)

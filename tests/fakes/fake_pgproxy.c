@@ -32,6 +32,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/bytes.h"
+
 #define MAX_CONNS 256
 
 struct conn {
@@ -135,7 +137,7 @@ static int from_server(struct conn *c)
 	c->in_len += (size_t)n;
 	while (c->in_len - at >= 5) {
 		const unsigned char *m = c->in + at;
-		uint32_t len = (uint32_t)m[1] << 24 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 8 | m[4];
+		uint32_t len = bytes_be32(m + 1);
 
 		if (len < 4 || c->in_len - at < 1 + (size_t)len)
 			break;

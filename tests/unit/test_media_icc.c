@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/bytes.h"
 #include "media/icc_srgb.h"
 #include "media/image_int.h"
 
@@ -46,27 +47,14 @@ static uint8_t *profile(const char *name, size_t *n)
 	return p;
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 /* Where tag sig's data starts in profile p (the test's own lookup). */
 static uint8_t *tag(uint8_t *p, const char *sig)
 {
-	uint32_t count = be32(p + 128);
+	uint32_t count = bytes_be32(p + 128);
 
 	for (uint32_t i = 0; i < count; i++)
 		if (!memcmp(p + 132 + 12 * i, sig, 4))
-			return p + be32(p + 132 + 12 * i + 4);
+			return p + bytes_be32(p + 132 + 12 * i + 4);
 	fail_msg("no %s tag", sig);
 	return NULL;
 }
@@ -86,8 +74,8 @@ static void sampled_curves(uint8_t *p, uint32_t count)
 		uint8_t *t = tag(p, trc[ch]);
 
 		assert_memory_equal(t, "curv", 4);
-		assert_true(count <= be32(t + 8));
-		put_be32(t + 8, count);
+		assert_true(count <= bytes_be32(t + 8));
+		bytes_put_be32(t + 8, count);
 		for (uint32_t i = 0; i < count; i++) {
 			long v = lround(srgb_to_linear((double)i / (count - 1)) * 65535);
 
@@ -124,28 +112,28 @@ static void test_altered_srgb_is_not_srgb(void **state)
 	/* red's X colorant moved by 0.01 */
 	memcpy(p, good, n);
 	t = tag(p, "rXYZ") + 8;
-	put_be32(t, be32(t) + 655);
+	bytes_put_be32(t, bytes_be32(t) + 655);
 	assert_false(media_icc_is_srgb(p, n));
 	/* green's tone curve bent: a curv table's middle entry, or a para
 	 * curve's gamma, raised */
 	memcpy(p, good, n);
 	t = tag(p, "gTRC");
 	if (!memcmp(t, "curv", 4)) {
-		uint32_t count = be32(t + 8);
+		uint32_t count = bytes_be32(t + 8);
 		uint8_t *e = t + 12 + 2 * (count / 2);
-		int v = (e[0] << 8 | e[1]) + 200;
+		int v = bytes_be16(e) + 200;
 
 		e[0] = (uint8_t)(v >> 8);
 		e[1] = (uint8_t)v;
 	} else {
-		put_be32(t + 12, be32(t + 12) + 3277);
+		bytes_put_be32(t + 12, bytes_be32(t + 12) + 3277);
 	}
 	assert_false(media_icc_is_srgb(p, n));
 	/* tables right at every entry, wrong between: {0, 65535} is gamma 1.0
 	 * (exact at 0 and 1); 3 entries give 0.107 for 0.051 at x = 0.25 */
 	memcpy(p, good, n);
 	sampled_curves(p, 2);
-	assert_int_equal(be32(tag(p, "gTRC") + 12), 0xffff);
+	assert_int_equal(bytes_be32(tag(p, "gTRC") + 12), 0xffff);
 	assert_false(media_icc_is_srgb(p, n));
 	memcpy(p, good, n);
 	sampled_curves(p, 3);
@@ -162,10 +150,10 @@ static void test_altered_srgb_is_not_srgb(void **state)
 	memcpy(p, good, n);
 	assert_false(media_icc_is_srgb(p, n / 2));
 	assert_false(media_icc_is_srgb(p, 100));
-	put_be32(p, (uint32_t)n + 1000);
+	bytes_put_be32(p, (uint32_t)n + 1000);
 	assert_false(media_icc_is_srgb(p, n));
 	memcpy(p, good, n);
-	put_be32(p + 128, 0x10000000);
+	bytes_put_be32(p + 128, 0x10000000);
 	assert_false(media_icc_is_srgb(p, n));
 	/* and the unaltered copy still is */
 	memcpy(p, good, n);
@@ -235,14 +223,14 @@ static void test_parametric_curves(void **state)
 		memcpy(t, "para", 4);
 		t[9] = 3;
 		for (int k = 0; k < 5; k++)
-			put_be32(t + 12 + 4 * k, srgb[k]);
+			bytes_put_be32(t + 12 + 4 * k, srgb[k]);
 	}
 	assert_true(media_icc_is_srgb(p, n));
 	{
 		uint8_t *t = tag(p, "bTRC");
 
 		memset(t + 8, 0, 24);
-		put_be32(t + 12, 144179);   /* type 0, gamma 2.2 */
+		bytes_put_be32(t + 12, 144179);   /* type 0, gamma 2.2 */
 	}
 	assert_false(media_icc_is_srgb(p, n));
 	free(p);

@@ -30,6 +30,7 @@
 #include <vips/vips.h>
 
 #include "common/buf.h"
+#include "common/bytes.h"
 #include "gpu/crossfade.h"
 #include "gpu/device.h"
 #include "gpu/warp.h"
@@ -334,7 +335,7 @@ static void test_faststart(void **state)
 	long off = 0, moov = -1, mdat = -1;
 	uint8_t h[8];
 	while (fseek(fp, off, SEEK_SET) == 0 && fread(h, 1, 8, fp) == 8) {
-		long size = (long)((uint32_t)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]);
+		long size = (long)bytes_be32(h);
 		if (memcmp(h + 4, "moov", 4) == 0)
 			moov = off;
 		if (memcmp(h + 4, "mdat", 4) == 0)

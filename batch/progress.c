@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+
 #define POLL_EVERY_S 1.0
 /* A read may take at most this share of the time between reads (a run of a
  * million tasks takes a third of a second to count): big runs are read less
@@ -34,14 +36,6 @@ struct progress {
 	int n_samples;
 	struct run_snapshot snap;
 };
-
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 enum progress_mode progress_mode_for(FILE *out, bool json)
 {
@@ -211,7 +205,7 @@ static double sampled_rate(const struct progress *p, double t, long worked)
 
 int progress_poll(struct progress *p, struct store *st, bool force, struct err *e)
 {
-	double t = now_s();
+	double t = clock_mono_s();
 	bool first = !p->have, was_ended = p->have && p->snap.ended;
 	struct run_snapshot snap;
 
@@ -222,7 +216,7 @@ int progress_poll(struct progress *p, struct store *st, bool force, struct err *
 	if (p->have && !snap.ended)
 		snap.rate = sampled_rate(p, t, snap.worked);
 	add_sample(p, t, snap.worked);
-	p->gap = (now_s() - t) / POLL_LOAD_MAX;
+	p->gap = (clock_mono_s() - t) / POLL_LOAD_MAX;
 	if (p->gap < POLL_EVERY_S)
 		p->gap = POLL_EVERY_S;
 	p->snap = snap;

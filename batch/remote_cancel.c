@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "providers/provider.h"
 
 enum outcome { NOT_CANCELLED, CANCELLED, COMPLETED, NOT_FOUND };
@@ -18,14 +18,6 @@ struct job {
 	enum outcome outcome;
 	char note[700];                 /* what came of it: appended to last_error */
 };
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void on_done(void *ctx, const struct prov_outcome *o)
 {
@@ -143,9 +135,9 @@ int remote_cancel_jobs(struct store *st, const struct settings *s, PGresult *row
 			snprintf(j->note, sizeof j->note, "not cancelled at fal (request %s): %.500s", j->request_id, pe.msg);
 	}
 	if (pool) {
-		double until = mono_s() + timeout_s;
+		double until = clock_mono_s() + timeout_s;
 
-		while (prov_pool_pending(pool) > 0 && mono_s() < until)
+		while (prov_pool_pending(pool) > 0 && clock_mono_s() < until)
 			if (prov_pool_run(pool, 100) < 0)
 				break;
 		prov_pool_free(pool); /* what is left ends cancelled: "no answer in time" */

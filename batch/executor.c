@@ -270,6 +270,16 @@ static bool wants_duplicate_check(const json_t *rows)
 	return false;
 }
 
+/* A task this worker's commit finished: done, or skipped (its fingerprint
+ * was stored meanwhile). */
+static void count_finished(struct exec *x, const char *state)
+{
+	if (strcmp(state, "done") == 0)
+		x->counts->done++;
+	else
+		x->counts->skipped++;
+}
+
 /* Store what has arrived in one transaction, then empty the lists. */
 static int commit(struct exec *x, struct err *e)
 {
@@ -326,18 +336,10 @@ static int commit(struct exec *x, struct err *e)
 	    ((json_array_size(x->released) || (f && PQntuples(f))) && queue_notify(x->st, e) < 0) ||
 	    store_commit(x->st, e) < 0)
 		goto rollback;
-	for (int k = 0; r && k < PQntuples(r); k++) {
-		if (strcmp(PQgetvalue(r, k, 0), "done") == 0)
-			x->counts->done++;
-		else
-			x->counts->skipped++;
-	}
-	json_array_foreach(stored, i, state) {
-		if (strcmp(json_string_value(state), "done") == 0)
-			x->counts->done++;
-		else
-			x->counts->skipped++;
-	}
+	for (int k = 0; r && k < PQntuples(r); k++)
+		count_finished(x, PQgetvalue(r, k, 0));
+	json_array_foreach(stored, i, state)
+		count_finished(x, json_string_value(state));
 	for (int k = 0; f && k < PQntuples(f); k++)
 		if (strcmp(PQgetvalue(f, k, 0), "queued") != 0)
 			x->counts->failed++;
